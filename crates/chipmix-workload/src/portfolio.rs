@@ -1,0 +1,875 @@
+//! The portfolio file: workloads, policy, contracts and offering overrides.
+//!
+//! The format is documented for users in `docs/portfolio.md`; keep the two in step.
+
+use crate::model::{self, ModelSpec};
+use crate::yaml::{self, Decoder, Diagnostic, Fields, Node, Pos, Severity, check};
+use chipmix_catalog::{Catalog, OfferingOverride, SoftwareStack, Vendor};
+use chrono::NaiveDate;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Numeric format of weights (inference) or of the matrix math (training).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Bf16,
+    Fp8,
+    Int8,
+}
+
+impl Precision {
+    pub const CHOICES: &[(&str, Precision)] = &[
+        ("bf16", Precision::Bf16),
+        ("fp8", Precision::Fp8),
+        ("int8", Precision::Int8),
+    ];
+
+    pub fn bytes_per_param(self) -> f64 {
+        match self {
+            Precision::Bf16 => 2.0,
+            Precision::Fp8 | Precision::Int8 => 1.0,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Bf16 => "bf16",
+            Precision::Fp8 => "fp8",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+/// What a vendor-share cap is measured in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ShareBasis {
+    /// USD per month spent on the vendor's chips.
+    #[default]
+    Spend,
+    /// Number of the vendor's chips.
+    Chips,
+    /// Dense BF16 FLOP/s the vendor's chips deliver.
+    Compute,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Portfolio {
+    pub name: String,
+    /// The file it was read from, for messages.
+    pub file: String,
+    /// First day of the first planned month; needed to place credit expiry dates.
+    pub start: Option<NaiveDate>,
+    pub workloads: Vec<Workload>,
+    pub policy: Policy,
+    pub contracts: Vec<Contract>,
+    pub offering_overrides: Vec<OfferingOverride>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Workload {
+    pub name: String,
+    /// What the portfolio wrote: a preset name or a path.
+    pub model_ref: String,
+    pub model: ModelSpec,
+    /// Software stacks the workload's code runs on; chips on other stacks are never candidates.
+    pub software: Vec<SoftwareStack>,
+    /// Whether the workload tolerates preemption (and so may run on spot capacity).
+    pub preemptible: bool,
+    /// Groups workloads for quotas (Kueue ClusterQueues) and reports.
+    pub team: Option<String>,
+    pub precision: Precision,
+    pub kind: WorkloadKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum WorkloadKind {
+    Training(TrainingJob),
+    Inference(InferenceService),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainingJob {
+    pub tokens: f64,
+    pub seq_len: u32,
+    pub deadline_days: f64,
+    /// Tokens per optimizer step; `None` lets the performance model choose.
+    pub global_batch_tokens: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InferenceService {
+    pub peak_requests_per_s: f64,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    pub slo: Slo,
+    /// Capacity to provision above peak: delivered ≥ peak × (1 + headroom).
+    pub headroom: f64,
+    /// Distinct chip vendors the service must be spread over.
+    pub min_vendors: u32,
+    /// No vendor may carry more than this fraction of the service's capacity.
+    pub max_vendor_fraction: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Slo {
+    /// Time to first token.
+    pub ttft_ms: f64,
+    /// Time per output token after the first.
+    pub tpot_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Policy {
+    pub budget_usd_per_month: Option<f64>,
+    /// No vendor may exceed this share of the whole portfolio (measured by `share_basis`).
+    pub max_vendor_share: Option<f64>,
+    pub share_basis: ShareBasis,
+    /// `None`: every provider in the catalog.
+    pub allowed_providers: Option<Vec<String>>,
+    pub allowed_regions: Option<Vec<String>>,
+    pub allowed_vendors: Option<Vec<Vendor>>,
+    /// Defaults for inference services that do not set their own.
+    pub headroom: f64,
+    pub min_vendors_per_service: u32,
+    pub max_vendor_fraction_per_service: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Contract {
+    /// Spend on the provider up to `usd_per_month` is owed whether used or not; in exchange
+    /// the provider's prices are cut by `discount`.
+    Commitment {
+        provider: String,
+        usd_per_month: f64,
+        discount: f64,
+        /// Chips the commitment covers (e.g. only Trainium and Inferentia); `None`: all.
+        chips: Option<Vec<String>>,
+    },
+    /// The first `usd` spent on the provider is free until the credits expire.
+    Credits {
+        provider: String,
+        usd: f64,
+        expires: Option<NaiveDate>,
+        /// Months from the portfolio's start until expiry, when given as a duration.
+        valid_months: Option<u32>,
+    },
+}
+
+impl Contract {
+    pub fn provider(&self) -> &str {
+        match self {
+            Contract::Commitment { provider, .. } | Contract::Credits { provider, .. } => provider,
+        }
+    }
+}
+
+impl Portfolio {
+    pub fn inference_services(&self) -> impl Iterator<Item = (&Workload, &InferenceService)> {
+        self.workloads.iter().filter_map(|w| match &w.kind {
+            WorkloadKind::Inference(s) => Some((w, s)),
+            WorkloadKind::Training(_) => None,
+        })
+    }
+
+    pub fn training_jobs(&self) -> impl Iterator<Item = (&Workload, &TrainingJob)> {
+        self.workloads.iter().filter_map(|w| match &w.kind {
+            WorkloadKind::Training(t) => Some((w, t)),
+            WorkloadKind::Inference(_) => None,
+        })
+    }
+
+    /// The catalog this portfolio plans against: `base` with the portfolio's overrides.
+    pub fn effective_catalog(&self, base: &Catalog) -> Result<Catalog, Vec<chipmix_catalog::DataError>> {
+        let mut catalog = base.clone();
+        catalog.apply_overrides(&self.offering_overrides)?;
+        Ok(catalog)
+    }
+}
+
+/// A portfolio read without errors, and the warnings met on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub portfolio: Portfolio,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Reads and validates a portfolio file against a catalog.
+pub fn load(path: &Path, catalog: &Catalog) -> Result<Loaded, Vec<Diagnostic>> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic {
+            severity: Severity::Error,
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            path: String::new(),
+            message: format!("cannot read the file: {e}"),
+        }]
+    })?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    parse(&file, &text, base_dir, catalog)
+}
+
+/// Reads and validates portfolio text. Every problem is reported, errors and warnings in the
+/// order they appear in the file.
+pub fn parse(file: &str, text: &str, base_dir: &Path, catalog: &Catalog) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut d = Decoder::new(file);
+    let root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err((pos, message)) => {
+            d.error(pos, "", format!("YAML syntax error: {message}"));
+            return Err(d.diagnostics);
+        }
+    };
+    let portfolio = decode(&mut d, &root, base_dir, catalog);
+    let mut diagnostics = d.diagnostics;
+    diagnostics.sort_by_key(|x| (x.line, x.column));
+    match portfolio {
+        Some(p) if !diagnostics.iter().any(|x| x.severity == Severity::Error) => Ok(Loaded {
+            portfolio: p,
+            warnings: diagnostics,
+        }),
+        _ => Err(diagnostics),
+    }
+}
+
+const TOP: &[&str] = &["name", "start", "workloads", "policy", "contracts", "offerings"];
+const WORKLOAD_COMMON: &[&str] = &["name", "kind", "model", "software", "preemptible", "team", "precision"];
+const TRAINING: &[&str] = &["tokens", "seq_len", "deadline_days", "global_batch_tokens"];
+const INFERENCE: &[&str] = &[
+    "peak_requests_per_s",
+    "prompt_tokens",
+    "output_tokens",
+    "slo",
+    "headroom",
+    "min_vendors",
+    "max_vendor_fraction",
+];
+const POLICY: &[&str] = &[
+    "budget_usd_per_month",
+    "max_vendor_share",
+    "share_basis",
+    "allowed_providers",
+    "allowed_regions",
+    "allowed_vendors",
+    "headroom",
+    "min_vendors_per_service",
+    "max_vendor_fraction_per_service",
+];
+const OFFERING: &[&str] = &[
+    "provider",
+    "instance_type",
+    "region",
+    "chip",
+    "chips_per_instance",
+    "usd_per_hour",
+    "spot_usd_per_hour",
+    "capacity_instances",
+    "vcpus",
+    "memory_gib",
+    "network_gbps",
+    "source",
+    "notes",
+];
+
+fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Option<Portfolio> {
+    let top = d.fields(root, "", TOP)?;
+    let name = d.opt_str(&top, "name").unwrap_or_else(|| {
+        Path::new(&d.file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "portfolio".into())
+    });
+    let start = top.get("start").and_then(|n| date_value(d, n, "start"));
+
+    // Overrides first: the rest is checked against the catalog they produce.
+    let (offering_overrides, catalog) = decode_offerings(d, &top, base);
+
+    let policy = decode_policy(d, &top, &catalog);
+    let workloads = decode_workloads(d, &top, base_dir, &catalog, policy.as_ref());
+    let contracts = decode_contracts(d, &top, &catalog, start);
+
+    Some(Portfolio {
+        name,
+        file: d.file.clone(),
+        start,
+        workloads: workloads?,
+        policy: policy?,
+        contracts: contracts?,
+        offering_overrides,
+    })
+}
+
+fn date_value(d: &mut Decoder, node: &Node, path: &str) -> Option<NaiveDate> {
+    let s = d.str_value(node, path)?;
+    // A month (`2027-01`) means its first day.
+    let parsed = NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d"));
+    match parsed {
+        Ok(date) => Some(date),
+        Err(_) => {
+            d.error(
+                node.pos,
+                path,
+                format!("`{s}` is not a date; write YYYY-MM-DD (or YYYY-MM for a month)"),
+            );
+            None
+        }
+    }
+}
+
+fn decode_offerings(d: &mut Decoder, top: &Fields<'_>, base: &Catalog) -> (Vec<OfferingOverride>, Catalog) {
+    let mut catalog = base.clone();
+    let mut out = Vec::new();
+    let Some(node) = top.get("offerings") else {
+        return (out, catalog);
+    };
+    let Some(items) = d.seq(node, "offerings") else {
+        return (out, catalog);
+    };
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("offerings[{i}]");
+        let Some(f) = d.fields(item, &path, OFFERING) else {
+            continue;
+        };
+        let errors_before = d.diagnostics.len();
+        let provider = d.req_str(&f, "provider");
+        let instance_type = d.req_str(&f, "instance_type");
+        let region = d.req_str(&f, "region");
+        let chip = d.opt_str(&f, "chip");
+        if let Some(c) = &chip
+            && let Err(m) = catalog.resolve_chip(c)
+        {
+            d.error(f.get("chip").map_or(f.pos, |n| n.pos), &f.child_path("chip"), m);
+        }
+        let ov = OfferingOverride {
+            provider: provider.unwrap_or_default(),
+            instance_type: instance_type.unwrap_or_default(),
+            region: region.unwrap_or_default(),
+            chip,
+            chips_per_instance: d.opt_count(&f, "chips_per_instance", 1),
+            usd_per_hour: d.opt_number(&f, "usd_per_hour", check::positive),
+            spot_usd_per_hour: d.opt_number(&f, "spot_usd_per_hour", check::positive),
+            capacity_instances: d.opt_count(&f, "capacity_instances", 0),
+            vcpus: d.opt_count(&f, "vcpus", 1),
+            memory_gib: d.opt_number(&f, "memory_gib", check::positive),
+            network_gbps: d.opt_number(&f, "network_gbps", check::positive),
+            source: d.opt_str(&f, "source"),
+            notes: d.opt_str(&f, "notes"),
+            origin: format!("{}:{}:{}", d.file, item.pos.line, item.pos.column),
+        };
+        if d.diagnostics.len() != errors_before {
+            continue;
+        }
+        match catalog.apply_overrides(std::slice::from_ref(&ov)) {
+            Ok(()) => out.push(ov),
+            Err(errors) => {
+                for e in errors {
+                    let field_path = e.field.as_deref().map_or(path.clone(), |fl| join(&path, fl));
+                    d.error(item.pos, &field_path, e.message);
+                }
+            }
+        }
+    }
+    (out, catalog)
+}
+
+fn join(path: &str, key: &str) -> String {
+    yaml::join_path(path, key)
+}
+
+/// Checks a provider name against the catalog; reports with a did-you-mean.
+fn check_provider(d: &mut Decoder, catalog: &Catalog, name: &str, pos: Pos, path: &str) -> bool {
+    let providers: Vec<&str> = catalog.providers().into_iter().collect();
+    if providers.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+        return true;
+    }
+    d.error(
+        pos,
+        path,
+        format!(
+            "unknown provider `{name}`{} (providers in the catalog: {})",
+            chipmix_catalog::did_you_mean(name, &providers),
+            providers.join(", ")
+        ),
+    );
+    false
+}
+
+fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option<Policy> {
+    let mut policy = Policy {
+        budget_usd_per_month: None,
+        max_vendor_share: None,
+        share_basis: ShareBasis::Spend,
+        allowed_providers: None,
+        allowed_regions: None,
+        allowed_vendors: None,
+        headroom: 0.0,
+        min_vendors_per_service: 1,
+        max_vendor_fraction_per_service: 1.0,
+    };
+    let Some(node) = top.get("policy") else {
+        return Some(policy);
+    };
+    let f = d.fields(node, "policy", POLICY)?;
+    let errors_before = d.diagnostics.len();
+    policy.budget_usd_per_month = d.opt_number(&f, "budget_usd_per_month", check::positive);
+    policy.max_vendor_share = d.opt_number(&f, "max_vendor_share", check::fraction);
+    policy.share_basis = d
+        .opt_choice(
+            &f,
+            "share_basis",
+            &[
+                ("spend", ShareBasis::Spend),
+                ("chips", ShareBasis::Chips),
+                ("compute", ShareBasis::Compute),
+            ],
+        )
+        .unwrap_or_default();
+    if let Some(list) = d.opt_str_list(&f, "allowed_providers") {
+        let mut out = Vec::new();
+        for (name, pos, path) in list {
+            if check_provider(d, catalog, &name, pos, &path) {
+                out.push(name.to_ascii_lowercase());
+            }
+        }
+        policy.allowed_providers = Some(out);
+    }
+    if let Some(list) = d.opt_str_list(&f, "allowed_regions") {
+        let regions: Vec<&str> = catalog.regions().into_iter().collect();
+        for (name, pos, path) in &list {
+            if !regions.contains(&name.as_str()) {
+                d.error(
+                    *pos,
+                    path,
+                    format!(
+                        "unknown region `{name}`{} (regions in the catalog: {})",
+                        chipmix_catalog::did_you_mean(name, &regions),
+                        regions.join(", ")
+                    ),
+                );
+            }
+        }
+        policy.allowed_regions = Some(list.into_iter().map(|(n, _, _)| n).collect());
+    }
+    if let Some(list) = d.opt_str_list(&f, "allowed_vendors") {
+        let mut out = Vec::new();
+        for (name, pos, path) in list {
+            match name.parse::<Vendor>() {
+                Ok(v) => out.push(v),
+                Err(m) => d.error(pos, &path, m),
+            }
+        }
+        policy.allowed_vendors = Some(out);
+    }
+    if let Some(h) = d.opt_number(&f, "headroom", check::non_negative) {
+        policy.headroom = h;
+    }
+    if let Some(n) = d.opt_count(&f, "min_vendors_per_service", 1) {
+        policy.min_vendors_per_service = n;
+    }
+    if let Some(x) = d.opt_number(&f, "max_vendor_fraction_per_service", check::fraction) {
+        policy.max_vendor_fraction_per_service = x;
+    }
+    if let Some(share) = policy.max_vendor_share {
+        let vendors = usable_vendors(catalog, &policy, &SoftwareStack::ALL);
+        if (vendors.len() as f64) * share < 1.0 - 1e-9 {
+            let pos = f.get("max_vendor_share").map_or(f.pos, |n| n.pos);
+            d.error(
+                pos,
+                "policy.max_vendor_share",
+                format!(
+                    "{share} per vendor cannot cover the portfolio with the {} vendor(s) the policy allows ({})",
+                    vendors.len(),
+                    vendors.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+    (d.diagnostics.len() == errors_before || !d.has_errors()).then_some(policy)
+}
+
+/// Vendors with at least one priced offering the policy allows, on one of `software`.
+fn usable_vendors(catalog: &Catalog, policy: &Policy, software: &[SoftwareStack]) -> BTreeSet<Vendor> {
+    catalog
+        .offerings()
+        .iter()
+        .filter(|o| o.usd_per_hour.is_some())
+        .filter(|o| {
+            policy
+                .allowed_providers
+                .as_ref()
+                .is_none_or(|ps| ps.iter().any(|p| p.eq_ignore_ascii_case(&o.provider)))
+        })
+        .filter(|o| {
+            policy
+                .allowed_regions
+                .as_ref()
+                .is_none_or(|rs| rs.iter().any(|r| r == &o.region))
+        })
+        .filter_map(|o| catalog.chip(&o.chip))
+        .filter(|c| software.contains(&c.software))
+        .filter(|c| policy.allowed_vendors.as_ref().is_none_or(|vs| vs.contains(&c.vendor)))
+        .map(|c| c.vendor)
+        .collect()
+}
+
+fn decode_workloads(
+    d: &mut Decoder,
+    top: &Fields<'_>,
+    base_dir: &Path,
+    catalog: &Catalog,
+    policy: Option<&Policy>,
+) -> Option<Vec<Workload>> {
+    let node = d.require(top, "workloads")?;
+    let items = d.seq(node, "workloads")?;
+    if items.is_empty() {
+        d.error(node.pos, "workloads", "the portfolio has no workloads");
+    }
+    let mut out = Vec::new();
+    let mut seen: Vec<(String, Pos)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("workloads[{i}]");
+        let mut allowed: Vec<&str> = WORKLOAD_COMMON.to_vec();
+        allowed.extend_from_slice(TRAINING);
+        allowed.extend_from_slice(INFERENCE);
+        let Some(f) = d.fields(item, &path, &allowed) else {
+            continue;
+        };
+        if let Some(w) = decode_workload(d, &f, base_dir, catalog, policy) {
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == w.name) {
+                let pos = f.get("name").map_or(f.pos, |n| n.pos);
+                d.error(
+                    pos,
+                    &f.child_path("name"),
+                    format!(
+                        "duplicate workload name `{}` (first used at line {})",
+                        w.name, first.line
+                    ),
+                );
+            }
+            seen.push((w.name.clone(), f.get("name").map_or(f.pos, |n| n.pos)));
+            out.push(w);
+        }
+    }
+    Some(out)
+}
+
+fn decode_workload(
+    d: &mut Decoder,
+    f: &Fields<'_>,
+    base_dir: &Path,
+    catalog: &Catalog,
+    policy: Option<&Policy>,
+) -> Option<Workload> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Training,
+        Inference,
+    }
+    let name = d.req_str(f, "name");
+    d.require(f, "kind");
+    let kind = d.opt_choice(
+        f,
+        "kind",
+        &[("training", Kind::Training), ("inference", Kind::Inference)],
+    );
+    // Fields that belong to the other kind are reported, so a typo in `kind` or a misplaced
+    // field does not pass silently.
+    if let Some(k) = kind {
+        let (wrong, this) = match k {
+            Kind::Training => (INFERENCE, "training"),
+            Kind::Inference => (TRAINING, "inference"),
+        };
+        for key in wrong {
+            if let Some(n) = f.get(key) {
+                d.error(
+                    n.pos,
+                    &f.child_path(key),
+                    format!("not a field of a {this} workload"),
+                );
+            }
+        }
+    }
+    let model_node = d.require(f, "model");
+    let model_ref = model_node.and_then(|n| d.str_value(n, &f.child_path("model")));
+    let model = match (&model_ref, model_node) {
+        (Some(r), Some(n)) => match model::resolve(r, base_dir) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                d.error(n.pos, &f.child_path("model"), e.to_string());
+                None
+            }
+        },
+        _ => None,
+    };
+    let software = match d.opt_str_list(f, "software") {
+        Some(list) => {
+            let mut out = Vec::new();
+            for (s, pos, path) in list {
+                match s.parse::<SoftwareStack>() {
+                    Ok(st) if out.contains(&st) => d.error(pos, &path, format!("`{st}` is listed twice")),
+                    Ok(st) => out.push(st),
+                    Err(m) => d.error(pos, &path, m),
+                }
+            }
+            if out.is_empty() {
+                d.error(f.pos, &f.child_path("software"), "must list at least one software stack");
+            }
+            out
+        }
+        None => {
+            d.error(
+                f.pos,
+                &f.child_path("software"),
+                format!(
+                    "missing required field `software`: the stacks the code runs on ({})",
+                    SoftwareStack::ALL.map(|s| s.as_str()).join(", ")
+                ),
+            );
+            Vec::new()
+        }
+    };
+    let preemptible = d.opt_bool(f, "preemptible").unwrap_or(false);
+    let team = d.opt_str(f, "team");
+    let precision = d.opt_choice(f, "precision", Precision::CHOICES).unwrap_or_default();
+    if precision == Precision::Fp8 && !software.is_empty() {
+        let fp8_capable = catalog
+            .chips()
+            .iter()
+            .any(|c| software.contains(&c.software) && c.fp8_tflops.is_some());
+        if !fp8_capable {
+            d.error(
+                f.get("precision").map_or(f.pos, |n| n.pos),
+                &f.child_path("precision"),
+                "no chip on the listed software stacks has FP8",
+            );
+        }
+    }
+
+    let kind = match kind? {
+        Kind::Training => {
+            let tokens = d.req_number(f, "tokens", check::positive);
+            let seq_len = d.req_count(f, "seq_len", 1);
+            let deadline_days = d.req_number(f, "deadline_days", check::positive);
+            let global_batch_tokens = d.opt_number(f, "global_batch_tokens", check::positive);
+            if let (Some(s), Some(g)) = (seq_len, global_batch_tokens)
+                && g < f64::from(s)
+            {
+                d.error(
+                    f.get("global_batch_tokens").map_or(f.pos, |n| n.pos),
+                    &f.child_path("global_batch_tokens"),
+                    format!("{g} is less than one sequence of seq_len = {s}"),
+                );
+            }
+            if let (Some(m), Some(s)) = (&model, seq_len) {
+                check_context(d, f, m, u64::from(s), "seq_len");
+            }
+            WorkloadKind::Training(TrainingJob {
+                tokens: tokens?,
+                seq_len: seq_len?,
+                deadline_days: deadline_days?,
+                global_batch_tokens,
+            })
+        }
+        Kind::Inference => {
+            let peak = d.req_number(f, "peak_requests_per_s", check::positive);
+            let prompt = d.req_count(f, "prompt_tokens", 1);
+            let output = d.req_count(f, "output_tokens", 1);
+            let slo = d.require(f, "slo").and_then(|n| {
+                let sf = d.fields(n, &f.child_path("slo"), &["ttft_ms", "tpot_ms"])?;
+                let ttft = d.req_number(&sf, "ttft_ms", check::positive);
+                let tpot = d.req_number(&sf, "tpot_ms", check::positive);
+                Some(Slo {
+                    ttft_ms: ttft?,
+                    tpot_ms: tpot?,
+                })
+            });
+            let default_policy_headroom = policy.map_or(0.0, |p| p.headroom);
+            let headroom = d
+                .opt_number(f, "headroom", check::non_negative)
+                .unwrap_or(default_policy_headroom);
+            let min_vendors = d
+                .opt_count(f, "min_vendors", 1)
+                .unwrap_or(policy.map_or(1, |p| p.min_vendors_per_service));
+            let max_vendor_fraction = d
+                .opt_number(f, "max_vendor_fraction", check::fraction)
+                .unwrap_or(policy.map_or(1.0, |p| p.max_vendor_fraction_per_service));
+            // A per-vendor fraction f needs at least ceil(1/f) vendors, whatever min_vendors says.
+            if let Some(p) = policy {
+                let vendors = usable_vendors(catalog, p, &software);
+                let needed = min_vendors.max((1.0 / max_vendor_fraction - 1e-9).ceil() as u32);
+                if !software.is_empty() && (vendors.len() as u32) < needed {
+                    d.error(
+                        f.get("min_vendors").or(f.get("max_vendor_fraction")).map_or(f.pos, |n| n.pos),
+                        &f.child_path("min_vendors"),
+                        format!(
+                            "needs {needed} distinct vendors, but only {} sell chips on [{}] within the policy ({})",
+                            vendors.len(),
+                            software.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                            vendors.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                }
+            }
+            if let (Some(m), Some(p), Some(o)) = (&model, prompt, output) {
+                check_context(d, f, m, u64::from(p) + u64::from(o), "prompt_tokens");
+            }
+            WorkloadKind::Inference(InferenceService {
+                peak_requests_per_s: peak?,
+                prompt_tokens: prompt?,
+                output_tokens: output?,
+                slo: slo?,
+                headroom,
+                min_vendors,
+                max_vendor_fraction,
+            })
+        }
+    };
+    Some(Workload {
+        name: name?,
+        model_ref: model_ref?,
+        model: model?,
+        software,
+        preemptible,
+        team,
+        precision,
+        kind,
+    })
+}
+
+/// Warns when a sequence is longer than the model was built for: it may still run (RoPE
+/// scaling), so this is not an error.
+fn check_context(d: &mut Decoder, f: &Fields<'_>, model: &ModelSpec, tokens: u64, key: &str) {
+    if let Some(max) = model.max_position_embeddings
+        && tokens > max
+    {
+        d.warning(
+            f.get(key).map_or(f.pos, |n| n.pos),
+            &f.child_path(key),
+            format!(
+                "{tokens} tokens per sequence is more than {}'s max_position_embeddings = {max}",
+                model.name
+            ),
+        );
+    }
+}
+
+fn decode_contracts(
+    d: &mut Decoder,
+    top: &Fields<'_>,
+    catalog: &Catalog,
+    start: Option<NaiveDate>,
+) -> Option<Vec<Contract>> {
+    let Some(node) = top.get("contracts") else {
+        return Some(Vec::new());
+    };
+    let items = d.seq(node, "contracts")?;
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("contracts[{i}]");
+        let Some(f) = d.fields(
+            item,
+            &path,
+            &["kind", "provider", "usd_per_month", "discount", "chips", "usd", "expires", "valid_months"],
+        ) else {
+            continue;
+        };
+        let provider = d.req_str(&f, "provider");
+        if let (Some(p), Some(n)) = (&provider, f.get("provider")) {
+            check_provider(d, catalog, p, n.pos, &f.child_path("provider"));
+        }
+        d.require(&f, "kind");
+        let kind = d.opt_choice(&f, "kind", &[("commitment", true), ("credits", false)]);
+        let misplaced: &[&str] = match kind {
+            Some(true) => &["usd", "expires", "valid_months"],
+            Some(false) => &["usd_per_month", "discount", "chips"],
+            None => &[],
+        };
+        for key in misplaced {
+            if let Some(n) = f.get(key) {
+                d.error(
+                    n.pos,
+                    &f.child_path(key),
+                    format!(
+                        "not a field of a {} contract",
+                        if kind == Some(true) { "commitment" } else { "credits" }
+                    ),
+                );
+            }
+        }
+        match kind {
+            Some(true) => {
+                let usd_per_month = d.req_number(&f, "usd_per_month", check::positive);
+                let discount = d.opt_number(&f, "discount", check::discount).unwrap_or(0.0);
+                let chips = d.opt_str_list(&f, "chips").map(|list| {
+                    let mut ids = Vec::new();
+                    for (name, pos, p) in list {
+                        match catalog.resolve_chip(&name) {
+                            Ok(c) => ids.push(c.id.clone()),
+                            Err(m) => d.error(pos, &p, m),
+                        }
+                    }
+                    ids
+                });
+                if let (Some(provider), Some(usd_per_month)) = (provider, usd_per_month) {
+                    out.push(Contract::Commitment {
+                        provider: provider.to_ascii_lowercase(),
+                        usd_per_month,
+                        discount,
+                        chips,
+                    });
+                }
+            }
+            Some(false) => {
+                let usd = d.req_number(&f, "usd", check::positive);
+                let expires = f.get("expires").and_then(|n| date_value(d, n, &f.child_path("expires")));
+                let valid_months = d.opt_count(&f, "valid_months", 1);
+                match (f.has("expires"), f.has("valid_months")) {
+                    (true, true) => d.error(
+                        f.pos,
+                        &path,
+                        "give either `expires` (a date) or `valid_months`, not both",
+                    ),
+                    (false, false) => d.error(
+                        f.pos,
+                        &path,
+                        "credits need an expiry: `expires: YYYY-MM-DD` or `valid_months: N`",
+                    ),
+                    _ => {}
+                }
+                if let Some(date) = expires {
+                    match start {
+                        None => d.error(
+                            f.get("expires").map_or(f.pos, |n| n.pos),
+                            &f.child_path("expires"),
+                            "an expiry date needs the portfolio's `start:` date to place it; add `start: YYYY-MM-DD` at the top, or use `valid_months`",
+                        ),
+                        Some(s) if date <= s => d.error(
+                            f.get("expires").map_or(f.pos, |n| n.pos),
+                            &f.child_path("expires"),
+                            format!("the credits expire on {date}, before the portfolio starts ({s})"),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+                if let (Some(provider), Some(usd)) = (provider, usd) {
+                    out.push(Contract::Credits {
+                        provider: provider.to_ascii_lowercase(),
+                        usd,
+                        expires,
+                        valid_months,
+                    });
+                }
+            }
+            None => {}
+        }
+    }
+    Some(out)
+}
