@@ -180,14 +180,14 @@ impl Catalog {
         for o in offerings {
             if self.chip(&o.chip).is_none() {
                 errors.push(DataError::new(
-                    &o.source,
+                    "catalog",
                     0,
                     Some("chip"),
                     format!("{}: unknown chip `{}`", o.id(), o.chip),
                 ));
             } else if self.offerings.iter().any(|x| x.id() == o.id()) {
                 errors.push(DataError::new(
-                    &o.source,
+                    "catalog",
                     0,
                     None,
                     format!("duplicate offering {}", o.id()),
@@ -201,6 +201,19 @@ impl Catalog {
         } else {
             Err(errors)
         }
+    }
+
+    /// Adds offerings, replacing any with the same id (a newer catalog snapshot wins).
+    pub fn upsert_offerings(&mut self, offerings: Vec<Offering>) -> Result<(), Vec<DataError>> {
+        let (replacing, adding): (Vec<Offering>, Vec<Offering>) = offerings
+            .into_iter()
+            .partition(|o| self.offerings.iter().any(|x| x.id() == o.id()));
+        for o in replacing {
+            if let Some(slot) = self.offerings.iter_mut().find(|x| x.id() == o.id()) {
+                *slot = o;
+            }
+        }
+        self.add_offerings(adding)
     }
 
     /// Applies user overrides in order: an override that names an existing offering (by

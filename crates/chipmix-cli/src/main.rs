@@ -1,1 +1,74 @@
-fn main(){}
+//! The `chipmix` command: argument parsing, reading files, and printing. Every decision lives in
+//! the library crates; this binary only wires them to the terminal.
+//!
+//! Exit codes: 0 success, 1 internal error, 2 bad input.
+
+mod catalog_cmd;
+mod models_cmd;
+mod output;
+mod validate_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "chipmix",
+    version,
+    about = "Plan AI compute across chip vendors and clouds",
+    long_about = "chipmix plans training and inference across NVIDIA, AWS Trainium/Inferentia, Google TPU, AMD and Intel chips on several clouds.\n\nExit codes: 0 success, 1 internal error, 2 bad input."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Chips and offerings in the catalog
+    #[command(subcommand)]
+    Catalog(catalog_cmd::CatalogCommand),
+    /// Model architectures and their parameter counts
+    #[command(subcommand)]
+    Models(models_cmd::ModelsCommand),
+    /// Check a portfolio file and report every problem at once
+    Validate(validate_cmd::ValidateArgs),
+}
+
+/// Why a command failed; decides the exit code.
+pub enum Failure {
+    /// The user's input is wrong: each line says where and what.
+    BadInput(Vec<String>),
+    /// chipmix itself failed.
+    Internal(String),
+}
+
+impl Failure {
+    pub fn bad(message: impl Into<String>) -> Failure {
+        Failure::BadInput(vec![message.into()])
+    }
+}
+
+pub type CmdResult = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Catalog(cmd) => catalog_cmd::run(cmd),
+        Command::Models(cmd) => models_cmd::run(cmd),
+        Command::Validate(args) => validate_cmd::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::BadInput(lines)) => {
+            for line in &lines {
+                eprintln!("{line}");
+            }
+            ExitCode::from(2)
+        }
+        Err(Failure::Internal(message)) => {
+            eprintln!("internal error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -237,11 +237,13 @@ pub struct ModelError {
 
 impl fmt::Display for ModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
+        if !self.file.is_empty() {
+            write!(f, "{}", self.file)?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            write!(f, ": ")?;
         }
-        write!(f, ": ")?;
         if let Some(field) = &self.field {
             write!(f, "{field}: ")?;
         }
@@ -538,11 +540,11 @@ pub fn resolve(arg: &str, base_dir: &Path) -> Result<ModelSpec, ModelError> {
     }
     let names: Vec<&str> = preset_names().collect();
     Err(ModelError {
-        file: arg.to_string(),
+        file: String::new(),
         line: None,
         field: None,
         message: format!(
-            "unknown model{}; presets: {}; or give the path to a Hugging Face config.json",
+            "unknown model `{arg}`{}; presets: {}; or give the path to a Hugging Face config.json",
             chipmix_catalog::did_you_mean(arg, &names),
             names.join(", ")
         ),

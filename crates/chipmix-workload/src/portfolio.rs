@@ -380,6 +380,17 @@ fn decode_offerings(d: &mut Decoder, top: &Fields<'_>, base: &Catalog) -> (Vec<O
     (out, catalog)
 }
 
+/// The string value of `key` in a mapping node, without reporting anything.
+fn peek_str<'n>(node: &'n Node, key: &str) -> Option<&'n str> {
+    match &node.value {
+        crate::yaml::Value::Map(entries) => entries.iter().find_map(|(k, v)| match &v.value {
+            crate::yaml::Value::Str(s) if k.name == key => Some(s.as_str()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
 fn join(path: &str, key: &str) -> String {
     yaml::join_path(path, key)
 }
@@ -536,25 +547,39 @@ fn decode_workloads(
     let mut seen: Vec<(String, Pos)> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = format!("workloads[{i}]");
+        // The fields allowed depend on the kind; those of the other kind get a message that
+        // says so, so a misplaced field or a wrong `kind` does not pass silently.
+        let kind = peek_str(item, "kind").map(|k| k.to_ascii_lowercase());
+        let (own, other, other_kind): (&[&str], &[&str], &str) = match kind.as_deref() {
+            Some("training") => (TRAINING, INFERENCE, "inference"),
+            Some("inference") => (INFERENCE, TRAINING, "training"),
+            _ => (&[], &[], ""),
+        };
         let mut allowed: Vec<&str> = WORKLOAD_COMMON.to_vec();
-        allowed.extend_from_slice(TRAINING);
-        allowed.extend_from_slice(INFERENCE);
-        let Some(f) = d.fields(item, &path, &allowed) else {
+        if own.is_empty() {
+            allowed.extend_from_slice(TRAINING);
+            allowed.extend_from_slice(INFERENCE);
+        } else {
+            allowed.extend_from_slice(own);
+        }
+        let message = format!("only {other_kind} workloads have this field");
+        let Some(f) = d.fields_except(item, &path, &allowed, other, &message) else {
             continue;
         };
-        if let Some(w) = decode_workload(d, &f, base_dir, catalog, policy) {
-            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == w.name) {
-                let pos = f.get("name").map_or(f.pos, |n| n.pos);
+        // Duplicate names are reported even when the rest of the workload has errors.
+        if let Some(name_node) = f.get("name")
+            && let crate::yaml::Value::Str(name) = &name_node.value
+        {
+            if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
                 d.error(
-                    pos,
+                    name_node.pos,
                     &f.child_path("name"),
-                    format!(
-                        "duplicate workload name `{}` (first used at line {})",
-                        w.name, first.line
-                    ),
+                    format!("duplicate workload name `{name}` (first used at line {})", first.line),
                 );
             }
-            seen.push((w.name.clone(), f.get("name").map_or(f.pos, |n| n.pos)));
+            seen.push((name.clone(), name_node.pos));
+        }
+        if let Some(w) = decode_workload(d, &f, base_dir, catalog, policy) {
             out.push(w);
         }
     }
@@ -580,23 +605,6 @@ fn decode_workload(
         "kind",
         &[("training", Kind::Training), ("inference", Kind::Inference)],
     );
-    // Fields that belong to the other kind are reported, so a typo in `kind` or a misplaced
-    // field does not pass silently.
-    if let Some(k) = kind {
-        let (wrong, this) = match k {
-            Kind::Training => (INFERENCE, "training"),
-            Kind::Inference => (TRAINING, "inference"),
-        };
-        for key in wrong {
-            if let Some(n) = f.get(key) {
-                d.error(
-                    n.pos,
-                    &f.child_path(key),
-                    format!("not a field of a {this} workload"),
-                );
-            }
-        }
-    }
     let model_node = d.require(f, "model");
     let model_ref = model_node.and_then(|n| d.str_value(n, &f.child_path("model")));
     let model = match (&model_ref, model_node) {

@@ -80,7 +80,11 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}:{}:{}: {sev}: ", self.file, self.line, self.column)?;
+        if self.line == 0 {
+            write!(f, "{}: {sev}: ", self.file)?;
+        } else {
+            write!(f, "{}:{}:{}: {sev}: ", self.file, self.line, self.column)?;
+        }
         if !self.path.is_empty() {
             write!(f, "{}: ", self.path)?;
         }
@@ -95,13 +99,24 @@ pub fn parse(text: &str) -> Result<Node, (Pos, String)> {
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
             let m = e.marker();
-            (
-                Pos {
-                    line: m.line() as u64,
-                    column: m.col() as u64 + 1,
-                },
-                e.info().to_string(),
-            )
+            let mut pos = Pos {
+                line: m.line() as u64,
+                column: m.col() as u64 + 1,
+            };
+            // The scanner notices a tab where the scalar before it ends; point at the tab.
+            if e.info().contains("tab")
+                && let Some((i, line)) = text
+                    .lines()
+                    .enumerate()
+                    .skip(m.line().saturating_sub(1))
+                    .find(|(_, l)| l.trim_start_matches(' ').starts_with('\t'))
+            {
+                pos = Pos {
+                    line: i as u64 + 1,
+                    column: (line.len() - line.trim_start_matches(' ').len()) as u64 + 1,
+                };
+            }
+            (pos, e.info().to_string())
         })?;
         let pos = Pos {
             line: span.start.line() as u64,
@@ -335,6 +350,19 @@ impl Decoder {
     /// Checks that `node` is a mapping whose keys are all in `allowed` (unknown keys get a
     /// did-you-mean, repeated keys an error).
     pub fn fields<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+        self.fields_except(node, path, allowed, &[], "")
+    }
+
+    /// Like [`Decoder::fields`], but keys in `elsewhere` get `elsewhere_message` instead of the
+    /// unknown-field error (for fields that belong to another kind of entry).
+    pub fn fields_except<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+        elsewhere: &[&str],
+        elsewhere_message: &str,
+    ) -> Option<Fields<'n>> {
         let Value::Map(entries) = &node.value else {
             self.error(
                 node.pos,
@@ -345,7 +373,9 @@ impl Decoder {
         };
         for (i, (key, _)) in entries.iter().enumerate() {
             let key_path = join_path(path, &key.name);
-            if !allowed.contains(&key.name.as_str()) {
+            if elsewhere.contains(&key.name.as_str()) {
+                self.error(key.pos, &key_path, elsewhere_message);
+            } else if !allowed.contains(&key.name.as_str()) {
                 self.error(
                     key.pos,
                     &key_path,

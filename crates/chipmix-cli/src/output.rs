@@ -1,0 +1,94 @@
+//! Output formats shared by every command: an aligned table for people, JSON and CSV for
+//! scripts.
+
+use crate::{CmdResult, Failure};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
+use serde::Serialize;
+use std::io::Write;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+/// Rows to print: a header, one string row per item for table/CSV, and the items themselves
+/// for JSON (which keeps numbers as numbers and `null` for missing values).
+pub struct Listing<'a, T: Serialize> {
+    pub header: &'a [&'a str],
+    pub rows: Vec<Vec<String>>,
+    pub items: &'a [T],
+}
+
+pub fn print_listing<T: Serialize>(format: Format, listing: Listing<'_, T>) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    let result = match format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, listing.items)
+            .map_err(|e| e.to_string())
+            .and_then(|()| writeln!(out).map_err(|e| e.to_string())),
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(&mut out);
+            std::iter::once(listing.header.iter().map(|s| s.to_string()).collect())
+                .chain(listing.rows)
+                .try_for_each(|r: Vec<String>| w.write_record(&r))
+                .and_then(|()| w.flush().map_err(csv::Error::from))
+                .map_err(|e| e.to_string())
+        }
+        Format::Table => {
+            let mut table = new_table();
+            table.set_header(listing.header.to_vec());
+            for row in listing.rows {
+                table.add_row(row);
+            }
+            writeln!(out, "{table}").map_err(|e| e.to_string())
+        }
+    };
+    result.or_else(ignore_broken_pipe)
+}
+
+pub fn new_table() -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    table
+}
+
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(|e| e.to_string())
+        .and_then(|()| writeln!(out).map_err(|e| e.to_string()))
+        .or_else(ignore_broken_pipe)
+}
+
+/// `chipmix … | head` closing the pipe early is not an error.
+fn ignore_broken_pipe(message: String) -> CmdResult {
+    if message.contains("Broken pipe") {
+        Ok(())
+    } else {
+        Err(Failure::Internal(format!("writing output: {message}")))
+    }
+}
+
+/// A number with at most `decimals` decimals and no trailing zeros; "" for `None`.
+pub fn num(value: Option<f64>, decimals: usize) -> String {
+    match value {
+        None => String::new(),
+        Some(v) => {
+            let s = format!("{v:.decimals$}");
+            if s.contains('.') {
+                s.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                s
+            }
+        }
+    }
+}
+
+/// Billions with two decimals: `70.55B`.
+pub fn billions(n: u64) -> String {
+    format!("{:.2}B", n as f64 / 1e9)
+}

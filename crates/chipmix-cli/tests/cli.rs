@@ -1,0 +1,227 @@
+//! The `chipmix` binary as a user runs it: exit codes, output formats, error locations.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn chipmix(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chipmix"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("chipmix runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn every_malformed_portfolio_gives_located_errors_and_exit_2() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "only {} malformed files", files.len());
+    let mut failures = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let expectations: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(!expectations.is_empty(), "{} has no `# expect:` line", file.display());
+        let out = Command::new(env!("CARGO_BIN_EXE_chipmix"))
+            .args(["validate", file.file_name().unwrap().to_str().unwrap()])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", file.display());
+        for e in expectations {
+            if !err.contains(e) {
+                failures.push(format!("{}:\nexpected: {e}\ngot:\n{err}", file.display()));
+            }
+        }
+        assert!(stdout(&out).is_empty(), "nothing on stdout for bad input");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn validate_json_lists_diagnostics_with_locations() {
+    let out = chipmix(&[
+        "validate",
+        "crates/chipmix-cli/tests/fixtures/bad/06-zero-tpot.yaml",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["line"], 9);
+    assert_eq!(d["column"], 35);
+    assert_eq!(d["path"], "workloads[0].slo.tpot_ms");
+    assert_eq!(d["severity"], "error");
+}
+
+#[test]
+fn examples_validate() {
+    for f in ["examples/frontier-lab.yaml", "examples/startup.yaml"] {
+        let out = chipmix(&["validate", f]);
+        assert_eq!(out.status.code(), Some(0), "{f}: {}", stderr(&out));
+        assert!(stdout(&out).contains(": ok"));
+    }
+}
+
+#[test]
+fn trainium2_offerings_as_json_have_prices_and_sources() {
+    let out = chipmix(&["catalog", "offerings", "--chip", "trainium2", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert_eq!(r["chip"], "trainium2");
+        assert!(r["instance_type"].as_str().unwrap().starts_with("trn2"));
+        assert!(r["usd_per_hour"].as_f64().unwrap() > 0.0);
+        assert!(!r["source"].as_str().unwrap().is_empty());
+        assert_eq!(r["price_confidence"], "unconfirmed");
+    }
+}
+
+#[test]
+fn aws_vendor_filter_includes_trainium_and_inferentia() {
+    let out = chipmix(&["catalog", "offerings", "--vendor", "aws", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.starts_with("provider,instance_type,region,chip,"));
+    for it in ["trn1.32xlarge", "trn1n.32xlarge", "trn2.48xlarge", "inf2.48xlarge"] {
+        assert!(text.contains(it), "{it} missing");
+    }
+    assert!(!text.contains("p5.48xlarge"), "NVIDIA chips are not vendor aws");
+}
+
+#[test]
+fn table_output_marks_unconfirmed_and_missing_prices() {
+    let out = chipmix(&["catalog", "offerings", "--provider", "azure"]);
+    let text = stdout(&out);
+    assert!(text.contains("NOT SOURCED"), "{text}");
+    let out = chipmix(&["catalog", "offerings", "--chip", "trn2"]);
+    assert!(stdout(&out).contains("(unconfirmed)"));
+}
+
+#[test]
+fn skypilot_catalog_files_import_through_the_cli() {
+    let out = chipmix(&[
+        "catalog",
+        "offerings",
+        "--catalog",
+        "crates/chipmix-catalog/tests/fixtures/gcp-vms-us-central1.csv",
+        "--chip",
+        "tpu-v5p",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The snapshot lists v5p slices up to 12288 TensorCores; the built-in stops at 512.
+    assert!(v.as_array().unwrap().iter().any(|r| r["instance_type"] == "tpu-v5p-12288"
+        && r["chips_per_instance"] == 6144));
+}
+
+#[test]
+fn bad_override_files_and_arguments_exit_2_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ovr.csv");
+    std::fs::write(
+        &path,
+        "provider,instance_type,region,usd_per_hour\naws,p5.48xlarge,us-east-1,-4\n",
+    )
+    .unwrap();
+    let out = chipmix(&["catalog", "offerings", "--catalog", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("ovr.csv:2: usd_per_hour: must be a number > 0"), "{}", stderr(&out));
+
+    let out = chipmix(&["catalog", "offerings", "--chip", "H1000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown chip `H1000` (did you mean `h100`?)"));
+    let out = chipmix(&["catalog", "offerings", "--vendor", "nvida"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = chipmix(&["models", "show", "gpt-5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown model `gpt-5`"));
+    // clap's own usage errors use exit code 2 as well.
+    let out = chipmix(&["catalog", "offerings", "--format", "yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn overrides_change_what_the_catalog_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("negotiated.csv");
+    std::fs::write(
+        &path,
+        "provider,instance_type,region,usd_per_hour,capacity_instances,source\n\
+         azure,Standard_ND96isr_MI300X_v5,eastus,48.0,64,negotiated 2026-11\n",
+    )
+    .unwrap();
+    let out = chipmix(&[
+        "catalog", "offerings", "--chip", "mi300x", "--format", "json", "--catalog",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["usd_per_hour"], 48.0);
+    assert_eq!(v[0]["usd_per_chip_hour"], 6.0);
+    assert_eq!(v[0]["capacity_instances"], 64);
+    assert_eq!(v[0]["price_confidence"], "user_supplied");
+}
+
+#[test]
+fn models_list_and_show() {
+    let out = chipmix(&["models", "list", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    for n in ["llama-3.2-1b", "llama-3-70b", "llama-3.1-405b", "llama-2-13b", "mixtral-8x7b", "deepseek-v3"] {
+        assert!(names.contains(&n), "{n}");
+    }
+    let out = chipmix(&[
+        "models",
+        "show",
+        "crates/chipmix-workload/tests/fixtures/models/Qwen3-30B-A3B.config.json",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["family"], "qwen3_moe");
+    assert_eq!(v["moe"]["routed_experts"], 128);
+    let out = chipmix(&["models", "show", "deepseek-v3"]);
+    let text = stdout(&out);
+    assert!(text.contains("671.03B") || text.contains("671.0"), "{text}");
+    assert!(text.contains("latent (MLA)"));
+}
+
+#[test]
+fn chips_listing_carries_sources_and_confidence() {
+    let out = chipmix(&["catalog", "chips", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let a10g = text.lines().find(|l| l.starts_with("a10g,")).unwrap();
+    assert!(a10g.contains(",estimate,"), "{a10g}");
+    assert_eq!(text.lines().count(), 1 + 17);
+}
