@@ -220,7 +220,10 @@ impl Catalog {
     /// provider, instance type and region, `*` for every region) changes the fields it sets;
     /// one that names no existing offering adds a new one, which must then give chip, chips per
     /// instance and price. Applies nothing unless every override is valid.
-    pub fn apply_overrides(&mut self, overrides: &[OfferingOverride]) -> Result<(), Vec<DataError>> {
+    pub fn apply_overrides(
+        &mut self,
+        overrides: &[OfferingOverride],
+    ) -> Result<(), Vec<DataError>> {
         let mut next = self.clone();
         let mut errors = Vec::new();
         for ov in overrides {
@@ -361,9 +364,10 @@ impl Catalog {
         let chip = self
             .resolve_chip(row.req_str("chip")?)
             .map_err(|m| row.error("chip", m))?;
-        let price_confidence: PriceConfidence = row.req_str("price_confidence")?.parse().map_err(
-            |m: String| row.error("price_confidence", m),
-        )?;
+        let price_confidence: PriceConfidence = row
+            .req_str("price_confidence")?
+            .parse()
+            .map_err(|m: String| row.error("price_confidence", m))?;
         let usd_per_hour = row.opt_positive("usd_per_hour")?;
         if usd_per_hour.is_none() && price_confidence != PriceConfidence::NotSourced {
             return Err(row.error(
@@ -444,7 +448,12 @@ pub fn did_you_mean(input: &str, candidates: &[&str]) -> String {
     let input_lower = input.to_ascii_lowercase();
     candidates
         .iter()
-        .map(|c| (strsim::jaro_winkler(&input_lower, &c.to_ascii_lowercase()), *c))
+        .map(|c| {
+            (
+                strsim::jaro_winkler(&input_lower, &c.to_ascii_lowercase()),
+                *c,
+            )
+        })
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| format!(" (did you mean `{c}`?)"))

@@ -93,8 +93,9 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<OfferingOverride>, Vec<DataEr
 fn non_negative_count(row: &crate::table::Row<'_>, field: &str) -> Result<Option<u32>, DataError> {
     match row.opt_str(field) {
         None => Ok(None),
-        Some(s) => s.parse::<u32>().map(Some).map_err(|_| {
-            row.error(field, format!("must be a whole number ≥ 0, got `{s}`"))
-        }),
+        Some(s) => s
+            .parse::<u32>()
+            .map(Some)
+            .map_err(|_| row.error(field, format!("must be a whole number ≥ 0, got `{s}`"))),
     }
 }

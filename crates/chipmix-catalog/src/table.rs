@@ -18,10 +18,7 @@ impl Table {
             .flexible(false)
             .trim(csv::Trim::All)
             .from_reader(text.as_bytes());
-        let header_record = reader
-            .headers()
-            .map_err(|e| csv_error(file, &e))?
-            .clone();
+        let header_record = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
         let header_names: Vec<String> = header_record.iter().map(|h| h.to_string()).collect();
         if header_names.iter().all(|h| h.is_empty()) {
             return Err(DataError::new(file, 1, None, "the file has no header row"));

@@ -228,9 +228,16 @@ fn overrides_change_prices_add_offerings_and_reject_bad_rows() {
     assert!(errs[1].message.contains("unknown chip `X9000`"));
     assert_eq!(c, before, "nothing applied when any override is bad");
 
-    let errs = overrides::parse("o.csv", "provider,instance_type,region,usd_per_hr\naws,x,y,1\n")
-        .unwrap_err();
-    assert!(errs[0].message.contains("did you mean `usd_per_hour`"), "{}", errs[0]);
+    let errs = overrides::parse(
+        "o.csv",
+        "provider,instance_type,region,usd_per_hr\naws,x,y,1\n",
+    )
+    .unwrap_err();
+    assert!(
+        errs[0].message.contains("did you mean `usd_per_hour`"),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `chipmix catalog …`
 
-use crate::output::{self, Format, Listing, num};
+use crate::output::{self, Format, Listing, cell, num};
 use crate::{CmdResult, Failure};
 use chipmix_catalog::skypilot::{self, Cloud};
 use chipmix_catalog::{Catalog, Vendor, overrides};
@@ -90,7 +90,10 @@ pub fn load(files: &CatalogFiles) -> Result<Catalog, Failure> {
                     .collect();
                 if files.strict {
                     return Err(Failure::BadInput(
-                        messages.into_iter().map(|m| format!("error: {m}")).collect(),
+                        messages
+                            .into_iter()
+                            .map(|m| format!("error: {m}"))
+                            .collect(),
                     ));
                 }
                 for m in &messages {
@@ -123,11 +126,11 @@ fn chips(format: Format) -> CmdResult {
                 num(Some(c.bf16_tflops), 1),
                 num(c.fp8_tflops, 1),
                 num(Some(c.hbm_gib), 0),
-                num(Some(c.hbm_tb_per_s), 2),
+                num(Some(c.hbm_tb_per_s), 3),
                 num(Some(c.scaleup_gb_per_s), 0),
                 c.cores_per_chip.map(|n| n.to_string()).unwrap_or_default(),
                 c.confidence.as_str().to_string(),
-                c.source_url.clone(),
+                source_cell(format, &c.source_url),
             ]
         })
         .collect();
@@ -168,7 +171,10 @@ fn offerings(args: OfferingsArgs) -> CmdResult {
         .transpose()
         .map_err(|m| Failure::bad(format!("error: --chip: {m}")))?;
     if let Some(p) = &args.provider
-        && !catalog.providers().iter().any(|x| x.eq_ignore_ascii_case(p))
+        && !catalog
+            .providers()
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(p))
     {
         let providers: Vec<&str> = catalog.providers().into_iter().collect();
         return Err(Failure::bad(format!(
@@ -198,7 +204,10 @@ fn offerings(args: OfferingsArgs) -> CmdResult {
         .iter()
         .map(|o| {
             let price = match o.usd_per_hour {
-                Some(p) if format_is_table(args.format) && o.price_confidence.as_str() != "verified" => {
+                Some(p)
+                    if format_is_table(args.format)
+                        && o.price_confidence.as_str() != "verified" =>
+                {
                     format!("{} ({})", num(Some(p), 4), o.price_confidence.as_str())
                 }
                 Some(p) => num(Some(p), 4),
@@ -219,7 +228,7 @@ fn offerings(args: OfferingsArgs) -> CmdResult {
                     .map(|c| c.to_string())
                     .unwrap_or_default(),
                 o.price_confidence.as_str().to_string(),
-                o.source.clone(),
+                source_cell(args.format, &o.source),
             ]
         })
         .collect();
@@ -253,6 +262,14 @@ fn offerings(args: OfferingsArgs) -> CmdResult {
             items: &items,
         },
     )
+}
+
+fn source_cell(format: Format, source: &str) -> String {
+    if format == Format::Table {
+        cell(source, 60)
+    } else {
+        source.to_string()
+    }
 }
 
 fn format_is_table(f: Format) -> bool {

@@ -123,7 +123,9 @@ fn show(m: &ModelSpec, format: Format) -> CmdResult {
             ..
         } => fields.push((
             "attention".into(),
-            format!("latent (MLA): {heads} heads, KV latent {kv_lora_rank} + rotary {qk_rope_head_dim}"),
+            format!(
+                "latent (MLA): {heads} heads, KV latent {kv_lora_rank} + rotary {qk_rope_head_dim}"
+            ),
         )),
     }
     if let Some(moe) = &m.moe {

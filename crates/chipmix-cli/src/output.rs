@@ -2,7 +2,7 @@
 //! scripts.
 
 use crate::{CmdResult, Failure};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_BORDERS_ONLY};
+use comfy_table::{ContentArrangement, Table, presets::NOTHING};
 use serde::Serialize;
 use std::io::Write;
 
@@ -51,7 +51,7 @@ pub fn print_listing<T: Serialize>(format: Format, listing: Listing<'_, T>) -> C
 pub fn new_table() -> Table {
     let mut table = Table::new();
     table
-        .load_preset(UTF8_BORDERS_ONLY)
+        .load_preset(NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled);
     table
 }
@@ -85,6 +85,16 @@ pub fn num(value: Option<f64>, decimals: usize) -> String {
                 s
             }
         }
+    }
+}
+
+/// Long text cut for a table cell; JSON and CSV keep it whole.
+pub fn cell(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+        format!("{cut}…")
     }
 }
 

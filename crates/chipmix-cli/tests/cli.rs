@@ -40,7 +40,11 @@ fn every_malformed_portfolio_gives_located_errors_and_exit_2() {
             .lines()
             .filter_map(|l| l.strip_prefix("# expect: "))
             .collect();
-        assert!(!expectations.is_empty(), "{} has no `# expect:` line", file.display());
+        assert!(
+            !expectations.is_empty(),
+            "{} has no `# expect:` line",
+            file.display()
+        );
         let out = Command::new(env!("CARGO_BIN_EXE_chipmix"))
             .args(["validate", file.file_name().unwrap().to_str().unwrap()])
             .current_dir(&dir)
@@ -88,7 +92,14 @@ fn examples_validate() {
 
 #[test]
 fn trainium2_offerings_as_json_have_prices_and_sources() {
-    let out = chipmix(&["catalog", "offerings", "--chip", "trainium2", "--format", "json"]);
+    let out = chipmix(&[
+        "catalog",
+        "offerings",
+        "--chip",
+        "trainium2",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v.as_array().unwrap();
@@ -108,10 +119,18 @@ fn aws_vendor_filter_includes_trainium_and_inferentia() {
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     assert!(text.starts_with("provider,instance_type,region,chip,"));
-    for it in ["trn1.32xlarge", "trn1n.32xlarge", "trn2.48xlarge", "inf2.48xlarge"] {
+    for it in [
+        "trn1.32xlarge",
+        "trn1n.32xlarge",
+        "trn2.48xlarge",
+        "inf2.48xlarge",
+    ] {
         assert!(text.contains(it), "{it} missing");
     }
-    assert!(!text.contains("p5.48xlarge"), "NVIDIA chips are not vendor aws");
+    assert!(
+        !text.contains("p5.48xlarge"),
+        "NVIDIA chips are not vendor aws"
+    );
 }
 
 #[test]
@@ -138,8 +157,12 @@ fn skypilot_catalog_files_import_through_the_cli() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // The snapshot lists v5p slices up to 12288 TensorCores; the built-in stops at 512.
-    assert!(v.as_array().unwrap().iter().any(|r| r["instance_type"] == "tpu-v5p-12288"
-        && r["chips_per_instance"] == 6144));
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["instance_type"] == "tpu-v5p-12288" && r["chips_per_instance"] == 6144)
+    );
 }
 
 #[test]
@@ -153,7 +176,11 @@ fn bad_override_files_and_arguments_exit_2_with_location() {
     .unwrap();
     let out = chipmix(&["catalog", "offerings", "--catalog", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("ovr.csv:2: usd_per_hour: must be a number > 0"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ovr.csv:2: usd_per_hour: must be a number > 0"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = chipmix(&["catalog", "offerings", "--chip", "H1000"]);
     assert_eq!(out.status.code(), Some(2));
@@ -179,7 +206,13 @@ fn overrides_change_what_the_catalog_lists() {
     )
     .unwrap();
     let out = chipmix(&[
-        "catalog", "offerings", "--chip", "mi300x", "--format", "json", "--catalog",
+        "catalog",
+        "offerings",
+        "--chip",
+        "mi300x",
+        "--format",
+        "json",
+        "--catalog",
         path.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -195,8 +228,20 @@ fn models_list_and_show() {
     let out = chipmix(&["models", "list", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = v.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
-    for n in ["llama-3.2-1b", "llama-3-70b", "llama-3.1-405b", "llama-2-13b", "mixtral-8x7b", "deepseek-v3"] {
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "llama-3.2-1b",
+        "llama-3-70b",
+        "llama-3.1-405b",
+        "llama-2-13b",
+        "mixtral-8x7b",
+        "deepseek-v3",
+    ] {
         assert!(names.contains(&n), "{n}");
     }
     let out = chipmix(&[

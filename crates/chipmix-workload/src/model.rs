@@ -493,8 +493,12 @@ pub fn preset_names() -> impl Iterator<Item = &'static str> {
 pub fn preset(name: &str) -> Option<ModelSpec> {
     let key = preset_key(name);
     let (preset_name, json) = PRESETS.iter().find(|(n, _)| preset_key(n) == key)?;
-    let spec = from_hf_config(&format!("data/models/{preset_name}.json"), preset_name, json)
-        .expect("built-in model presets are valid (tested)");
+    let spec = from_hf_config(
+        &format!("data/models/{preset_name}.json"),
+        preset_name,
+        json,
+    )
+    .expect("built-in model presets are valid (tested)");
     Some(spec)
 }
 

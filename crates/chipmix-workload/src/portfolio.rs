@@ -185,7 +185,10 @@ impl Portfolio {
     }
 
     /// The catalog this portfolio plans against: `base` with the portfolio's overrides.
-    pub fn effective_catalog(&self, base: &Catalog) -> Result<Catalog, Vec<chipmix_catalog::DataError>> {
+    pub fn effective_catalog(
+        &self,
+        base: &Catalog,
+    ) -> Result<Catalog, Vec<chipmix_catalog::DataError>> {
         let mut catalog = base.clone();
         catalog.apply_overrides(&self.offering_overrides)?;
         Ok(catalog)
@@ -218,7 +221,12 @@ pub fn load(path: &Path, catalog: &Catalog) -> Result<Loaded, Vec<Diagnostic>> {
 
 /// Reads and validates portfolio text. Every problem is reported, errors and warnings in the
 /// order they appear in the file.
-pub fn parse(file: &str, text: &str, base_dir: &Path, catalog: &Catalog) -> Result<Loaded, Vec<Diagnostic>> {
+pub fn parse(
+    file: &str,
+    text: &str,
+    base_dir: &Path,
+    catalog: &Catalog,
+) -> Result<Loaded, Vec<Diagnostic>> {
     let mut d = Decoder::new(file);
     let root = match yaml::parse(text) {
         Ok(root) => root,
@@ -239,8 +247,23 @@ pub fn parse(file: &str, text: &str, base_dir: &Path, catalog: &Catalog) -> Resu
     }
 }
 
-const TOP: &[&str] = &["name", "start", "workloads", "policy", "contracts", "offerings"];
-const WORKLOAD_COMMON: &[&str] = &["name", "kind", "model", "software", "preemptible", "team", "precision"];
+const TOP: &[&str] = &[
+    "name",
+    "start",
+    "workloads",
+    "policy",
+    "contracts",
+    "offerings",
+];
+const WORKLOAD_COMMON: &[&str] = &[
+    "name",
+    "kind",
+    "model",
+    "software",
+    "preemptible",
+    "team",
+    "precision",
+];
 const TRAINING: &[&str] = &["tokens", "seq_len", "deadline_days", "global_batch_tokens"];
 const INFERENCE: &[&str] = &[
     "peak_requests_per_s",
@@ -324,7 +347,11 @@ fn date_value(d: &mut Decoder, node: &Node, path: &str) -> Option<NaiveDate> {
     }
 }
 
-fn decode_offerings(d: &mut Decoder, top: &Fields<'_>, base: &Catalog) -> (Vec<OfferingOverride>, Catalog) {
+fn decode_offerings(
+    d: &mut Decoder,
+    top: &Fields<'_>,
+    base: &Catalog,
+) -> (Vec<OfferingOverride>, Catalog) {
     let mut catalog = base.clone();
     let mut out = Vec::new();
     let Some(node) = top.get("offerings") else {
@@ -346,7 +373,11 @@ fn decode_offerings(d: &mut Decoder, top: &Fields<'_>, base: &Catalog) -> (Vec<O
         if let Some(c) = &chip
             && let Err(m) = catalog.resolve_chip(c)
         {
-            d.error(f.get("chip").map_or(f.pos, |n| n.pos), &f.child_path("chip"), m);
+            d.error(
+                f.get("chip").map_or(f.pos, |n| n.pos),
+                &f.child_path("chip"),
+                m,
+            );
         }
         let ov = OfferingOverride {
             provider: provider.unwrap_or_default(),
@@ -371,7 +402,10 @@ fn decode_offerings(d: &mut Decoder, top: &Fields<'_>, base: &Catalog) -> (Vec<O
             Ok(()) => out.push(ov),
             Err(errors) => {
                 for e in errors {
-                    let field_path = e.field.as_deref().map_or(path.clone(), |fl| join(&path, fl));
+                    let field_path = e
+                        .field
+                        .as_deref()
+                        .map_or(path.clone(), |fl| join(&path, fl));
                     d.error(item.pos, &field_path, e.message);
                 }
             }
@@ -507,7 +541,11 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
 }
 
 /// Vendors with at least one priced offering the policy allows, on one of `software`.
-fn usable_vendors(catalog: &Catalog, policy: &Policy, software: &[SoftwareStack]) -> BTreeSet<Vendor> {
+fn usable_vendors(
+    catalog: &Catalog,
+    policy: &Policy,
+    software: &[SoftwareStack],
+) -> BTreeSet<Vendor> {
     catalog
         .offerings()
         .iter()
@@ -526,7 +564,12 @@ fn usable_vendors(catalog: &Catalog, policy: &Policy, software: &[SoftwareStack]
         })
         .filter_map(|o| catalog.chip(&o.chip))
         .filter(|c| software.contains(&c.software))
-        .filter(|c| policy.allowed_vendors.as_ref().is_none_or(|vs| vs.contains(&c.vendor)))
+        .filter(|c| {
+            policy
+                .allowed_vendors
+                .as_ref()
+                .is_none_or(|vs| vs.contains(&c.vendor))
+        })
         .map(|c| c.vendor)
         .collect()
 }
@@ -574,7 +617,10 @@ fn decode_workloads(
                 d.error(
                     name_node.pos,
                     &f.child_path("name"),
-                    format!("duplicate workload name `{name}` (first used at line {})", first.line),
+                    format!(
+                        "duplicate workload name `{name}` (first used at line {})",
+                        first.line
+                    ),
                 );
             }
             seen.push((name.clone(), name_node.pos));
@@ -622,13 +668,19 @@ fn decode_workload(
             let mut out = Vec::new();
             for (s, pos, path) in list {
                 match s.parse::<SoftwareStack>() {
-                    Ok(st) if out.contains(&st) => d.error(pos, &path, format!("`{st}` is listed twice")),
+                    Ok(st) if out.contains(&st) => {
+                        d.error(pos, &path, format!("`{st}` is listed twice"))
+                    }
                     Ok(st) => out.push(st),
                     Err(m) => d.error(pos, &path, m),
                 }
             }
             if out.is_empty() {
-                d.error(f.pos, &f.child_path("software"), "must list at least one software stack");
+                d.error(
+                    f.pos,
+                    &f.child_path("software"),
+                    "must list at least one software stack",
+                );
             }
             out
         }
@@ -646,7 +698,9 @@ fn decode_workload(
     };
     let preemptible = d.opt_bool(f, "preemptible").unwrap_or(false);
     let team = d.opt_str(f, "team");
-    let precision = d.opt_choice(f, "precision", Precision::CHOICES).unwrap_or_default();
+    let precision = d
+        .opt_choice(f, "precision", Precision::CHOICES)
+        .unwrap_or_default();
     if precision == Precision::Fp8 && !software.is_empty() {
         let fp8_capable = catalog
             .chips()
@@ -785,7 +839,16 @@ fn decode_contracts(
         let Some(f) = d.fields(
             item,
             &path,
-            &["kind", "provider", "usd_per_month", "discount", "chips", "usd", "expires", "valid_months"],
+            &[
+                "kind",
+                "provider",
+                "usd_per_month",
+                "discount",
+                "chips",
+                "usd",
+                "expires",
+                "valid_months",
+            ],
         ) else {
             continue;
         };
@@ -807,7 +870,11 @@ fn decode_contracts(
                     &f.child_path(key),
                     format!(
                         "not a field of a {} contract",
-                        if kind == Some(true) { "commitment" } else { "credits" }
+                        if kind == Some(true) {
+                            "commitment"
+                        } else {
+                            "credits"
+                        }
                     ),
                 );
             }
@@ -837,7 +904,9 @@ fn decode_contracts(
             }
             Some(false) => {
                 let usd = d.req_number(&f, "usd", check::positive);
-                let expires = f.get("expires").and_then(|n| date_value(d, n, &f.child_path("expires")));
+                let expires = f
+                    .get("expires")
+                    .and_then(|n| date_value(d, n, &f.child_path("expires")));
                 let valid_months = d.opt_count(&f, "valid_months", 1);
                 match (f.has("expires"), f.has("valid_months")) {
                     (true, true) => d.error(

@@ -239,7 +239,9 @@ fn resolve_plain(text: &str) -> Value {
         {
             return Value::Int(i);
         }
-        if cleaned.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '+')
+        if cleaned
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == '+')
             && let Ok(i) = cleaned.parse::<i64>()
         {
             return Value::Int(i);
@@ -349,7 +351,12 @@ impl Decoder {
 
     /// Checks that `node` is a mapping whose keys are all in `allowed` (unknown keys get a
     /// did-you-mean, repeated keys an error).
-    pub fn fields<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+    pub fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<Fields<'n>> {
         self.fields_except(node, path, allowed, &[], "")
     }
 
@@ -543,7 +550,11 @@ impl Decoder {
 
     /// A list of strings; a single string is taken as a one-element list. Returns each item
     /// with its position so callers can check values individually.
-    pub fn opt_str_list(&mut self, f: &Fields<'_>, key: &str) -> Option<Vec<(String, Pos, String)>> {
+    pub fn opt_str_list(
+        &mut self,
+        f: &Fields<'_>,
+        key: &str,
+    ) -> Option<Vec<(String, Pos, String)>> {
         let node = f.get(key)?;
         let path = f.child_path(key);
         if let Value::Str(_) = node.value {
@@ -572,7 +583,10 @@ impl Decoder {
         let node = f.get(key)?;
         let path = f.child_path(key);
         let s = self.str_value(node, &path)?;
-        match choices.iter().find(|(name, _)| name.eq_ignore_ascii_case(&s)) {
+        match choices
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&s))
+        {
             Some((_, v)) => Some(*v),
             None => {
                 let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();

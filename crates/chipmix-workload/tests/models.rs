@@ -58,8 +58,16 @@ fn moe_active_parameters_match_each_publishers_convention() {
 
 #[test]
 fn hf_config_files_give_the_same_counts() {
-    within(fixture("Meta-Llama-3-8B").param_counts().total, 8.03 * B, 0.005);
-    within(fixture("Llama-3.1-405B").param_counts().total, 405.9 * B, 0.005);
+    within(
+        fixture("Meta-Llama-3-8B").param_counts().total,
+        8.03 * B,
+        0.005,
+    );
+    within(
+        fixture("Llama-3.1-405B").param_counts().total,
+        405.9 * B,
+        0.005,
+    );
     let mixtral = fixture("Mixtral-8x7B-v0.1").param_counts();
     within(mixtral.total, 46.7 * B, 0.005);
     within(mixtral.active, 12.9 * B, 0.005);
@@ -71,7 +79,11 @@ fn hf_config_files_give_the_same_counts() {
     let qmoe = fixture("Qwen3-30B-A3B").param_counts();
     within(qmoe.total, 30.5 * B, 0.005);
     within(qmoe.active, 3.3 * B, 0.02);
-    within(fixture("Mistral-7B-v0.1").param_counts().total, 7.24 * B, 0.005);
+    within(
+        fixture("Mistral-7B-v0.1").param_counts().total,
+        7.24 * B,
+        0.005,
+    );
     // A preset and the full published file describe the same architecture.
     let from_file = fixture("Meta-Llama-3-8B");
     let preset = model::preset("llama-3-8b").unwrap();
@@ -93,9 +105,22 @@ fn kv_cache_sizes() {
 #[test]
 fn presets_resolve_by_hugging_face_names() {
     let base = Path::new(".");
-    assert_eq!(model::resolve("meta-llama/Meta-Llama-3-8B", base).unwrap().name, "llama-3-8b");
-    assert_eq!(model::resolve("Llama-3.1-405B", base).unwrap().name, "llama-3.1-405b");
-    assert_eq!(model::resolve("mistralai/Mixtral-8x7B-v0.1", base).unwrap().name, "mixtral-8x7b");
+    assert_eq!(
+        model::resolve("meta-llama/Meta-Llama-3-8B", base)
+            .unwrap()
+            .name,
+        "llama-3-8b"
+    );
+    assert_eq!(
+        model::resolve("Llama-3.1-405B", base).unwrap().name,
+        "llama-3.1-405b"
+    );
+    assert_eq!(
+        model::resolve("mistralai/Mixtral-8x7B-v0.1", base)
+            .unwrap()
+            .name,
+        "mixtral-8x7b"
+    );
 }
 
 #[test]
