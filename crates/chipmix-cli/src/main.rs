@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 internal error, 2 bad input.
 
 mod catalog_cmd;
+mod estimate_cmd;
 mod models_cmd;
 mod output;
 mod validate_cmd;
@@ -33,6 +34,11 @@ enum Command {
     Models(models_cmd::ModelsCommand),
     /// Check a portfolio file and report every problem at once
     Validate(validate_cmd::ValidateArgs),
+    /// Predict what a workload achieves on a chip: prefill, decode, train, serve
+    #[command(subcommand)]
+    Estimate(estimate_cmd::EstimateCommand),
+    /// Fit the per-chip efficiency parameters to published measurements and report the error
+    Calibrate(estimate_cmd::CalibrateArgs),
 }
 
 /// Why a command failed; decides the exit code.
@@ -57,6 +63,8 @@ fn main() -> ExitCode {
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
         Command::Models(cmd) => models_cmd::run(cmd),
         Command::Validate(args) => validate_cmd::run(args),
+        Command::Estimate(cmd) => estimate_cmd::run(cmd),
+        Command::Calibrate(args) => estimate_cmd::calibrate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -482,6 +482,9 @@ const PRESETS: &[(&str, &str)] = presets![
     "llama-2-70b",
     "mixtral-8x7b",
     "deepseek-v3",
+    "mistral-7b-instruct-v0.2",
+    "codellama-13b",
+    "gpt-3-175b",
 ];
 
 pub fn preset_names() -> impl Iterator<Item = &'static str> {
