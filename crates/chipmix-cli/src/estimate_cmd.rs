@@ -152,7 +152,7 @@ fn system_for_chip(l: &Loaded, chip: &str) -> Result<System, Failure> {
         .map_err(|m| bad(format!("--chip: {m}")))?
         .id
         .clone();
-    System::for_chip(&l.catalog, &id, l.calibration.params(&id)).map_err(perf_err)
+    System::for_chip(&l.catalog, &id, l.calibration.params_for(&l.catalog, &id)).map_err(perf_err)
 }
 
 #[derive(Serialize)]
@@ -279,7 +279,7 @@ pub fn run(cmd: EstimateCommand) -> CmdResult {
                             off.chip
                         )));
                     }
-                    System::for_offering(&l.catalog, off, l.calibration.params(&off.chip))
+                    System::for_offering(&l.catalog, off, l.calibration.params_for(&l.catalog, &off.chip))
                         .map_err(perf_err)?
                 }
                 None => system_for_chip(&l, &chip)?,
@@ -409,7 +409,7 @@ pub fn run(cmd: EstimateCommand) -> CmdResult {
                     chip: &e.chip,
                     precision: Precision::from(common.precision).as_str(),
                     calibrated: e.calibrated,
-                    calibration_source: &l.calibration.params(&e.chip).source,
+                    calibration_source: &l.calibration.params_for(&l.catalog, &e.chip).source,
                     estimate: &e,
                 });
             }

@@ -89,7 +89,7 @@ fn bad_estimate_input_exits_2_with_a_clear_message() {
         (&["estimate", "train", "--model", "llama-3.1-405b", "--chip", "h100", "--chips", "8", "--seq", "8192", "--global-batch-tokens", "1048576"], "does not fit"),
         (&["estimate", "train", "--model", "llama-3-8b", "--chip", "h100", "--chips", "8", "--seq", "8192", "--global-batch-tokens", "1048576", "--tp", "2", "--pp", "2", "--dp", "3"], "is not --chips 8"),
         (&["estimate", "serve", "--model", "llama-3-70b", "--offering", "p5.48xlarge", "--prompt", "1024", "--output", "256", "--ttft-ms", "1", "--tpot-ms", "60"], "cannot meet the SLO"),
-        (&["estimate", "serve", "--model", "llama-3-8b", "--offering", "p5.48xlarge", "--prompt", "1024", "--output", "256", "--ttft-ms", "-1", "--tpot-ms", "60"], "slo"),
+        (&["estimate", "serve", "--model", "llama-3-8b", "--offering", "p5.48xlarge", "--prompt", "1024", "--output", "256", "--ttft-ms", "0", "--tpot-ms", "60"], "slo: TTFT and TPOT must be > 0"),
         (&["estimate", "decode", "--model", "llama-3-8b", "--chip", "a100-80gb", "--precision", "fp8", "--batch", "1", "--context", "8"], "no FP8"),
         (&["estimate", "serve", "--model", "gpt-9", "--offering", "p5.48xlarge", "--prompt", "1", "--output", "1", "--ttft-ms", "1", "--tpot-ms", "1"], "unknown model `gpt-9`"),
     ];

@@ -125,11 +125,43 @@ impl Calibration {
             .expect("the shipped calibration parses (tested)")
     }
 
+    /// The chip's own fitted parameters, or the default prior.
     pub fn params(&self, chip_id: &str) -> ChipParams {
         self.entries
             .iter()
             .find(|(id, _)| id == chip_id)
             .map(|(_, p)| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// The chip's own fitted parameters; for a chip without measurements, those of a measured
+    /// chip on the same software stack (a new chip on the same compiler and runtime reaches the
+    /// same fraction of its data sheet until measured — Trainium2 borrows Trainium's); else
+    /// the default prior. Borrowed parameters are marked uncalibrated.
+    pub fn params_for(&self, catalog: &chipmix_catalog::Catalog, chip_id: &str) -> ChipParams {
+        if let Some((_, p)) = self.entries.iter().find(|(id, _)| id == chip_id) {
+            return p.clone();
+        }
+        let Some(stack) = catalog.chip(chip_id).map(|c| c.software) else {
+            return ChipParams::default();
+        };
+        self.entries
+            .iter()
+            .filter(|(id, _)| catalog.chip(id).is_some_and(|c| c.software == stack))
+            .max_by_key(|(id, p)| {
+                (
+                    u8::from(p.calibrated_training) + u8::from(p.calibrated_inference),
+                    std::cmp::Reverse(id.clone()),
+                )
+            })
+            .map(|(id, p)| ChipParams {
+                calibrated_training: false,
+                calibrated_inference: false,
+                source: format!(
+                    "borrowed from {id} (same {stack} software stack; no measurements of {chip_id}): ESTIMATE"
+                ),
+                ..p.clone()
+            })
             .unwrap_or_default()
     }
 
