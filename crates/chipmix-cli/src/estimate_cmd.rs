@@ -279,8 +279,12 @@ pub fn run(cmd: EstimateCommand) -> CmdResult {
                             off.chip
                         )));
                     }
-                    System::for_offering(&l.catalog, off, l.calibration.params_for(&l.catalog, &off.chip))
-                        .map_err(perf_err)?
+                    System::for_offering(
+                        &l.catalog,
+                        off,
+                        l.calibration.params_for(&l.catalog, &off.chip),
+                    )
+                    .map_err(perf_err)?
                 }
                 None => system_for_chip(&l, &chip)?,
             };

@@ -12,20 +12,39 @@ fn benches(c: &mut Criterion) {
     let catalog = Catalog::builtin().unwrap();
     let calibration = Calibration::builtin();
     let p5 = catalog.find_offering("p5.48xlarge").unwrap();
-    let h100 = System::for_offering(&catalog, p5, calibration.params_for(&catalog, "h100")).unwrap();
+    let h100 =
+        System::for_offering(&catalog, p5, calibration.params_for(&catalog, "h100")).unwrap();
     let l70 = ModelShape::new(&model::preset("llama-3-70b").unwrap());
     let l405 = ModelShape::new(&model::preset("llama-3.1-405b").unwrap());
-    let slo = Slo { ttft_ms: 2000.0, tpot_ms: 50.0 };
+    let slo = Slo {
+        ttft_ms: 2000.0,
+        tpot_ms: 50.0,
+    };
 
-    let setup = InferenceSetup::new(&l70, &h100, Precision::Bf16, Replica { tp: 4, pp: 1 }).unwrap();
-    c.bench_function("serve: llama-3-70b, one replica layout (tp 4 on H100)", |b| {
-        b.iter(|| setup.serve(black_box(1024), black_box(256), slo).unwrap())
-    });
-    c.bench_function("serve_on_offering: llama-3-70b on p5.48xlarge (all layouts, priced)", |b| {
-        b.iter(|| {
-            serve_on_offering(&catalog, &calibration, &l70, p5, Precision::Bf16, black_box(1024), 256, slo).unwrap()
-        })
-    });
+    let setup =
+        InferenceSetup::new(&l70, &h100, Precision::Bf16, Replica { tp: 4, pp: 1 }).unwrap();
+    c.bench_function(
+        "serve: llama-3-70b, one replica layout (tp 4 on H100)",
+        |b| b.iter(|| setup.serve(black_box(1024), black_box(256), slo).unwrap()),
+    );
+    c.bench_function(
+        "serve_on_offering: llama-3-70b on p5.48xlarge (all layouts, priced)",
+        |b| {
+            b.iter(|| {
+                serve_on_offering(
+                    &catalog,
+                    &calibration,
+                    &l70,
+                    p5,
+                    Precision::Bf16,
+                    black_box(1024),
+                    256,
+                    slo,
+                )
+                .unwrap()
+            })
+        },
+    );
     c.bench_function("decode step: llama-3-70b tp 4 batch 64", |b| {
         b.iter(|| setup.decode(black_box(64), black_box(1536)).unwrap())
     });

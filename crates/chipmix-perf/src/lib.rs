@@ -148,7 +148,11 @@ pub fn serve_on_offering(
     output: u32,
     slo: Slo,
 ) -> Result<OfferingServe, PerfError> {
-    let system = System::for_offering(catalog, offering, calibration.params_for(catalog, &offering.chip))?;
+    let system = System::for_offering(
+        catalog,
+        offering,
+        calibration.params_for(catalog, &offering.chip),
+    )?;
     let mut best: Option<(f64, ServeEstimate)> = None;
     let mut last_err = None;
     for replica in replica_options(offering) {

@@ -15,7 +15,12 @@ fn shape(name: &str) -> ModelShape {
 
 fn system(catalog: &Catalog, offering: &str) -> System {
     let o = catalog.find_offering(offering).unwrap();
-    System::for_offering(catalog, o, Calibration::builtin().params_for(catalog, &o.chip)).unwrap()
+    System::for_offering(
+        catalog,
+        o,
+        Calibration::builtin().params_for(catalog, &o.chip),
+    )
+    .unwrap()
 }
 
 fn fits(shape: &ModelShape, system: &System, tp: u32, pp: u32) -> bool {
