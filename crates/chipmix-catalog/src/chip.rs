@@ -164,6 +164,9 @@ pub struct Chip {
     /// PCIe where there is none).
     pub scaleup_gb_per_s: f64,
     pub scaleup_link: String,
+    /// Whether the vendor's software trains on it (Inferentia2 is inference-only: the Neuron
+    /// training libraries support Trainium).
+    pub trains: bool,
     /// NeuronCores or TensorCores per chip, where the vendor counts them.
     pub cores_per_chip: Option<u32>,
     pub tdp_w: Option<f64>,

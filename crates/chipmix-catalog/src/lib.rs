@@ -407,6 +407,7 @@ fn parse_chips(file: &str, text: &str) -> Result<Vec<Chip>, DataError> {
         "hbm_gib",
         "hbm_tb_s",
         "scaleup_gb_s",
+        "trains",
         "confidence",
         "source_url",
     ])?;
@@ -429,6 +430,11 @@ fn parse_chips(file: &str, text: &str) -> Result<Vec<Chip>, DataError> {
             hbm_tb_per_s: row.req_positive("hbm_tb_s")?,
             scaleup_gb_per_s: row.req_positive("scaleup_gb_s")?,
             scaleup_link: row.str("scaleup_link").to_string(),
+            trains: match row.req_str("trains")? {
+                "yes" => true,
+                "no" => false,
+                other => return Err(row.error("trains", format!("`{other}` is not yes or no"))),
+            },
             cores_per_chip: row.opt_count("cores_per_chip")?,
             tdp_w: row.opt_positive("tdp_w")?,
             release_year: row.opt_count("release_year")?,

@@ -85,8 +85,8 @@ pub enum EstimateCommand {
         /// Sequence length, tokens
         #[arg(long)]
         seq: u32,
-        /// Tokens per optimizer step
-        #[arg(long)]
+        /// Tokens per optimizer step (suffixes k, M, B, T: `16M`)
+        #[arg(long, value_parser = quantity)]
         global_batch_tokens: f64,
         #[arg(long)]
         micro_batch: Option<u32>,
@@ -99,8 +99,8 @@ pub enum EstimateCommand {
         /// The instance the chips come in (sets the fabric); default: the chip's largest
         #[arg(long)]
         offering: Option<String>,
-        /// Tokens to train on: adds days to train
-        #[arg(long)]
+        /// Tokens to train on (`4T`): adds days to train
+        #[arg(long, value_parser = quantity)]
         tokens: Option<f64>,
     },
     /// Serving under TTFT/TPOT SLOs on an offering: capacity per replica and cost per token
@@ -119,6 +119,23 @@ pub enum EstimateCommand {
         #[arg(long)]
         tpot_ms: f64,
     },
+}
+
+/// A number with an optional decimal suffix: `16M`, `4T`, `1.5e12`.
+fn quantity(s: &str) -> Result<f64, String> {
+    let t = s.trim().replace('_', "");
+    let (num, factor) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1e3),
+        Some((i, 'M')) => (&t[..i], 1e6),
+        Some((i, 'B' | 'G')) => (&t[..i], 1e9),
+        Some((i, 'T')) => (&t[..i], 1e12),
+        _ => (t.as_str(), 1.0),
+    };
+    num.parse::<f64>()
+        .ok()
+        .map(|v| v * factor)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| format!("`{s}` is not a positive number (suffixes k, M, B, T allowed)"))
 }
 
 fn bad(e: impl std::fmt::Display) -> Failure {

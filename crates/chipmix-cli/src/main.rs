@@ -1,12 +1,13 @@
 //! The `chipmix` command: argument parsing, reading files, and printing. Every decision lives in
 //! the library crates; this binary only wires them to the terminal.
 //!
-//! Exit codes: 0 success, 1 internal error, 2 bad input.
+//! Exit codes: 0 success, 1 internal error, 2 bad input, 3 infeasible portfolio.
 
 mod catalog_cmd;
 mod estimate_cmd;
 mod models_cmd;
 mod output;
+mod plan_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -17,7 +18,7 @@ use std::process::ExitCode;
     name = "chipmix",
     version,
     about = "Plan AI compute across chip vendors and clouds",
-    long_about = "chipmix plans training and inference across NVIDIA, AWS Trainium/Inferentia, Google TPU, AMD and Intel chips on several clouds.\n\nExit codes: 0 success, 1 internal error, 2 bad input."
+    long_about = "chipmix plans training and inference across NVIDIA, AWS Trainium/Inferentia, Google TPU, AMD and Intel chips on several clouds.\n\nExit codes: 0 success, 1 internal error, 2 bad input, 3 infeasible portfolio."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +38,8 @@ enum Command {
     /// Predict what a workload achieves on a chip: prefill, decode, train, serve
     #[command(subcommand)]
     Estimate(estimate_cmd::EstimateCommand),
+    /// Choose the cost-minimal mix for a portfolio (MILP, solved by HiGHS)
+    Plan(plan_cmd::PlanArgs),
     /// Fit the per-chip efficiency parameters to published measurements and report the error
     Calibrate(estimate_cmd::CalibrateArgs),
 }
@@ -45,6 +48,8 @@ enum Command {
 pub enum Failure {
     /// The user's input is wrong: each line says where and what.
     BadInput(Vec<String>),
+    /// The input is valid but no plan satisfies it; each line says what blocks it.
+    Infeasible(Vec<String>),
     /// chipmix itself failed.
     Internal(String),
 }
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate_cmd::run(args),
         Command::Estimate(cmd) => estimate_cmd::run(cmd),
         Command::Calibrate(args) => estimate_cmd::calibrate(args),
+        Command::Plan(args) => plan_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,6 +79,12 @@ fn main() -> ExitCode {
                 eprintln!("{line}");
             }
             ExitCode::from(2)
+        }
+        Err(Failure::Infeasible(lines)) => {
+            for line in &lines {
+                eprintln!("{line}");
+            }
+            ExitCode::from(3)
         }
         Err(Failure::Internal(message)) => {
             eprintln!("internal error: {message}");

@@ -114,10 +114,13 @@ fn train_json_searches_or_evaluates_given_degrees() {
         "--format",
         "json",
     ];
-    // `4M` is not a number clap accepts for f64: the user gets a clear usage error, exit 2.
-    let (code, _) = stderr_of(&args);
-    assert_eq!(code, Some(2));
     let mut args = args.to_vec();
+    let v = json(&args);
+    assert_eq!(v["global_batch_tokens"].as_f64().unwrap() % 8192.0, 0.0);
+    args[11] = "-4M";
+    let (code, err) = stderr_of(&args);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a positive number"), "{err}");
     args[11] = "4194304";
     let v = json(&args);
     for f in ["step_ms", "tokens_per_s", "mfu", "memory_gib_per_chip"] {

@@ -274,6 +274,12 @@ pub fn estimate(
     if req.chips == 0 {
         return Err(PerfError::invalid("chips", "must be at least 1"));
     }
+    if !system.chip.trains {
+        return Err(PerfError::invalid(
+            "chip",
+            format!("{} is an inference-only chip: its vendor's software does not train on it", system.chip.id),
+        ));
+    }
     if req.seq_len == 0 {
         return Err(PerfError::invalid("seq", "must be at least 1"));
     }

@@ -137,7 +137,17 @@ pub struct Policy {
     pub headroom: f64,
     pub min_vendors_per_service: u32,
     pub max_vendor_fraction_per_service: f64,
+    /// Months the plan covers; `None`: long enough for the longest training deadline (at
+    /// least one).
+    pub horizon_months: Option<u32>,
+    /// Fraction of the time spot capacity is available to a preemptible workload: its
+    /// throughput on spot is scaled by this.
+    pub spot_availability: f64,
 }
+
+/// Default [`Policy::spot_availability`]: an assumption, not a measurement — set your own from
+/// your interruption history.
+pub const DEFAULT_SPOT_AVAILABILITY: f64 = 0.5;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -284,6 +294,8 @@ const POLICY: &[&str] = &[
     "headroom",
     "min_vendors_per_service",
     "max_vendor_fraction_per_service",
+    "horizon_months",
+    "spot_availability",
 ];
 const OFFERING: &[&str] = &[
     "provider",
@@ -458,6 +470,8 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
         headroom: 0.0,
         min_vendors_per_service: 1,
         max_vendor_fraction_per_service: 1.0,
+        horizon_months: None,
+        spot_availability: DEFAULT_SPOT_AVAILABILITY,
     };
     let Some(node) = top.get("policy") else {
         return Some(policy);
@@ -521,6 +535,10 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
     }
     if let Some(x) = d.opt_number(&f, "max_vendor_fraction_per_service", check::fraction) {
         policy.max_vendor_fraction_per_service = x;
+    }
+    policy.horizon_months = d.opt_count(&f, "horizon_months", 1);
+    if let Some(x) = d.opt_number(&f, "spot_availability", check::fraction) {
+        policy.spot_availability = x;
     }
     if let Some(share) = policy.max_vendor_share {
         let vendors = usable_vendors(catalog, &policy, &SoftwareStack::ALL);

@@ -1,0 +1,356 @@
+//! `chipmix plan FILE`
+
+use crate::catalog_cmd::{self, CatalogFiles};
+use crate::output::{self, num};
+use crate::{CmdResult, Failure};
+use chipmix_perf::Calibration;
+use chipmix_plan::{Plan, PlanError, PlanOptions, verify};
+use chipmix_workload::portfolio;
+use clap::{Args, ValueEnum};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    #[default]
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// The portfolio file (YAML)
+    file: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    format: PlanFormat,
+    /// Stop the solver after this many seconds (the plan then reports its gap)
+    #[arg(long, default_value_t = 60.0)]
+    time_limit: f64,
+    /// Stop when the proven relative gap is at most this
+    #[arg(long, default_value_t = 1e-4)]
+    gap: f64,
+    /// Skip the baselines and the re-solves that price each rule
+    #[arg(long)]
+    no_analysis: bool,
+    #[command(flatten)]
+    catalog: CatalogFiles,
+}
+
+/// Loads, validates and plans a portfolio, then verifies the plan independently. Shared by
+/// every command that starts from a portfolio.
+pub fn plan_file(
+    file: &std::path::Path,
+    catalog_files: &CatalogFiles,
+    options: &PlanOptions,
+) -> Result<(Plan, portfolio::Portfolio, chipmix_catalog::Catalog), Failure> {
+    let base = catalog_cmd::load(catalog_files)?;
+    let loaded = portfolio::load(file, &base).map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let p = loaded.portfolio;
+    let catalog = p
+        .effective_catalog(&base)
+        .map_err(|e| Failure::BadInput(e.iter().map(|x| format!("error: {x}")).collect()))?;
+    let calibration = Calibration::builtin();
+    if !(options.time_limit_s > 0.0) || !(options.relative_gap >= 0.0) {
+        return Err(Failure::bad("error: --time-limit must be > 0 and --gap ≥ 0"));
+    }
+    let plan = match chipmix_plan::plan(&p, &catalog, &calibration, options) {
+        Ok(plan) => plan,
+        Err(PlanError::Infeasible(reasons)) => {
+            let mut lines = vec![format!("{}: infeasible: no plan meets every constraint", file.display())];
+            lines.extend(reasons.into_iter().map(|r| format!("  - {r}")));
+            return Err(Failure::Infeasible(lines));
+        }
+        Err(PlanError::NoSolution(m)) => return Err(Failure::Infeasible(vec![format!("{}: {m}", file.display())])),
+    };
+    let violations = verify::verify(&plan, &p, &catalog, &calibration);
+    if !violations.is_empty() {
+        return Err(Failure::Internal(format!(
+            "the plan failed independent verification — a bug in chipmix, please report it:\n  {}\nthe plan's spend {:.2} and contracts {}",
+            violations.join("\n  "),
+            plan.spend_usd_per_month,
+            serde_json::to_string(&plan.contracts).unwrap_or_default()
+        )));
+    }
+    Ok((plan, p, catalog))
+}
+
+pub fn run(args: PlanArgs) -> CmdResult {
+    let options = PlanOptions {
+        time_limit_s: args.time_limit,
+        relative_gap: args.gap,
+        analysis: !args.no_analysis,
+    };
+    let (plan, p, _) = plan_file(&args.file, &args.catalog, &options)?;
+    match args.format {
+        PlanFormat::Json => output::print_json(&plan),
+        PlanFormat::Table => print_table(&plan, &p),
+        PlanFormat::Markdown => {
+            print!("{}", markdown(&plan, &p));
+            Ok(())
+        }
+    }
+}
+
+fn usd(v: f64) -> String {
+    let neg = v < 0.0;
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{}${out}", if neg { "-" } else { "" })
+}
+
+fn allocation_rows(plan: &Plan) -> Vec<Vec<String>> {
+    plan.allocations
+        .iter()
+        .map(|a| {
+            let detail = match a.kind.as_str() {
+                "inference" => format!(
+                    "{} × tp{}{} → {:.1} req/s (TTFT {:.0} ms, TPOT {:.1} ms)",
+                    a.replicas.unwrap_or(0),
+                    a.replica_tp.unwrap_or(0),
+                    a.replica_pp.filter(|&p| p > 1).map(|p| format!("·pp{p}")).unwrap_or_default(),
+                    a.requests_per_s.unwrap_or(0.0),
+                    a.ttft_ms.unwrap_or(0.0),
+                    a.tpot_ms.unwrap_or(0.0)
+                ),
+                _ => {
+                    let c = a.train_config.expect("training allocations carry their layout");
+                    format!(
+                        "tp{} pp{} dp{} → {:.1} days, MFU {:.0}%",
+                        c.tp,
+                        c.pp,
+                        c.dp,
+                        a.days.unwrap_or(0.0),
+                        a.mfu.unwrap_or(0.0) * 100.0
+                    )
+                }
+            };
+            vec![
+                a.workload.clone(),
+                a.offering.clone() + if a.spot { " (spot)" } else { "" },
+                a.chip.clone(),
+                a.vendor.clone(),
+                a.instances.to_string(),
+                a.chips.to_string(),
+                usd(a.usd_per_month),
+                detail,
+            ]
+        })
+        .collect()
+}
+
+fn print_table(plan: &Plan, p: &portfolio::Portfolio) -> CmdResult {
+    println!(
+        "plan for {}: {} — {} per month (bound {}, gap {:.3}%, solved in {:.2} s; horizon {} months)",
+        plan.portfolio,
+        plan.status.as_str(),
+        usd(plan.objective_usd_per_month),
+        usd(plan.bound_usd_per_month),
+        plan.gap * 100.0,
+        plan.solve_seconds,
+        plan.horizon_months
+    );
+    println!();
+    output::print_listing(
+        output::Format::Table,
+        output::Listing::<()> {
+            header: &["workload", "offering", "chip", "vendor", "instances", "chips", "usd/month", "configuration"],
+            rows: allocation_rows(plan),
+            items: &[],
+        },
+    )?;
+    println!();
+    let cap = p.policy.max_vendor_share;
+    let mut shares: Vec<String> = plan
+        .vendor_shares
+        .iter()
+        .map(|(v, s)| format!("{v} {:.1}%", s * 100.0))
+        .collect();
+    shares.sort();
+    println!(
+        "vendor shares ({}): {}{}; HHI {:.3}",
+        plan.share_basis,
+        shares.join(", "),
+        cap.map(|c| format!(" (cap {:.0}%)", c * 100.0)).unwrap_or_default(),
+        plan.hhi
+    );
+    println!(
+        "spend by provider: {}",
+        plan.spend_by_provider
+            .iter()
+            .map(|(k, v)| format!("{k} {}", usd(*v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for c in &plan.contracts {
+        match c.kind.as_str() {
+            "commitment" => println!(
+                "commitment on {}: {} committed, {} covered spend, {} shortfall per month",
+                c.provider,
+                usd(c.amount_usd),
+                usd(c.spend_usd_per_month),
+                usd(c.shortfall_usd_per_month)
+            ),
+            _ => println!(
+                "credits on {}: {} granted, {} of spend covered per month",
+                c.provider,
+                usd(c.amount_usd),
+                usd(c.credits_used_usd_per_month)
+            ),
+        }
+    }
+    for r in &plan.rule_costs {
+        println!("rule {}: costs {} per month", r.rule, usd(r.usd_per_month));
+    }
+    for b in &plan.baselines {
+        match b.usd_per_month {
+            Some(c) => println!(
+                "baseline {}: {} per month ({:+.1}% vs this plan) — {}",
+                b.name,
+                usd(c),
+                (c / plan.objective_usd_per_month - 1.0) * 100.0,
+                b.note
+            ),
+            None => println!("baseline {}: not possible — {}", b.name, b.note),
+        }
+    }
+    for b in plan.binding_constraints.iter().take(8) {
+        println!("binding {}: {}", b.constraint, b.meaning);
+    }
+    for w in &plan.warnings {
+        println!("warning: {w}");
+    }
+    Ok(())
+}
+
+/// A horizontal bar chart of spend by vendor, as standalone SVG.
+pub fn spend_chart_svg(plan: &Plan) -> String {
+    let rows: Vec<(&String, &f64)> = plan.spend_by_vendor.iter().collect();
+    let max = rows.iter().map(|(_, v)| **v).fold(0.0, f64::max).max(1.0);
+    let (bar_h, gap, left, width) = (26.0, 10.0, 90.0, 420.0);
+    let height = 40.0 + rows.len() as f64 * (bar_h + gap);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" viewBox="0 0 {} {height}" font-family="sans-serif" font-size="13">"#,
+        left + width + 140.0,
+        left + width + 140.0
+    );
+    let _ = write!(s, r#"<text x="{left}" y="20" font-weight="bold">Spend by vendor, USD per month</text>"#);
+    let colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"];
+    for (i, (vendor, v)) in rows.iter().enumerate() {
+        let y = 32.0 + i as f64 * (bar_h + gap);
+        let w = **v / max * width;
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{vendor}</text><rect x="{left}" y="{y}" width="{w:.1}" height="{bar_h}" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+            left - 8.0,
+            y + bar_h * 0.68,
+            colors[i % colors.len()],
+            left + w + 6.0,
+            y + bar_h * 0.68,
+            usd(**v)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Compute plan: {}\n", plan.portfolio);
+    let _ = writeln!(
+        md,
+        "**{}** per month — status `{}`, proven bound {}, gap {:.3}%, solved in {:.2} s by HiGHS over {} candidates ({} variables, {} constraints). Horizon: {} months.\n",
+        usd(plan.objective_usd_per_month),
+        plan.status.as_str(),
+        usd(plan.bound_usd_per_month),
+        plan.gap * 100.0,
+        plan.solve_seconds,
+        plan.candidates,
+        plan.variables,
+        plan.constraints,
+        plan.horizon_months
+    );
+    let _ = writeln!(md, "## Allocations\n");
+    let _ = writeln!(md, "| workload | offering | chip | vendor | instances | chips | USD/month | configuration |");
+    let _ = writeln!(md, "|---|---|---|---|---:|---:|---:|---|");
+    for r in allocation_rows(plan) {
+        let _ = writeln!(md, "| {} |", r.join(" | "));
+    }
+    let _ = writeln!(md, "\n## Spend\n");
+    let _ = writeln!(md, "{}\n", spend_chart_svg(plan));
+    let _ = writeln!(md, "| vendor | USD/month | share ({}) |", plan.share_basis);
+    let _ = writeln!(md, "|---|---:|---:|");
+    for (v, s) in &plan.spend_by_vendor {
+        let _ = writeln!(md, "| {v} | {} | {:.1}% |", usd(*s), plan.vendor_shares.get(v).copied().unwrap_or(0.0) * 100.0);
+    }
+    let _ = writeln!(
+        md,
+        "\nHHI {:.3}{}. By provider: {}. By chip: {}.\n",
+        plan.hhi,
+        p.policy
+            .max_vendor_share
+            .map(|c| format!("; vendor cap {:.0}%", c * 100.0))
+            .unwrap_or_default(),
+        plan.spend_by_provider.iter().map(|(k, v)| format!("{k} {}", usd(*v))).collect::<Vec<_>>().join(", "),
+        plan.spend_by_chip.iter().map(|(k, v)| format!("{k} {}", usd(*v))).collect::<Vec<_>>().join(", ")
+    );
+    if !plan.contracts.is_empty() {
+        let _ = writeln!(md, "## Contracts\n");
+        for c in &plan.contracts {
+            let _ = writeln!(
+                md,
+                "- {} on **{}**: {} — spend counted {} per month, shortfall {}, credits used {} per month",
+                c.kind,
+                c.provider,
+                usd(c.amount_usd),
+                usd(c.spend_usd_per_month),
+                usd(c.shortfall_usd_per_month),
+                usd(c.credits_used_usd_per_month)
+            );
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(md, "## What the rules cost\n");
+    for r in &plan.rule_costs {
+        let _ = writeln!(md, "- {}: {} per month (re-solved without it)", r.rule, usd(r.usd_per_month));
+    }
+    for b in plan.binding_constraints.iter().take(12) {
+        let _ = writeln!(md, "- `{}` binds (LP relaxation): {}", b.constraint, b.meaning);
+    }
+    let _ = writeln!(md, "\n## Baselines\n");
+    let _ = writeln!(md, "| baseline | USD/month | vs this plan | |\n|---|---:|---:|---|");
+    for b in &plan.baselines {
+        match b.usd_per_month {
+            Some(c) => {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {:+.1}% | {} |",
+                    b.name,
+                    usd(c),
+                    (c / plan.objective_usd_per_month - 1.0) * 100.0,
+                    b.note
+                );
+            }
+            None => {
+                let _ = writeln!(md, "| {} | — | — | {} |", b.name, b.note);
+            }
+        }
+    }
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(md, "\n## Warnings\n");
+        for w in &plan.warnings {
+            let _ = writeln!(md, "- {w}");
+        }
+    }
+    let _ = num(None, 0);
+    md
+}

@@ -1,0 +1,672 @@
+//! The cost-minimal mix across vendors and clouds.
+//!
+//! [`plan`] turns a portfolio and a catalog into a [`Plan`]: [`candidates`] asks the
+//! performance model which configurations of each workload on each offering meet its memory,
+//! SLO, deadline and software needs; [`formulation`] writes one MILP over the whole portfolio
+//! (demand, capacity, vendor-share caps, per-service vendor rules, budget, commitments,
+//! credits, spot); [`lp`] hands it to HiGHS. The plan reports the proven gap, the binding
+//! constraints with LP shadow prices, what each policy rule costs, and baselines. When no plan
+//! exists, [`explain`] says which workload and which constraint block it.
+//!
+//! [`verify`] re-checks any plan against the portfolio and catalog; it shares no code with the
+//! formulation.
+
+pub mod candidates;
+pub mod explain;
+pub mod formulation;
+pub mod lp;
+pub mod plan;
+pub mod verify;
+
+pub use plan::{Allocation, Plan, Status};
+
+use candidates::{Candidate, CandidateKind};
+use chipmix_catalog::Catalog;
+use chipmix_perf::Calibration;
+use chipmix_workload::{Contract, Portfolio, ShareBasis};
+use formulation::{Formulation, Relaxations, RowKind};
+use lp::{Outcome, SolveOptions};
+use plan::{Baseline, Binding, ContractOutcome, RuleCost};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    pub time_limit_s: f64,
+    /// Stop when the proven gap is at most this (relative).
+    pub relative_gap: f64,
+    /// Also solve the baselines and re-solve without each binding rule (a few more solves).
+    pub analysis: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            time_limit_s: 60.0,
+            relative_gap: 1e-4,
+            analysis: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlanError {
+    /// No plan satisfies the portfolio; each line names a workload or rule and what blocks it.
+    Infeasible(Vec<String>),
+    /// The solver stopped without finding any feasible plan.
+    NoSolution(String),
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlanError::Infeasible(reasons) => write!(f, "infeasible: {}", reasons.join("; ")),
+            PlanError::NoSolution(m) => write!(f, "no solution: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// Plans `portfolio` on `catalog` (the portfolio's offering overrides already applied).
+pub fn plan(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let generated = candidates::generate(portfolio, catalog, calibration);
+    let missing = explain::workloads_without_candidates(portfolio, catalog, &generated);
+    if !missing.is_empty() {
+        return Err(PlanError::Infeasible(missing));
+    }
+    let cands = &generated.candidates;
+    let horizon = candidates::horizon_months(portfolio);
+    let f = formulation::build(portfolio, catalog, cands, horizon, Relaxations::default());
+    let solve_options = SolveOptions {
+        time_limit_s: options.time_limit_s,
+        relative_gap: options.relative_gap,
+        relax: false,
+    };
+    let solved = lp::solve(&f.model, &solve_options);
+    match solved.outcome {
+        Outcome::Optimal | Outcome::TimeLimit => {}
+        Outcome::Infeasible => {
+            return Err(PlanError::Infeasible(explain::elastic(
+                portfolio, catalog, cands, &f, &solve_options,
+            )));
+        }
+        Outcome::NoSolution => {
+            return Err(PlanError::NoSolution(format!(
+                "HiGHS found no feasible plan within {} s; raise --time-limit",
+                options.time_limit_s
+            )));
+        }
+    }
+    let mut plan = assemble(portfolio, catalog, calibration, cands, &f, &solved);
+    plan.binding_constraints = shadow_prices(portfolio, catalog, &f, &solve_options, &plan);
+    if options.analysis {
+        plan.rule_costs = rule_costs(portfolio, catalog, cands, horizon, &solve_options, &plan);
+        plan.baselines = baselines(portfolio, catalog, cands, horizon, &solve_options);
+    }
+    Ok(plan)
+}
+
+fn round_units(v: f64) -> u32 {
+    v.round().max(0.0) as u32
+}
+
+fn assemble(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+    cands: &[Candidate],
+    f: &Formulation,
+    solved: &lp::Solved,
+) -> Plan {
+    let offerings = catalog.offerings();
+    let mut allocations = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, c) in cands.iter().enumerate() {
+        let units = round_units(solved.values[f.candidate_columns[i]]);
+        if units == 0 {
+            continue;
+        }
+        let o = &offerings[c.offering];
+        let w = &portfolio.workloads[c.workload];
+        let discount = match f.discount_contract[i].map(|k| &portfolio.contracts[k]) {
+            Some(Contract::Commitment { discount, .. }) => *discount,
+            _ => 0.0,
+        };
+        let mut a = Allocation {
+            workload: w.name.clone(),
+            kind: match c.kind {
+                CandidateKind::Serve { .. } => "inference".into(),
+                CandidateKind::Train { .. } => "training".into(),
+            },
+            offering: o.id(),
+            provider: o.provider.clone(),
+            region: o.region.clone(),
+            instance: o.instance_type.clone(),
+            chip: o.chip.clone(),
+            vendor: c.vendor.to_string(),
+            spot: c.spot,
+            instances: units * c.instances_per_unit,
+            chips: units * c.chips_per_unit,
+            usd_per_month: f.unit_spend[i] * f64::from(units),
+            list_usd_per_hour: c.usd_per_unit_hour / f64::from(c.instances_per_unit),
+            discount,
+            commitment: f.discount_contract[i].map(|k| format!("commitment[{}]", portfolio.contracts[k].provider())),
+            replica_tp: None,
+            replica_pp: None,
+            replicas: None,
+            requests_per_s: None,
+            batch: None,
+            ttft_ms: None,
+            tpot_ms: None,
+            train_config: None,
+            days: None,
+            tokens_per_s: None,
+            mfu: None,
+            global_batch_tokens: None,
+        };
+        let params = calibration.params_for(catalog, &o.chip);
+        match &c.kind {
+            CandidateKind::Serve {
+                replica,
+                replicas_per_unit,
+                requests_per_s,
+                batch,
+                ttft_ms,
+                tpot_ms,
+            } => {
+                a.replica_tp = Some(replica.tp);
+                a.replica_pp = Some(replica.pp);
+                a.replicas = Some(units * replicas_per_unit);
+                a.requests_per_s = Some(requests_per_s * f64::from(units));
+                a.batch = Some(*batch);
+                a.ttft_ms = Some(*ttft_ms);
+                a.tpot_ms = Some(*tpot_ms);
+                if !params.calibrated_inference {
+                    warnings.push(format!(
+                        "{} on {}: inference throughput uses {} efficiencies ({})",
+                        w.name, o.chip, if params.source.starts_with("borrowed") { "borrowed" } else { "default" }, params.source
+                    ));
+                }
+            }
+            CandidateKind::Train {
+                config,
+                days,
+                tokens_per_s,
+                mfu,
+                global_batch_tokens,
+            } => {
+                a.train_config = Some(*config);
+                a.days = Some(*days);
+                a.tokens_per_s = Some(*tokens_per_s);
+                a.mfu = Some(*mfu);
+                a.global_batch_tokens = Some(*global_batch_tokens);
+                if !params.calibrated_training {
+                    warnings.push(format!(
+                        "{} on {}: training throughput uses uncalibrated efficiencies ({})",
+                        w.name, o.chip, params.source
+                    ));
+                }
+            }
+        }
+        if o.price_confidence != chipmix_catalog::PriceConfidence::Verified {
+            warnings.push(format!("{}: price of {} is {}", w.name, o.id(), o.price_confidence.as_str()));
+        }
+        if c.spot {
+            warnings.push(format!(
+                "{}: spot capacity counted at policy.spot_availability = {} (an assumption unless you set it)",
+                w.name, portfolio.policy.spot_availability
+            ));
+        }
+        allocations.push(a);
+    }
+    warnings.sort();
+    warnings.dedup();
+
+    let spend: f64 = allocations.iter().map(|a| a.usd_per_month).sum();
+    let mut by_vendor = BTreeMap::new();
+    let mut by_provider = BTreeMap::new();
+    let mut by_chip = BTreeMap::new();
+    for a in &allocations {
+        *by_vendor.entry(a.vendor.clone()).or_insert(0.0) += a.usd_per_month;
+        *by_provider.entry(a.provider.clone()).or_insert(0.0) += a.usd_per_month;
+        *by_chip.entry(a.chip.clone()).or_insert(0.0) += a.usd_per_month;
+    }
+    let basis = portfolio.policy.share_basis;
+    let mut measure: BTreeMap<String, f64> = BTreeMap::new();
+    for a in &allocations {
+        let time_share = a.days.map_or(1.0, |d| (d / (f.horizon_months * candidates::DAYS_PER_MONTH)).min(1.0));
+        let chip = catalog.chip(&a.chip).expect("catalog invariant");
+        let m = match basis {
+            ShareBasis::Spend => a.usd_per_month,
+            ShareBasis::Chips => f64::from(a.chips) * time_share,
+            ShareBasis::Compute => f64::from(a.chips) * chip.bf16_tflops / 1000.0 * time_share,
+        };
+        *measure.entry(a.vendor.clone()).or_insert(0.0) += m;
+    }
+    // Commitment shortfalls are spend with the provider (see `formulation::commitment_vendor`).
+    let mut unattributed = 0.0;
+    if basis == ShareBasis::Spend {
+        for (ki, k) in portfolio.contracts.iter().enumerate() {
+            if let (Contract::Commitment { .. }, Some(col)) = (k, f.contract_columns[ki]) {
+                let shortfall = solved.values[col].max(0.0);
+                match formulation::commitment_vendor(catalog, k) {
+                    Some(v) => *measure.entry(v.to_string()).or_insert(0.0) += shortfall,
+                    None => unattributed += shortfall,
+                }
+            }
+        }
+    }
+    let total: f64 = measure.values().sum::<f64>() + unattributed;
+    let vendor_shares: BTreeMap<String, f64> = measure
+        .into_iter()
+        .map(|(v, m)| (v, if total > 0.0 { m / total } else { 0.0 }))
+        .collect();
+    let hhi = vendor_shares.values().map(|s| s * s).sum();
+
+    let contracts: Vec<ContractOutcome> = portfolio
+        .contracts
+        .iter()
+        .enumerate()
+        .map(|(ki, k)| {
+            let col = f.contract_columns[ki].map(|c| solved.values[c]).unwrap_or(0.0);
+            match k {
+                Contract::Commitment {
+                    provider,
+                    usd_per_month,
+                    chips,
+                    ..
+                } => {
+                    let covered: f64 = allocations
+                        .iter()
+                        .filter(|a| {
+                            a.provider.eq_ignore_ascii_case(provider)
+                                && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip))
+                        })
+                        .map(|a| a.usd_per_month)
+                        .sum();
+                    ContractOutcome {
+                        kind: "commitment".into(),
+                        provider: provider.clone(),
+                        amount_usd: *usd_per_month,
+                        spend_usd_per_month: covered,
+                        shortfall_usd_per_month: col.max(0.0),
+                        credits_used_usd_per_month: 0.0,
+                    }
+                }
+                Contract::Credits { provider, usd, .. } => ContractOutcome {
+                    kind: "credits".into(),
+                    provider: provider.clone(),
+                    amount_usd: *usd,
+                    spend_usd_per_month: allocations
+                        .iter()
+                        .filter(|a| a.provider.eq_ignore_ascii_case(provider))
+                        .map(|a| a.usd_per_month)
+                        .sum(),
+                    shortfall_usd_per_month: 0.0,
+                    credits_used_usd_per_month: col.max(0.0),
+                },
+            }
+        })
+        .collect();
+
+    let status = match solved.outcome {
+        Outcome::Optimal => Status::Optimal,
+        _ => Status::TimeLimit,
+    };
+    // The reported cost leaves out the solver's tie-breaking term.
+    let objective = spend
+        + contracts.iter().map(|c: &ContractOutcome| c.shortfall_usd_per_month - c.credits_used_usd_per_month).sum::<f64>();
+    let bound = (solved.bound - (solved.objective - objective)).min(objective);
+    let gap = if objective.abs() > 1e-9 { ((objective - bound) / objective.abs()).max(0.0) } else { 0.0 };
+    if status == Status::TimeLimit {
+        warnings.push(format!(
+            "the time limit stopped the solver; the plan may be up to {:.2}% above optimal",
+            gap * 100.0
+        ));
+    }
+    Plan {
+        portfolio: portfolio.name.clone(),
+        status,
+        objective_usd_per_month: objective,
+        bound_usd_per_month: bound,
+        gap,
+        solve_seconds: solved.seconds,
+        horizon_months: f.horizon_months,
+        allocations,
+        spend_usd_per_month: spend,
+        spend_by_vendor: by_vendor,
+        spend_by_provider: by_provider,
+        spend_by_chip: by_chip,
+        vendor_shares,
+        share_basis: match basis {
+            ShareBasis::Spend => "spend",
+            ShareBasis::Chips => "chips",
+            ShareBasis::Compute => "compute",
+        }
+        .into(),
+        hhi,
+        contracts,
+        binding_constraints: Vec::new(),
+        rule_costs: Vec::new(),
+        baselines: Vec::new(),
+        warnings,
+        candidates: cands.len(),
+        variables: f.model.columns.len(),
+        constraints: f.model.rows.len(),
+    }
+}
+
+/// Shadow prices from the LP relaxation: the rows that bind, and what one more unit of each
+/// would be worth.
+fn shadow_prices(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    f: &Formulation,
+    options: &SolveOptions,
+    plan: &Plan,
+) -> Vec<Binding> {
+    let relaxed = lp::solve(
+        &f.model,
+        &SolveOptions {
+            relax: true,
+            ..*options
+        },
+    );
+    if relaxed.duals.len() != f.model.rows.len() {
+        return Vec::new();
+    }
+    let offerings = catalog.offerings();
+    let total_measure = match portfolio.policy.share_basis {
+        ShareBasis::Spend => plan.spend_usd_per_month,
+        _ => 0.0,
+    };
+    let mut out: Vec<(f64, Binding)> = Vec::new();
+    for (r, kind) in f.row_kinds.iter().enumerate() {
+        let dual = relaxed.duals[r];
+        // Assignment rows and vendor-count indicators are structure, not rules to loosen.
+        if dual.abs() < 1e-7 || matches!(kind, RowKind::TrainOnce { .. } | RowKind::ServiceVendorCounts { .. } | RowKind::CommitmentLink { .. }) {
+            continue;
+        }
+        let name = f.model.rows[r].name.clone();
+        let (weight, meaning) = match kind {
+            RowKind::Demand { workload } => (
+                dual.abs(),
+                format!(
+                    "each extra req/s of {} costs ${:.0}/month",
+                    portfolio.workloads[*workload].name,
+                    dual.abs()
+                ),
+            ),
+            RowKind::Capacity { offering } => (
+                dual.abs(),
+                format!(
+                    "one more instance of {} would save ${:.0}/month",
+                    offerings[*offering].id(),
+                    dual.abs()
+                ),
+            ),
+            RowKind::VendorShare { vendor } => {
+                let per_point = if total_measure > 0.0 {
+                    dual.abs() * 0.01 * total_measure
+                } else {
+                    dual.abs()
+                };
+                (
+                    per_point,
+                    if total_measure > 0.0 {
+                        format!(
+                            "loosening the {:.0}% cap on {vendor} by one point would save ${per_point:.0}/month",
+                            portfolio.policy.max_vendor_share.unwrap_or(1.0) * 100.0
+                        )
+                    } else {
+                        format!("the cap on {vendor} binds (shadow price {:.3})", dual.abs())
+                    },
+                )
+            }
+            RowKind::ServiceVendorFraction { workload, vendor } => (
+                dual.abs(),
+                format!(
+                    "{}: the per-vendor fraction binds for {vendor} (${:.0}/month per req/s moved)",
+                    portfolio.workloads[*workload].name,
+                    dual.abs()
+                ),
+            ),
+            RowKind::ServiceMinVendors { workload } => (
+                dual.abs(),
+                format!(
+                    "{}: requiring {} vendors costs ${:.0}/month per vendor (LP relaxation)",
+                    portfolio.workloads[*workload].name,
+                    match &portfolio.workloads[*workload].kind {
+                        chipmix_workload::WorkloadKind::Inference(s) => s.min_vendors,
+                        _ => 0,
+                    },
+                    dual.abs()
+                ),
+            ),
+            RowKind::Budget => (dual.abs(), format!("each extra budget dollar would save ${:.3}", dual.abs())),
+            RowKind::TrainOnce { .. } | RowKind::ServiceVendorCounts { .. } | RowKind::CommitmentLink { .. } => {
+                continue;
+            }
+            RowKind::Commitment { contract } => (
+                dual.abs(),
+                format!(
+                    "each committed dollar on {} is worth ${:.3} of spend at the margin",
+                    portfolio.contracts[*contract].provider(),
+                    dual.abs()
+                ),
+            ),
+            RowKind::Credits { contract } => (
+                dual.abs(),
+                format!(
+                    "the credits on {} cover all spend there and are not used up: {:.0}% of each extra dollar spent there is free",
+                    portfolio.contracts[*contract].provider(),
+                    dual.abs() * 100.0
+                ),
+            ),
+        };
+        out.push((
+            weight,
+            Binding {
+                constraint: name,
+                shadow_price: dual,
+                meaning,
+            },
+        ));
+    }
+    out.sort_by(|a, b| b.0.total_cmp(&a.0));
+    out.into_iter().map(|(_, b)| b).collect()
+}
+
+/// What each binding policy rule costs, by re-solving without it.
+fn rule_costs(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    cands: &[Candidate],
+    horizon: f64,
+    options: &SolveOptions,
+    plan: &Plan,
+) -> Vec<RuleCost> {
+    let mut out = Vec::new();
+    let mut try_rule = |name: String, relax: Relaxations| {
+        let f = formulation::build(portfolio, catalog, cands, horizon, relax);
+        let s = lp::solve(&f.model, options);
+        if matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit) {
+            // Differences within the solvers' gaps are noise, not a cost.
+            let noise = (plan.gap + s.gap + options.relative_gap) * plan.objective_usd_per_month.abs();
+            let cost = plan.objective_usd_per_month - s.objective;
+            out.push(RuleCost {
+                rule: name,
+                usd_per_month: if cost.abs() <= noise { 0.0 } else { cost },
+            });
+        }
+    };
+    if let Some(cap) = portfolio.policy.max_vendor_share {
+        try_rule(
+            format!("max_vendor_share {:.0}% ({})", cap * 100.0, plan.share_basis),
+            Relaxations {
+                no_vendor_share: true,
+                ..Default::default()
+            },
+        );
+    }
+    let has_service_rules = portfolio
+        .inference_services()
+        .any(|(_, s)| s.min_vendors > 1 || s.max_vendor_fraction < 1.0);
+    if has_service_rules {
+        try_rule(
+            "per-service min_vendors / max_vendor_fraction".into(),
+            Relaxations {
+                no_service_vendor_rules: true,
+                ..Default::default()
+            },
+        );
+    }
+    if portfolio.policy.budget_usd_per_month.is_some() {
+        try_rule(
+            "budget".into(),
+            Relaxations {
+                no_budget: true,
+                ..Default::default()
+            },
+        );
+    }
+    out
+}
+
+/// Baselines a user compares the plan against.
+fn baselines(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    cands: &[Candidate],
+    horizon: f64,
+    options: &SolveOptions,
+) -> Vec<Baseline> {
+    let mut out = Vec::new();
+    // Everything on the single cheapest vendor, caps and vendor rules ignored.
+    let vendors: std::collections::BTreeSet<_> = cands.iter().map(|c| c.vendor).collect();
+    let mut best: Option<(f64, chipmix_catalog::Vendor)> = None;
+    for v in vendors {
+        let relax = Relaxations {
+            no_vendor_share: true,
+            no_service_vendor_rules: true,
+            no_budget: true,
+            only_vendor: Some(v),
+        };
+        let fv = formulation::build(portfolio, catalog, cands, horizon, relax);
+        let s = lp::solve(&fv.model, options);
+        if matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit) && best.is_none_or(|(c, _)| s.objective < c) {
+            best = Some((s.objective, v));
+        }
+    }
+    out.push(match best {
+        Some((cost, v)) => Baseline {
+            name: "single cheapest vendor".into(),
+            usd_per_month: Some(cost),
+            note: format!("everything on {v}; vendor caps, per-service vendor rules and budget ignored"),
+        },
+        None => Baseline {
+            name: "single cheapest vendor".into(),
+            usd_per_month: None,
+            note: "no single vendor can run every workload".into(),
+        },
+    });
+    // Greedy: each workload, in file order, buys its cheapest candidate at list price, as a
+    // broker that sees one task at a time does; capacity is consumed as it goes. The bill then
+    // applies the contracts as the provider would.
+    let offerings = catalog.offerings();
+    let mut remaining: Vec<Option<u32>> = offerings.iter().map(|o| o.capacity_instances).collect();
+    let mut units = vec![0.0; cands.len()];
+    let mut unserved = Vec::new();
+    for (wi, w) in portfolio.workloads.iter().enumerate() {
+        let mut mine: Vec<usize> = (0..cands.len()).filter(|&i| cands[i].workload == wi).collect();
+        let list_cost = |i: usize| -> f64 {
+            let c = &cands[i];
+            let per = c.usd_per_unit_hour * c.billed_hours_per_month(horizon);
+            match &c.kind {
+                CandidateKind::Serve { requests_per_s, .. } => per / requests_per_s,
+                CandidateKind::Train { .. } => per,
+            }
+        };
+        mine.sort_by(|&a, &b| list_cost(a).total_cmp(&list_cost(b)));
+        match &w.kind {
+            chipmix_workload::WorkloadKind::Inference(_) => {
+                let mut need = formulation::provisioned_demand(portfolio, wi);
+                for &i in &mine {
+                    if need <= 1e-9 {
+                        break;
+                    }
+                    let CandidateKind::Serve { requests_per_s, .. } = cands[i].kind else {
+                        continue;
+                    };
+                    let per_unit = cands[i].instances_per_unit;
+                    let avail = remaining[cands[i].offering].map_or(u32::MAX, |r| r / per_unit);
+                    let take = ((need / requests_per_s).ceil() as u32).min(avail);
+                    if take == 0 {
+                        continue;
+                    }
+                    units[i] += f64::from(take);
+                    need -= f64::from(take) * requests_per_s;
+                    if let Some(r) = &mut remaining[cands[i].offering] {
+                        *r -= take * per_unit;
+                    }
+                }
+                if need > 1e-9 {
+                    unserved.push(w.name.clone());
+                }
+            }
+            chipmix_workload::WorkloadKind::Training(_) => {
+                let pick = mine.iter().copied().find(|&i| {
+                    remaining[cands[i].offering].is_none_or(|r| r >= cands[i].instances_per_unit)
+                });
+                match pick {
+                    Some(i) => {
+                        units[i] = 1.0;
+                        if let Some(r) = &mut remaining[cands[i].offering] {
+                            *r -= cands[i].instances_per_unit;
+                        }
+                    }
+                    None => unserved.push(w.name.clone()),
+                }
+            }
+        }
+    }
+    if !unserved.is_empty() {
+        out.push(Baseline {
+            name: "greedy per-workload cheapest".into(),
+            usd_per_month: None,
+            note: format!("capacity ran out for {}", unserved.join(", ")),
+        });
+        return out;
+    }
+    // Bill the greedy choice: fix the units, let the LP settle shortfalls and credits, with the
+    // policy rules off (a broker does not enforce them).
+    let mut fixed = formulation::build(
+        portfolio,
+        catalog,
+        cands,
+        horizon,
+        Relaxations {
+            no_vendor_share: true,
+            no_service_vendor_rules: true,
+            no_budget: true,
+            only_vendor: None,
+        },
+    );
+    for (i, &col) in fixed.candidate_columns.clone().iter().enumerate() {
+        let c = &mut fixed.model.columns[col];
+        c.lower = units[i];
+        c.upper = units[i];
+    }
+    let s = lp::solve(&fixed.model, &SolveOptions { relax: true, ..*options });
+    out.push(Baseline {
+        name: "greedy per-workload cheapest".into(),
+        usd_per_month: matches!(s.outcome, Outcome::Optimal).then_some(s.objective),
+        note: "each workload takes its cheapest offering at list price, one at a time (what a one-task broker does); contracts billed as they fall".into(),
+    });
+    out
+}

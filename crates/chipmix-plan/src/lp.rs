@@ -1,0 +1,161 @@
+//! A small linear model of our own, handed to HiGHS. Keeping the model as plain data lets the
+//! same formulation be solved as a MILP, as its LP relaxation (for shadow prices), and with
+//! elastic slacks (to explain infeasibility) without rebuilding it.
+
+use highs::{HighsModelStatus, RowProblem, Sense};
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub cost: f64,
+    pub lower: f64,
+    pub upper: f64,
+    pub integer: bool,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub lower: f64,
+    pub upper: f64,
+    pub coefficients: Vec<(usize, f64)>,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LinearModel {
+    pub columns: Vec<Column>,
+    pub rows: Vec<Row>,
+}
+
+impl LinearModel {
+    pub fn column(&mut self, name: impl Into<String>, cost: f64, lower: f64, upper: f64, integer: bool) -> usize {
+        self.columns.push(Column {
+            cost,
+            lower,
+            upper,
+            integer,
+            name: name.into(),
+        });
+        self.columns.len() - 1
+    }
+
+    pub fn row(&mut self, name: impl Into<String>, lower: f64, upper: f64, coefficients: Vec<(usize, f64)>) -> usize {
+        self.rows.push(Row {
+            lower,
+            upper,
+            coefficients,
+            name: name.into(),
+        });
+        self.rows.len() - 1
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Optimal,
+    /// Stopped by the time limit with a feasible solution.
+    TimeLimit,
+    Infeasible,
+    /// Stopped without a feasible solution, or the solver failed.
+    NoSolution,
+}
+
+#[derive(Clone, Debug)]
+pub struct Solved {
+    pub outcome: Outcome,
+    pub objective: f64,
+    /// Best proven lower bound (the LP bound of the branch-and-bound tree).
+    pub bound: f64,
+    pub gap: f64,
+    pub seconds: f64,
+    pub values: Vec<f64>,
+    /// Row duals (LP only).
+    pub duals: Vec<f64>,
+}
+
+pub struct SolveOptions {
+    pub time_limit_s: f64,
+    pub relative_gap: f64,
+    /// Solve the LP relaxation (integrality dropped).
+    pub relax: bool,
+}
+
+/// Minimizes `model` with HiGHS.
+pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
+    let start = Instant::now();
+    let mut pb = RowProblem::new();
+    let cols: Vec<highs::Col> = model
+        .columns
+        .iter()
+        .map(|c| pb.add_column_with_integrality(c.cost, c.lower..=c.upper, c.integer && !options.relax))
+        .collect();
+    for r in &model.rows {
+        let factors: Vec<(highs::Col, f64)> = r.coefficients.iter().map(|&(i, v)| (cols[i], v)).collect();
+        match (r.lower.is_finite(), r.upper.is_finite()) {
+            (true, true) => pb.add_row(r.lower..=r.upper, &factors),
+            (true, false) => pb.add_row(r.lower.., &factors),
+            (false, true) => pb.add_row(..=r.upper, &factors),
+            (false, false) => pb.add_row::<f64, _, _, _>(.., &factors),
+        }
+    }
+    let mut m = pb.optimise(Sense::Minimise);
+    m.make_quiet();
+    m.set_option("time_limit", options.time_limit_s.max(0.01));
+    m.set_option("mip_rel_gap", options.relative_gap.max(0.0));
+    // Deterministic across machines of any core count.
+    m.set_option("threads", 1);
+    m.set_option("random_seed", 0);
+    let solved = m.solve();
+    let status = solved.status();
+    let has_solution = solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible;
+    let outcome = match status {
+        HighsModelStatus::Optimal => Outcome::Optimal,
+        HighsModelStatus::Infeasible => Outcome::Infeasible,
+        HighsModelStatus::ReachedTimeLimit
+        | HighsModelStatus::ReachedIterationLimit
+        | HighsModelStatus::ReachedSolutionLimit
+        | HighsModelStatus::ReachedInterrupt
+            if has_solution =>
+        {
+            Outcome::TimeLimit
+        }
+        HighsModelStatus::ModelEmpty => Outcome::Optimal,
+        _ => Outcome::NoSolution,
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    if matches!(outcome, Outcome::Infeasible | Outcome::NoSolution) {
+        return Solved {
+            outcome,
+            objective: f64::NAN,
+            bound: f64::NAN,
+            gap: f64::NAN,
+            seconds,
+            values: Vec::new(),
+            duals: Vec::new(),
+        };
+    }
+    let objective = solved.objective_value();
+    let is_mip = !options.relax && model.columns.iter().any(|c| c.integer);
+    let (bound, gap) = if is_mip {
+        let bound = solved.double_info_value(c"mip_dual_bound").unwrap_or(objective);
+        let gap = if objective.abs() > 1e-9 {
+            ((objective - bound) / objective.abs()).max(0.0)
+        } else {
+            0.0
+        };
+        (bound, gap)
+    } else {
+        (objective, 0.0)
+    };
+    let solution = solved.get_solution();
+    Solved {
+        outcome,
+        objective,
+        bound,
+        gap,
+        seconds,
+        values: solution.columns().to_vec(),
+        duals: solution.dual_rows().to_vec(),
+    }
+}

@@ -1,0 +1,137 @@
+//! The plan: what runs where, what it costs, how sure we are, and what the rules cost.
+
+use chipmix_perf::TrainConfig;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Proven optimal within the requested gap.
+    Optimal,
+    /// The time limit stopped the search; the plan is feasible, `gap` says how far from optimal
+    /// it may be.
+    TimeLimit,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Optimal => "optimal",
+            Status::TimeLimit => "time_limit",
+        }
+    }
+}
+
+/// One line of the plan: a workload on an offering.
+#[derive(Clone, Debug, Serialize)]
+pub struct Allocation {
+    pub workload: String,
+    /// `inference` or `training`.
+    pub kind: String,
+    pub offering: String,
+    pub provider: String,
+    pub region: String,
+    pub instance: String,
+    pub chip: String,
+    pub vendor: String,
+    pub spot: bool,
+    pub instances: u32,
+    pub chips: u32,
+    /// Spend after commitment discounts, averaged over the horizon (a training run's cost is
+    /// spread over the horizon's months).
+    pub usd_per_month: f64,
+    /// List price of one instance (the spot price for spot allocations).
+    pub list_usd_per_hour: f64,
+    pub discount: f64,
+    /// The commitment whose discount applies.
+    pub commitment: Option<String>,
+    /// Inference: tensor × pipeline layout of one replica and how many replicas run.
+    pub replica_tp: Option<u32>,
+    pub replica_pp: Option<u32>,
+    pub replicas: Option<u32>,
+    /// Inference: requests/s this allocation serves at the SLOs (spot: × availability).
+    pub requests_per_s: Option<f64>,
+    pub batch: Option<u32>,
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    /// Training: the parallel layout, run length and throughput.
+    pub train_config: Option<TrainConfig>,
+    pub days: Option<f64>,
+    pub tokens_per_s: Option<f64>,
+    pub mfu: Option<f64>,
+    pub global_batch_tokens: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ContractOutcome {
+    /// `commitment` or `credits`.
+    pub kind: String,
+    pub provider: String,
+    /// Commitment: USD per month promised. Credits: USD granted (whole grant).
+    pub amount_usd: f64,
+    /// Commitment: covered spend per month; credits: spend per month on the provider.
+    pub spend_usd_per_month: f64,
+    /// Commitment: USD per month paid for nothing.
+    pub shortfall_usd_per_month: f64,
+    /// Credits: USD per month of spend they cover, averaged over the horizon.
+    pub credits_used_usd_per_month: f64,
+}
+
+/// A constraint that binds in the LP relaxation, with what it costs at the margin.
+#[derive(Clone, Debug, Serialize)]
+pub struct Binding {
+    pub constraint: String,
+    /// d(objective)/d(right-hand side), USD per month per unit of the constraint.
+    pub shadow_price: f64,
+    /// The shadow price in words, in the constraint's natural unit.
+    pub meaning: String,
+}
+
+/// What a policy rule costs: the optimal cost with it minus without it (re-solved).
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleCost {
+    pub rule: String,
+    pub usd_per_month: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Baseline {
+    pub name: String,
+    /// `None` when the baseline cannot serve the portfolio at all.
+    pub usd_per_month: Option<f64>,
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub portfolio: String,
+    pub status: Status,
+    /// What is paid per month: spend after discounts, plus commitment shortfalls, minus credits.
+    pub objective_usd_per_month: f64,
+    /// Proven lower bound on any plan's cost.
+    pub bound_usd_per_month: f64,
+    /// (objective − bound) / objective.
+    pub gap: f64,
+    pub solve_seconds: f64,
+    pub horizon_months: f64,
+    pub allocations: Vec<Allocation>,
+    /// Spend after discounts, before credits and shortfalls, USD per month.
+    pub spend_usd_per_month: f64,
+    pub spend_by_vendor: BTreeMap<String, f64>,
+    pub spend_by_provider: BTreeMap<String, f64>,
+    pub spend_by_chip: BTreeMap<String, f64>,
+    /// Share of each vendor on the policy's basis (`share_basis`).
+    pub vendor_shares: BTreeMap<String, f64>,
+    pub share_basis: String,
+    /// Herfindahl–Hirschman index of `vendor_shares` (1 = one vendor).
+    pub hhi: f64,
+    pub contracts: Vec<ContractOutcome>,
+    pub binding_constraints: Vec<Binding>,
+    pub rule_costs: Vec<RuleCost>,
+    pub baselines: Vec<Baseline>,
+    pub warnings: Vec<String>,
+    pub candidates: usize,
+    pub variables: usize,
+    pub constraints: usize,
+}

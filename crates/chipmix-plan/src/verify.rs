@@ -1,0 +1,378 @@
+//! An independent check of a plan against the portfolio and the catalog.
+//!
+//! Shares no code with the formulation or the candidate generator on purpose: it re-derives
+//! every quantity — capacity per allocation from the performance model, spend from list prices,
+//! discounts, shortfalls and credits from the contracts, shares from the allocations — with its
+//! own arithmetic, so a bug in the MILP shows up as a disagreement here. `chipmix plan` runs it
+//! on every plan it prints; property tests run it on random portfolios.
+
+use crate::plan::Plan;
+use chipmix_catalog::{Catalog, Offering};
+use chipmix_perf::training::TrainRequest;
+use chipmix_perf::{Calibration, InferenceSetup, ModelShape, Replica, System};
+use chipmix_workload::{Contract, Portfolio, ShareBasis, WorkloadKind};
+use std::collections::BTreeMap;
+
+const HOURS_IN_YEAR: f64 = 8766.0;
+const DAYS_IN_YEAR: f64 = 365.25;
+/// Relative tolerance for money and capacity comparisons.
+const TOL: f64 = 1e-6;
+
+fn months_of(days: f64) -> f64 {
+    days / (DAYS_IN_YEAR / 12.0)
+}
+
+fn leq(a: f64, b: f64) -> bool {
+    a <= b + TOL * b.abs().max(1.0)
+}
+
+/// Every violation found; empty when the plan is valid.
+pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration: &Calibration) -> Vec<String> {
+    let mut v = Vec::new();
+    let policy = &portfolio.policy;
+    let horizon = policy.horizon_months.map(f64::from).unwrap_or_else(|| {
+        portfolio
+            .training_jobs()
+            .map(|(_, j)| months_of(j.deadline_days).ceil())
+            .fold(1.0, f64::max)
+    });
+    if (horizon - plan.horizon_months).abs() > 1e-9 {
+        v.push(format!("horizon: plan says {} months, the portfolio gives {horizon}", plan.horizon_months));
+    }
+
+    let mut per_offering: BTreeMap<String, u32> = BTreeMap::new();
+    let mut spend_by_alloc = Vec::new();
+    let mut served: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
+    let mut trained: BTreeMap<&str, usize> = BTreeMap::new();
+
+    for a in &plan.allocations {
+        let here = format!("{} on {}", a.workload, a.offering);
+        let Ok(o) = catalog.find_offering(&a.offering) else {
+            v.push(format!("{here}: the offering is not in the catalog"));
+            spend_by_alloc.push(0.0);
+            continue;
+        };
+        let Some(w) = portfolio.workloads.iter().find(|w| w.name == a.workload) else {
+            v.push(format!("{here}: no such workload"));
+            spend_by_alloc.push(0.0);
+            continue;
+        };
+        let chip = catalog.chip(&o.chip).expect("catalog invariant");
+        // Policy and software.
+        if let Some(ps) = &policy.allowed_providers
+            && !ps.iter().any(|p| p.eq_ignore_ascii_case(&o.provider))
+        {
+            v.push(format!("{here}: provider {} is not allowed", o.provider));
+        }
+        if let Some(rs) = &policy.allowed_regions
+            && !rs.contains(&o.region)
+        {
+            v.push(format!("{here}: region {} is not allowed", o.region));
+        }
+        if let Some(vs) = &policy.allowed_vendors
+            && !vs.contains(&chip.vendor)
+        {
+            v.push(format!("{here}: vendor {} is not allowed", chip.vendor));
+        }
+        if !w.software.contains(&chip.software) {
+            v.push(format!("{here}: {} needs {}, not in the workload's software", chip.id, chip.software));
+        }
+        if a.vendor != chip.vendor.as_str() || a.chip != chip.id {
+            v.push(format!("{here}: chip/vendor mislabeled"));
+        }
+        if a.instances == 0 || a.chips != a.instances * o.chips_per_instance {
+            v.push(format!("{here}: {} chips on {} instances of {} chips", a.chips, a.instances, o.chips_per_instance));
+        }
+        // Price.
+        let hourly = if a.spot {
+            if !w.preemptible {
+                v.push(format!("{here}: spot capacity for a workload that is not preemptible"));
+            }
+            o.spot_usd_per_hour
+        } else {
+            o.usd_per_hour
+        };
+        let Some(hourly) = hourly else {
+            v.push(format!("{here}: the offering has no {} price", if a.spot { "spot" } else { "on-demand" }));
+            spend_by_alloc.push(0.0);
+            continue;
+        };
+        if (hourly - a.list_usd_per_hour).abs() > TOL * hourly {
+            v.push(format!("{here}: list price {} but the catalog says {hourly}", a.list_usd_per_hour));
+        }
+        let discount = discount_for(portfolio, o);
+        let availability = if a.spot { policy.spot_availability } else { 1.0 };
+        *per_offering.entry(o.id()).or_insert(0) += a.instances;
+
+        let shape = ModelShape::new(&w.model);
+        let system = match System::for_offering(catalog, o, calibration.params_for(catalog, &o.chip)) {
+            Ok(s) => s,
+            Err(e) => {
+                v.push(format!("{here}: {e}"));
+                spend_by_alloc.push(0.0);
+                continue;
+            }
+        };
+        let monthly_hours = match &w.kind {
+            WorkloadKind::Inference(svc) => {
+                let (Some(tp), Some(pp), Some(replicas)) = (a.replica_tp, a.replica_pp, a.replicas) else {
+                    v.push(format!("{here}: an inference allocation without its replica layout"));
+                    spend_by_alloc.push(0.0);
+                    continue;
+                };
+                if replicas * tp * pp > a.chips {
+                    v.push(format!("{here}: {replicas} replicas of {} chips do not fit {} chips", tp * pp, a.chips));
+                }
+                let rps = InferenceSetup::new(&shape, &system, w.precision, Replica { tp, pp })
+                    .and_then(|s| s.serve(svc.prompt_tokens, svc.output_tokens, svc.slo));
+                match rps {
+                    Ok(e) => served
+                        .entry(w.name.as_str())
+                        .or_default()
+                        .push((a.vendor.clone(), e.max_requests_per_s * f64::from(replicas) * availability)),
+                    Err(e) => v.push(format!("{here}: the layout does not serve the SLOs: {e}")),
+                }
+                HOURS_IN_YEAR / 12.0
+            }
+            WorkloadKind::Training(job) => {
+                *trained.entry(w.name.as_str()).or_insert(0) += 1;
+                let Some(cfg) = a.train_config else {
+                    v.push(format!("{here}: a training allocation without its layout"));
+                    spend_by_alloc.push(0.0);
+                    continue;
+                };
+                if cfg.tp * cfg.pp * cfg.dp != a.chips {
+                    v.push(format!("{here}: tp×pp×dp = {} but {} chips", cfg.tp * cfg.pp * cfg.dp, a.chips));
+                }
+                let gbt = a.global_batch_tokens.unwrap_or(0.0);
+                let req = TrainRequest {
+                    chips: a.chips,
+                    seq_len: job.seq_len,
+                    global_batch_tokens: gbt,
+                    precision: w.precision,
+                    tp: Some(cfg.tp),
+                    pp: Some(cfg.pp),
+                    dp: Some(cfg.dp),
+                    micro_batch: Some(cfg.micro_batch),
+                };
+                match chipmix_perf::training::estimate(&shape, &system, &req) {
+                    Ok(e) => {
+                        let days = job.tokens / (e.tokens_per_s * availability) / 86_400.0;
+                        if !leq(days, job.deadline_days) {
+                            v.push(format!("{here}: takes {days:.1} days, deadline {} days", job.deadline_days));
+                        }
+                        if let Some(given) = job.global_batch_tokens
+                            && (gbt - given).abs() > f64::from(job.seq_len) * f64::from(cfg.dp) * f64::from(cfg.micro_batch)
+                        {
+                            v.push(format!("{here}: global batch {gbt} tokens, the job asks for {given}"));
+                        }
+                        days * 24.0 / horizon
+                    }
+                    Err(e) => {
+                        v.push(format!("{here}: the layout cannot run: {e}"));
+                        0.0
+                    }
+                }
+            }
+        };
+        let spend = hourly * f64::from(a.instances) * monthly_hours * (1.0 - discount);
+        if (spend - a.usd_per_month).abs() > 1e-6 * spend.max(1.0) {
+            v.push(format!("{here}: costs {spend:.2} USD/month, the plan says {:.2}", a.usd_per_month));
+        }
+        spend_by_alloc.push(spend);
+    }
+
+    // Capacity.
+    for (id, used) in &per_offering {
+        if let Ok(o) = catalog.find_offering(id)
+            && let Some(cap) = o.capacity_instances
+            && *used > cap
+        {
+            v.push(format!("capacity of {id}: {used} instances used, {cap} available"));
+        }
+    }
+    // Every workload is served.
+    for w in &portfolio.workloads {
+        match &w.kind {
+            WorkloadKind::Inference(svc) => {
+                let need = svc.peak_requests_per_s * (1.0 + svc.headroom);
+                let lines = served.get(w.name.as_str()).cloned().unwrap_or_default();
+                let total: f64 = lines.iter().map(|(_, r)| r).sum();
+                if !leq(need, total) {
+                    v.push(format!("{}: serves {total:.2} req/s, needs {need:.2}", w.name));
+                }
+                let mut by_vendor: BTreeMap<String, f64> = BTreeMap::new();
+                for (vendor, r) in lines {
+                    *by_vendor.entry(vendor).or_insert(0.0) += r;
+                }
+                for (vendor, r) in &by_vendor {
+                    if total > 0.0 && !leq(*r, svc.max_vendor_fraction * total) {
+                        v.push(format!(
+                            "{}: {vendor} carries {:.1}% of the capacity, the most allowed is {:.1}%",
+                            w.name,
+                            r / total * 100.0,
+                            svc.max_vendor_fraction * 100.0
+                        ));
+                    }
+                }
+                if svc.min_vendors > 1 {
+                    let floor = need / (2.0 * f64::from(svc.min_vendors));
+                    let counted = by_vendor.values().filter(|&&r| leq(floor, r)).count();
+                    if counted < svc.min_vendors as usize {
+                        v.push(format!(
+                            "{}: {counted} vendor(s) carry at least {:.1} req/s each, {} required",
+                            w.name, floor, svc.min_vendors
+                        ));
+                    }
+                }
+            }
+            WorkloadKind::Training(_) => match trained.get(w.name.as_str()) {
+                Some(1) => {}
+                Some(n) => v.push(format!("{}: runs {n} times, must run once", w.name)),
+                None => v.push(format!("{}: not scheduled", w.name)),
+            },
+        }
+    }
+
+    // Vendor shares.
+    let mut measure: BTreeMap<String, f64> = BTreeMap::new();
+    for (a, spend) in plan.allocations.iter().zip(&spend_by_alloc) {
+        let time_share = a.days.map_or(1.0, |d| (months_of(d) / horizon).min(1.0));
+        let tflops = catalog.chip(&a.chip).map_or(0.0, |c| c.bf16_tflops);
+        let m = match policy.share_basis {
+            ShareBasis::Spend => *spend,
+            ShareBasis::Chips => f64::from(a.chips) * time_share,
+            ShareBasis::Compute => f64::from(a.chips) * tflops / 1000.0 * time_share,
+        };
+        *measure.entry(a.vendor.clone()).or_insert(0.0) += m;
+    }
+    // A commitment's shortfall is paid to the provider: on the spend basis it counts toward
+    // the vendor whose chips the commitment covers (when they are one vendor's) and the total.
+    let spend_total_for_shares: f64 = spend_by_alloc.iter().sum();
+    let mut unattributed = 0.0;
+    if policy.share_basis == ShareBasis::Spend {
+        for k in &portfolio.contracts {
+            if let Contract::Commitment { provider, usd_per_month, chips, .. } = k {
+                let covered: f64 = plan
+                    .allocations
+                    .iter()
+                    .zip(&spend_by_alloc)
+                    .filter(|(a, _)| a.provider.eq_ignore_ascii_case(provider) && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip)))
+                    .map(|(_, s)| s)
+                    .sum();
+                let shortfall = (usd_per_month - covered).max(0.0);
+                let vendors: std::collections::BTreeSet<String> = chips
+                    .iter()
+                    .flatten()
+                    .filter_map(|c| catalog.chip(c))
+                    .map(|c| c.vendor.to_string())
+                    .collect();
+                if chips.is_some() && vendors.len() == 1 {
+                    *measure.entry(vendors.into_iter().next().expect("one")).or_insert(0.0) += shortfall;
+                } else {
+                    unattributed += shortfall;
+                }
+            }
+        }
+    }
+    let _ = spend_total_for_shares;
+    let total_measure: f64 = measure.values().sum::<f64>() + unattributed;
+    if let Some(cap) = policy.max_vendor_share {
+        for (vendor, m) in &measure {
+            if !leq(*m, cap * total_measure) {
+                v.push(format!(
+                    "{vendor} has {:.2}% of the portfolio, over the {:.0}% cap",
+                    m / total_measure * 100.0,
+                    cap * 100.0
+                ));
+            }
+        }
+    }
+    for (vendor, share) in &plan.vendor_shares {
+        let mine = measure.get(vendor).copied().unwrap_or(0.0) / total_measure.max(1e-300);
+        if (mine - share).abs() > 1e-6 {
+            v.push(format!("vendor share of {vendor}: plan says {share:.6}, recomputed {mine:.6}"));
+        }
+    }
+
+    // Contracts and the bill.
+    let spend_total: f64 = spend_by_alloc.iter().sum();
+    let mut bill = spend_total;
+    for k in &portfolio.contracts {
+        match k {
+            Contract::Commitment {
+                provider,
+                usd_per_month,
+                chips,
+                ..
+            } => {
+                let covered: f64 = plan
+                    .allocations
+                    .iter()
+                    .zip(&spend_by_alloc)
+                    .filter(|(a, _)| {
+                        a.provider.eq_ignore_ascii_case(provider) && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip))
+                    })
+                    .map(|(_, s)| s)
+                    .sum();
+                bill += (usd_per_month - covered).max(0.0);
+            }
+            Contract::Credits {
+                provider,
+                usd,
+                expires,
+                valid_months,
+            } => {
+                let valid = match (valid_months, expires, portfolio.start) {
+                    (Some(m), _, _) => f64::from(*m),
+                    (None, Some(e), Some(s)) => months_of((*e - s).num_days() as f64),
+                    _ => horizon,
+                }
+                .max(0.0);
+                let on_provider: f64 = plan
+                    .allocations
+                    .iter()
+                    .zip(&spend_by_alloc)
+                    .filter(|(a, _)| a.provider.eq_ignore_ascii_case(provider))
+                    .map(|(_, s)| s)
+                    .sum();
+                // Spread over the grant's validity; usable only while valid.
+                let monthly_grant = if valid > 0.0 { usd / valid.max(horizon) } else { 0.0 };
+                bill -= monthly_grant.min(on_provider * valid.min(horizon) / horizon);
+            }
+        }
+    }
+    if (bill - plan.objective_usd_per_month).abs() > 1e-6 * bill.abs().max(1.0) {
+        v.push(format!(
+            "the bill recomputed from the allocations and contracts is {bill:.2} USD/month, the plan says {:.2}",
+            plan.objective_usd_per_month
+        ));
+    }
+    if let Some(budget) = policy.budget_usd_per_month
+        && !leq(bill, budget)
+    {
+        v.push(format!("the bill of {bill:.0} USD/month exceeds the budget of {budget:.0}"));
+    }
+    if !(plan.bound_usd_per_month <= plan.objective_usd_per_month + 1e-6 * plan.objective_usd_per_month.abs().max(1.0)) {
+        v.push("the proven bound exceeds the objective".into());
+    }
+    v
+}
+
+/// The commitment discount an offering gets: the first commitment that covers it.
+fn discount_for(portfolio: &Portfolio, o: &Offering) -> f64 {
+    for k in &portfolio.contracts {
+        if let Contract::Commitment {
+            provider,
+            discount,
+            chips,
+            ..
+        } = k
+            && provider.eq_ignore_ascii_case(&o.provider)
+            && chips.as_ref().is_none_or(|cs| cs.contains(&o.chip))
+        {
+            return *discount;
+        }
+    }
+    0.0
+}
