@@ -5,7 +5,11 @@ set -euo pipefail
 
 packages=()
 need() { dpkg -s "$1" >/dev/null 2>&1 || packages+=("$1"); }
-# (The packages are added here as features need them.)
+# HiGHS (the MILP solver, built from source by the `highs-sys` crate) needs CMake, a C++
+# compiler and libclang for its bindings.
+need cmake
+need g++
+need libclang-dev
 
 if [ "${#packages[@]}" -gt 0 ]; then
   sudo=""

@@ -45,7 +45,8 @@ pub fn plan_file(
     options: &PlanOptions,
 ) -> Result<(Plan, portfolio::Portfolio, chipmix_catalog::Catalog), Failure> {
     let base = catalog_cmd::load(catalog_files)?;
-    let loaded = portfolio::load(file, &base).map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?;
+    let loaded = portfolio::load(file, &base)
+        .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }
@@ -55,16 +56,26 @@ pub fn plan_file(
         .map_err(|e| Failure::BadInput(e.iter().map(|x| format!("error: {x}")).collect()))?;
     let calibration = Calibration::builtin();
     if !(options.time_limit_s > 0.0) || !(options.relative_gap >= 0.0) {
-        return Err(Failure::bad("error: --time-limit must be > 0 and --gap ≥ 0"));
+        return Err(Failure::bad(
+            "error: --time-limit must be > 0 and --gap ≥ 0",
+        ));
     }
     let plan = match chipmix_plan::plan(&p, &catalog, &calibration, options) {
         Ok(plan) => plan,
         Err(PlanError::Infeasible(reasons)) => {
-            let mut lines = vec![format!("{}: infeasible: no plan meets every constraint", file.display())];
+            let mut lines = vec![format!(
+                "{}: infeasible: no plan meets every constraint",
+                file.display()
+            )];
             lines.extend(reasons.into_iter().map(|r| format!("  - {r}")));
             return Err(Failure::Infeasible(lines));
         }
-        Err(PlanError::NoSolution(m)) => return Err(Failure::Infeasible(vec![format!("{}: {m}", file.display())])),
+        Err(PlanError::NoSolution(m)) => {
+            return Err(Failure::Infeasible(vec![format!(
+                "{}: {m}",
+                file.display()
+            )]));
+        }
     };
     let violations = verify::verify(&plan, &p, &catalog, &calibration);
     if !violations.is_empty() {
@@ -117,13 +128,18 @@ fn allocation_rows(plan: &Plan) -> Vec<Vec<String>> {
                     "{} × tp{}{} → {:.1} req/s (TTFT {:.0} ms, TPOT {:.1} ms)",
                     a.replicas.unwrap_or(0),
                     a.replica_tp.unwrap_or(0),
-                    a.replica_pp.filter(|&p| p > 1).map(|p| format!("·pp{p}")).unwrap_or_default(),
+                    a.replica_pp
+                        .filter(|&p| p > 1)
+                        .map(|p| format!("·pp{p}"))
+                        .unwrap_or_default(),
                     a.requests_per_s.unwrap_or(0.0),
                     a.ttft_ms.unwrap_or(0.0),
                     a.tpot_ms.unwrap_or(0.0)
                 ),
                 _ => {
-                    let c = a.train_config.expect("training allocations carry their layout");
+                    let c = a
+                        .train_config
+                        .expect("training allocations carry their layout");
                     format!(
                         "tp{} pp{} dp{} → {:.1} days, MFU {:.0}%",
                         c.tp,
@@ -163,7 +179,16 @@ fn print_table(plan: &Plan, p: &portfolio::Portfolio) -> CmdResult {
     output::print_listing(
         output::Format::Table,
         output::Listing::<()> {
-            header: &["workload", "offering", "chip", "vendor", "instances", "chips", "usd/month", "configuration"],
+            header: &[
+                "workload",
+                "offering",
+                "chip",
+                "vendor",
+                "instances",
+                "chips",
+                "usd/month",
+                "configuration",
+            ],
             rows: allocation_rows(plan),
             items: &[],
         },
@@ -180,7 +205,8 @@ fn print_table(plan: &Plan, p: &portfolio::Portfolio) -> CmdResult {
         "vendor shares ({}): {}{}; HHI {:.3}",
         plan.share_basis,
         shares.join(", "),
-        cap.map(|c| format!(" (cap {:.0}%)", c * 100.0)).unwrap_or_default(),
+        cap.map(|c| format!(" (cap {:.0}%)", c * 100.0))
+            .unwrap_or_default(),
         plan.hhi
     );
     println!(
@@ -243,7 +269,10 @@ pub fn spend_chart_svg(plan: &Plan) -> String {
         left + width + 140.0,
         left + width + 140.0
     );
-    let _ = write!(s, r#"<text x="{left}" y="20" font-weight="bold">Spend by vendor, USD per month</text>"#);
+    let _ = write!(
+        s,
+        r#"<text x="{left}" y="20" font-weight="bold">Spend by vendor, USD per month</text>"#
+    );
     let colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"];
     for (i, (vendor, v)) in rows.iter().enumerate() {
         let y = 32.0 + i as f64 * (bar_h + gap);
@@ -280,7 +309,10 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
         plan.horizon_months
     );
     let _ = writeln!(md, "## Allocations\n");
-    let _ = writeln!(md, "| workload | offering | chip | vendor | instances | chips | USD/month | configuration |");
+    let _ = writeln!(
+        md,
+        "| workload | offering | chip | vendor | instances | chips | USD/month | configuration |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---:|---:|---:|---|");
     for r in allocation_rows(plan) {
         let _ = writeln!(md, "| {} |", r.join(" | "));
@@ -290,7 +322,12 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
     let _ = writeln!(md, "| vendor | USD/month | share ({}) |", plan.share_basis);
     let _ = writeln!(md, "|---|---:|---:|");
     for (v, s) in &plan.spend_by_vendor {
-        let _ = writeln!(md, "| {v} | {} | {:.1}% |", usd(*s), plan.vendor_shares.get(v).copied().unwrap_or(0.0) * 100.0);
+        let _ = writeln!(
+            md,
+            "| {v} | {} | {:.1}% |",
+            usd(*s),
+            plan.vendor_shares.get(v).copied().unwrap_or(0.0) * 100.0
+        );
     }
     let _ = writeln!(
         md,
@@ -300,8 +337,16 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
             .max_vendor_share
             .map(|c| format!("; vendor cap {:.0}%", c * 100.0))
             .unwrap_or_default(),
-        plan.spend_by_provider.iter().map(|(k, v)| format!("{k} {}", usd(*v))).collect::<Vec<_>>().join(", "),
-        plan.spend_by_chip.iter().map(|(k, v)| format!("{k} {}", usd(*v))).collect::<Vec<_>>().join(", ")
+        plan.spend_by_provider
+            .iter()
+            .map(|(k, v)| format!("{k} {}", usd(*v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.spend_by_chip
+            .iter()
+            .map(|(k, v)| format!("{k} {}", usd(*v)))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if !plan.contracts.is_empty() {
         let _ = writeln!(md, "## Contracts\n");
@@ -321,13 +366,25 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
     }
     let _ = writeln!(md, "## What the rules cost\n");
     for r in &plan.rule_costs {
-        let _ = writeln!(md, "- {}: {} per month (re-solved without it)", r.rule, usd(r.usd_per_month));
+        let _ = writeln!(
+            md,
+            "- {}: {} per month (re-solved without it)",
+            r.rule,
+            usd(r.usd_per_month)
+        );
     }
     for b in plan.binding_constraints.iter().take(12) {
-        let _ = writeln!(md, "- `{}` binds (LP relaxation): {}", b.constraint, b.meaning);
+        let _ = writeln!(
+            md,
+            "- `{}` binds (LP relaxation): {}",
+            b.constraint, b.meaning
+        );
     }
     let _ = writeln!(md, "\n## Baselines\n");
-    let _ = writeln!(md, "| baseline | USD/month | vs this plan | |\n|---|---:|---:|---|");
+    let _ = writeln!(
+        md,
+        "| baseline | USD/month | vs this plan | |\n|---|---:|---:|---|"
+    );
     for b in &plan.baselines {
         match b.usd_per_month {
             Some(c) => {

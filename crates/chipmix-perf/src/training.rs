@@ -277,7 +277,10 @@ pub fn estimate(
     if !system.chip.trains {
         return Err(PerfError::invalid(
             "chip",
-            format!("{} is an inference-only chip: its vendor's software does not train on it", system.chip.id),
+            format!(
+                "{} is an inference-only chip: its vendor's software does not train on it",
+                system.chip.id
+            ),
         ));
     }
     if req.seq_len == 0 {

@@ -73,7 +73,11 @@ pub struct Rejection {
 /// Default tokens per optimizer step when a training job does not set one: 4M tokens (Llama 2's
 /// batch), 16M for models of 100B parameters and more (Llama 3 405B's).
 pub fn default_global_batch_tokens(total_params: f64, seq_len: u32) -> f64 {
-    let tokens: f64 = if total_params >= 100e9 { 16_777_216.0 } else { 4_194_304.0 };
+    let tokens: f64 = if total_params >= 100e9 {
+        16_777_216.0
+    } else {
+        4_194_304.0
+    };
     tokens.max(f64::from(seq_len))
 }
 
@@ -100,12 +104,18 @@ pub fn policy_rejects(portfolio: &Portfolio, catalog: &Catalog, o: &Offering) ->
     if let Some(ps) = &p.allowed_providers
         && !ps.iter().any(|x| x.eq_ignore_ascii_case(&o.provider))
     {
-        return Some(format!("provider {} is not in policy.allowed_providers", o.provider));
+        return Some(format!(
+            "provider {} is not in policy.allowed_providers",
+            o.provider
+        ));
     }
     if let Some(rs) = &p.allowed_regions
         && !rs.iter().any(|x| x == &o.region)
     {
-        return Some(format!("region {} is not in policy.allowed_regions", o.region));
+        return Some(format!(
+            "region {} is not in policy.allowed_regions",
+            o.region
+        ));
     }
     let vendor = catalog.vendor_of(o);
     if let Some(vs) = &p.allowed_vendors
@@ -146,7 +156,11 @@ pub fn generate(portfolio: &Portfolio, catalog: &Catalog, calibration: &Calibrat
                     "{} runs {}, the workload runs [{}]",
                     chip.id,
                     chip.software,
-                    w.software.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    w.software
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
                 continue;
             }
@@ -161,11 +175,28 @@ pub fn generate(portfolio: &Portfolio, catalog: &Catalog, calibration: &Calibrat
                 pricings.push((true, spot));
             }
             let made = match &w.kind {
-                WorkloadKind::Inference(_) => {
-                    serve_candidates(portfolio, catalog, calibration, &shape, w, wi, oi, o, &pricings)
-                }
+                WorkloadKind::Inference(_) => serve_candidates(
+                    portfolio,
+                    catalog,
+                    calibration,
+                    &shape,
+                    w,
+                    wi,
+                    oi,
+                    o,
+                    &pricings,
+                ),
                 WorkloadKind::Training(_) => train_candidates(
-                    portfolio, catalog, calibration, &shape, w, wi, oi, o, &pricings, horizon,
+                    portfolio,
+                    catalog,
+                    calibration,
+                    &shape,
+                    w,
+                    wi,
+                    oi,
+                    o,
+                    &pricings,
+                    horizon,
                 ),
             };
             match made {
@@ -218,7 +249,11 @@ fn serve_candidates(
     Ok(pricings
         .iter()
         .map(|&(spot, usd)| {
-            let availability = if spot { portfolio.policy.spot_availability } else { 1.0 };
+            let availability = if spot {
+                portfolio.policy.spot_availability
+            } else {
+                1.0
+            };
             Candidate {
                 workload: wi,
                 offering: oi,
@@ -290,7 +325,10 @@ fn train_candidates(
     let gbt = job
         .global_batch_tokens
         .unwrap_or_else(|| default_global_batch_tokens(shape.total_params, job.seq_len));
-    let limit = o.capacity_instances.unwrap_or(MAX_TRAINING_INSTANCES).min(MAX_TRAINING_INSTANCES);
+    let limit = o
+        .capacity_instances
+        .unwrap_or(MAX_TRAINING_INSTANCES)
+        .min(MAX_TRAINING_INSTANCES);
     let chip = catalog.chip(&o.chip).expect("catalog invariant");
     let mut out = Vec::new();
     let mut best_days = f64::INFINITY;
@@ -313,8 +351,14 @@ fn train_candidates(
         )
     };
     for &(spot, usd) in pricings {
-        let availability = if spot { portfolio.policy.spot_availability } else { 1.0 };
-        let meets = |e: &chipmix_perf::TrainEstimate| e.days_for(job.tokens) / availability <= job.deadline_days;
+        let availability = if spot {
+            portfolio.policy.spot_availability
+        } else {
+            1.0
+        };
+        let meets = |e: &chipmix_perf::TrainEstimate| {
+            e.days_for(job.tokens) / availability <= job.deadline_days
+        };
         // Throughput grows with instances (the search never picks a slower layout for more
         // chips it cannot use), so bisect for the smallest count that meets the deadline after
         // checking that the largest does.
@@ -386,7 +430,12 @@ fn train_candidates(
 /// MILP looks at: same vendor, provider, region, pricing and contract coverage, no capacity
 /// limit, and one unit of it does at least the work for no more money, chips or compute. Only
 /// exact dominance — one unit replaces one unit — so the optimum is unchanged.
-fn prune_dominated(candidates: &mut Vec<Candidate>, from: usize, catalog: &Catalog, portfolio: &Portfolio) {
+fn prune_dominated(
+    candidates: &mut Vec<Candidate>,
+    from: usize,
+    catalog: &Catalog,
+    portfolio: &Portfolio,
+) {
     let offerings = catalog.offerings();
     let coverage = |c: &Candidate| -> Vec<bool> {
         let o = &offerings[c.offering];
@@ -394,7 +443,9 @@ fn prune_dominated(candidates: &mut Vec<Candidate>, from: usize, catalog: &Catal
             .contracts
             .iter()
             .map(|k| match k {
-                chipmix_workload::Contract::Commitment { provider, chips, .. } => {
+                chipmix_workload::Contract::Commitment {
+                    provider, chips, ..
+                } => {
                     provider.eq_ignore_ascii_case(&o.provider)
                         && chips.as_ref().is_none_or(|cs| cs.contains(&o.chip))
                 }

@@ -11,7 +11,11 @@ use std::collections::BTreeMap;
 
 /// One line per workload that has no candidate at all, summarizing why each offering was
 /// turned down (most common reasons first, with an example offering).
-pub fn workloads_without_candidates(portfolio: &Portfolio, catalog: &Catalog, generated: &Generated) -> Vec<String> {
+pub fn workloads_without_candidates(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    generated: &Generated,
+) -> Vec<String> {
     let _ = catalog;
     let mut out = Vec::new();
     for (wi, w) in portfolio.workloads.iter().enumerate() {
@@ -31,7 +35,10 @@ pub fn workloads_without_candidates(portfolio: &Portfolio, catalog: &Catalog, ge
                 let (example, detail) = items[0];
                 (
                     items.len(),
-                    format!("{} offering(s) {cat} (e.g. {example}: {detail})", items.len()),
+                    format!(
+                        "{} offering(s) {cat} (e.g. {example}: {detail})",
+                        items.len()
+                    ),
                 )
             })
             .collect();
@@ -43,20 +50,32 @@ pub fn workloads_without_candidates(portfolio: &Portfolio, catalog: &Catalog, ge
                 w.model.name,
                 s.slo.ttft_ms,
                 s.slo.tpot_ms,
-                w.software.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ")
+                w.software
+                    .iter()
+                    .map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             WorkloadKind::Training(t) => format!(
                 "{:.3e} tokens of {} within {} days on [{}]",
                 t.tokens,
                 w.model.name,
                 t.deadline_days,
-                w.software.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ")
+                w.software
+                    .iter()
+                    .map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         out.push(format!(
             "{}: no offering can run it ({needs}): {}",
             w.name,
-            parts.into_iter().map(|(_, p)| p).collect::<Vec<_>>().join("; ")
+            parts
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
     }
     out
@@ -108,9 +127,17 @@ pub fn elastic(
             RowKind::ServiceVendorCounts { .. } => continue,
             RowKind::ServiceMinVendors { .. } => (1.0, scale * 10.0),
             RowKind::Budget => (-1.0, 1e3),
-            RowKind::Commitment { .. } | RowKind::CommitmentLink { .. } | RowKind::Credits { .. } => continue,
+            RowKind::Commitment { .. }
+            | RowKind::CommitmentLink { .. }
+            | RowKind::Credits { .. } => continue,
         };
-        let col = m.column(format!("slack[{}]", m.rows[r].name), weight, 0.0, f64::INFINITY, false);
+        let col = m.column(
+            format!("slack[{}]", m.rows[r].name),
+            weight,
+            0.0,
+            f64::INFINITY,
+            false,
+        );
         // sign +1: slack adds to the left side of a ≥ row; −1: subtracts from a ≤ row.
         m.rows[r].coefficients.push((col, sign));
         slacks.push((r, col, sign));

@@ -15,18 +15,40 @@ use std::collections::BTreeSet;
 /// measuring what they cost.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RowKind {
-    Demand { workload: usize },
-    TrainOnce { workload: usize },
-    Capacity { offering: usize },
-    VendorShare { vendor: Vendor },
-    ServiceVendorFraction { workload: usize, vendor: Vendor },
-    ServiceVendorCounts { workload: usize, vendor: Vendor },
-    ServiceMinVendors { workload: usize },
+    Demand {
+        workload: usize,
+    },
+    TrainOnce {
+        workload: usize,
+    },
+    Capacity {
+        offering: usize,
+    },
+    VendorShare {
+        vendor: Vendor,
+    },
+    ServiceVendorFraction {
+        workload: usize,
+        vendor: Vendor,
+    },
+    ServiceVendorCounts {
+        workload: usize,
+        vendor: Vendor,
+    },
+    ServiceMinVendors {
+        workload: usize,
+    },
     Budget,
-    Commitment { contract: usize },
+    Commitment {
+        contract: usize,
+    },
     /// Rows that make a shortfall exactly max(0, commitment − covered spend).
-    CommitmentLink { contract: usize },
-    Credits { contract: usize },
+    CommitmentLink {
+        contract: usize,
+    },
+    Credits {
+        contract: usize,
+    },
 }
 
 /// Rules that can be switched off to measure what they cost.
@@ -69,10 +91,17 @@ pub const TIE_BREAK_USD_PER_INSTANCE: f64 = 1e-6;
 /// The vendor a commitment's shortfall is paid to, for the spend-share cap: the vendor of every
 /// chip it covers, when they are all one vendor's.
 pub fn commitment_vendor(catalog: &Catalog, contract: &Contract) -> Option<Vendor> {
-    let Contract::Commitment { chips: Some(chips), .. } = contract else {
+    let Contract::Commitment {
+        chips: Some(chips), ..
+    } = contract
+    else {
         return None;
     };
-    let vendors: BTreeSet<Vendor> = chips.iter().filter_map(|c| catalog.chip(c)).map(|c| c.vendor).collect();
+    let vendors: BTreeSet<Vendor> = chips
+        .iter()
+        .filter_map(|c| catalog.chip(c))
+        .map(|c| c.vendor)
+        .collect();
     (vendors.len() == 1).then(|| *vendors.iter().next().expect("one vendor"))
 }
 
@@ -133,7 +162,9 @@ pub fn build(
         .map(|c| {
             let o = &offerings[c.offering];
             portfolio.contracts.iter().position(|k| match k {
-                Contract::Commitment { provider, chips, .. } => {
+                Contract::Commitment {
+                    provider, chips, ..
+                } => {
                     provider.eq_ignore_ascii_case(&o.provider)
                         && chips.as_ref().is_none_or(|cs| cs.contains(&o.chip))
                 }
@@ -164,10 +195,11 @@ pub fn build(
             } else {
                 match &c.kind {
                     CandidateKind::Serve { requests_per_s, .. } => {
-                        let need = (provisioned_demand(portfolio, c.workload) / requests_per_s).ceil();
-                        let cap = o
-                            .capacity_instances
-                            .map_or(f64::INFINITY, |cap| (f64::from(cap) / f64::from(c.instances_per_unit)).floor());
+                        let need =
+                            (provisioned_demand(portfolio, c.workload) / requests_per_s).ceil();
+                        let cap = o.capacity_instances.map_or(f64::INFINITY, |cap| {
+                            (f64::from(cap) / f64::from(c.instances_per_unit)).floor()
+                        });
                         need.min(cap).max(0.0)
                     }
                     CandidateKind::Train { .. } => 1.0,
@@ -191,13 +223,17 @@ pub fn build(
 
     // Demand and training assignment.
     for (wi, w) in portfolio.workloads.iter().enumerate() {
-        let mine: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].workload == wi).collect();
+        let mine: Vec<usize> = (0..candidates.len())
+            .filter(|&i| candidates[i].workload == wi)
+            .collect();
         match &w.kind {
             WorkloadKind::Inference(_) => {
                 let coeffs = mine
                     .iter()
                     .map(|&i| match &candidates[i].kind {
-                        CandidateKind::Serve { requests_per_s, .. } => (candidate_columns[i], *requests_per_s),
+                        CandidateKind::Serve { requests_per_s, .. } => {
+                            (candidate_columns[i], *requests_per_s)
+                        }
                         CandidateKind::Train { .. } => unreachable!(),
                     })
                     .collect();
@@ -228,12 +264,22 @@ pub fn build(
         };
         let coeffs: Vec<(usize, f64)> = (0..candidates.len())
             .filter(|&i| candidates[i].offering == oi)
-            .map(|i| (candidate_columns[i], f64::from(candidates[i].instances_per_unit)))
+            .map(|i| {
+                (
+                    candidate_columns[i],
+                    f64::from(candidates[i].instances_per_unit),
+                )
+            })
             .collect();
         if coeffs.is_empty() {
             continue;
         }
-        m.row(format!("capacity[{}]", o.id()), f64::NEG_INFINITY, f64::from(cap), coeffs);
+        m.row(
+            format!("capacity[{}]", o.id()),
+            f64::NEG_INFINITY,
+            f64::from(cap),
+            coeffs,
+        );
         kinds.push(RowKind::Capacity { offering: oi });
     }
 
@@ -247,7 +293,13 @@ pub fn build(
                 chips,
                 ..
             } => {
-                let s = m.column(format!("shortfall[{provider}]"), 1.0, 0.0, *usd_per_month, false);
+                let s = m.column(
+                    format!("shortfall[{provider}]"),
+                    1.0,
+                    0.0,
+                    *usd_per_month,
+                    false,
+                );
                 let covered: Vec<(usize, f64)> = (0..candidates.len())
                     .filter(|&i| {
                         let o = &offerings[candidates[i].offering];
@@ -265,8 +317,15 @@ pub fn build(
                     .sum::<f64>()
                     + usd_per_month;
                 let met = m.column(format!("commitment_met[{provider}]"), 0.0, 0.0, 1.0, true);
-                let with = |extra: Vec<(usize, f64)>| covered.iter().copied().chain(extra).collect::<Vec<_>>();
-                m.row(format!("commitment[{provider}]"), *usd_per_month, f64::INFINITY, with(vec![(s, 1.0)]));
+                let with = |extra: Vec<(usize, f64)>| {
+                    covered.iter().copied().chain(extra).collect::<Vec<_>>()
+                };
+                m.row(
+                    format!("commitment[{provider}]"),
+                    *usd_per_month,
+                    f64::INFINITY,
+                    with(vec![(s, 1.0)]),
+                );
                 kinds.push(RowKind::Commitment { contract: ki });
                 m.row(
                     format!("commitment_exact[{provider}]"),
@@ -295,15 +354,28 @@ pub fn build(
                 // The grant is spread evenly over its validity (a plan is a steady state that
                 // continues past the horizon), and covers spend only in the months it is valid.
                 let valid = credit_months(portfolio, k, horizon);
-                let per_month = if valid > 0.0 { usd / valid.max(horizon) } else { 0.0 };
+                let per_month = if valid > 0.0 {
+                    usd / valid.max(horizon)
+                } else {
+                    0.0
+                };
                 let covered_share = valid.min(horizon) / horizon;
                 let u = m.column(format!("credits[{provider}]"), -1.0, 0.0, per_month, false);
                 let mut coeffs: Vec<(usize, f64)> = (0..candidates.len())
-                    .filter(|&i| offerings[candidates[i].offering].provider.eq_ignore_ascii_case(provider))
+                    .filter(|&i| {
+                        offerings[candidates[i].offering]
+                            .provider
+                            .eq_ignore_ascii_case(provider)
+                    })
                     .map(|i| (candidate_columns[i], -unit_spend[i] * covered_share))
                     .collect();
                 coeffs.push((u, 1.0));
-                m.row(format!("credits[{provider}]"), f64::NEG_INFINITY, 0.0, coeffs);
+                m.row(
+                    format!("credits[{provider}]"),
+                    f64::NEG_INFINITY,
+                    0.0,
+                    coeffs,
+                );
                 kinds.push(RowKind::Credits { contract: ki });
                 contract_columns.push(Some(u));
             }
@@ -312,7 +384,10 @@ pub fn build(
 
     // Vendor share cap over the whole portfolio.
     let vendors: BTreeSet<Vendor> = candidates.iter().map(|c| c.vendor).collect();
-    if let (Some(cap), false) = (policy.max_vendor_share, relax.no_vendor_share || relax.only_vendor.is_some()) {
+    if let (Some(cap), false) = (
+        policy.max_vendor_share,
+        relax.no_vendor_share || relax.only_vendor.is_some(),
+    ) {
         let measure: Vec<f64> = candidates
             .iter()
             .enumerate()
@@ -321,7 +396,11 @@ pub fn build(
         for &v in &vendors {
             let mut coeffs: Vec<(usize, f64)> = (0..candidates.len())
                 .map(|i| {
-                    let own = if candidates[i].vendor == v { measure[i] } else { 0.0 };
+                    let own = if candidates[i].vendor == v {
+                        measure[i]
+                    } else {
+                        0.0
+                    };
                     (candidate_columns[i], own - cap * measure[i])
                 })
                 .collect();
@@ -330,7 +409,11 @@ pub fn build(
             if policy.share_basis == ShareBasis::Spend {
                 for (ki, k) in portfolio.contracts.iter().enumerate() {
                     if let (Contract::Commitment { .. }, Some(col)) = (k, contract_columns[ki]) {
-                        let own = if commitment_vendor(catalog, k) == Some(v) { 1.0 } else { 0.0 };
+                        let own = if commitment_vendor(catalog, k) == Some(v) {
+                            1.0
+                        } else {
+                            0.0
+                        };
                         coeffs.push((col, own - cap));
                     }
                 }
@@ -346,27 +429,43 @@ pub fn build(
             let WorkloadKind::Inference(svc) = &w.kind else {
                 continue;
             };
-            let mine: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].workload == wi).collect();
+            let mine: Vec<usize> = (0..candidates.len())
+                .filter(|&i| candidates[i].workload == wi)
+                .collect();
             let rps = |i: usize| match &candidates[i].kind {
                 CandidateKind::Serve { requests_per_s, .. } => *requests_per_s,
                 CandidateKind::Train { .. } => 0.0,
             };
-            let svc_vendors: BTreeSet<Vendor> = mine.iter().map(|&i| candidates[i].vendor).collect();
+            let svc_vendors: BTreeSet<Vendor> =
+                mine.iter().map(|&i| candidates[i].vendor).collect();
             if svc.max_vendor_fraction < 1.0 {
                 for &v in &svc_vendors {
                     let coeffs = mine
                         .iter()
                         .map(|&i| {
-                            let own = if candidates[i].vendor == v { rps(i) } else { 0.0 };
+                            let own = if candidates[i].vendor == v {
+                                rps(i)
+                            } else {
+                                0.0
+                            };
                             (candidate_columns[i], own - svc.max_vendor_fraction * rps(i))
                         })
                         .collect();
-                    m.row(format!("service_fraction[{}][{v}]", w.name), f64::NEG_INFINITY, 0.0, coeffs);
-                    kinds.push(RowKind::ServiceVendorFraction { workload: wi, vendor: v });
+                    m.row(
+                        format!("service_fraction[{}][{v}]", w.name),
+                        f64::NEG_INFINITY,
+                        0.0,
+                        coeffs,
+                    );
+                    kinds.push(RowKind::ServiceVendorFraction {
+                        workload: wi,
+                        vendor: v,
+                    });
                 }
             }
             if svc.min_vendors > 1 {
-                let floor = counted_vendor_share(svc.min_vendors) * provisioned_demand(portfolio, wi);
+                let floor =
+                    counted_vendor_share(svc.min_vendors) * provisioned_demand(portfolio, wi);
                 let mut ys = Vec::new();
                 for &v in &svc_vendors {
                     let y = m.column(format!("counts[{}][{v}]", w.name), 0.0, 0.0, 1.0, true);
@@ -377,8 +476,16 @@ pub fn build(
                         .map(|&i| (candidate_columns[i], rps(i)))
                         .collect();
                     coeffs.push((y, -floor));
-                    m.row(format!("vendor_counts[{}][{v}]", w.name), 0.0, f64::INFINITY, coeffs);
-                    kinds.push(RowKind::ServiceVendorCounts { workload: wi, vendor: v });
+                    m.row(
+                        format!("vendor_counts[{}][{v}]", w.name),
+                        0.0,
+                        f64::INFINITY,
+                        coeffs,
+                    );
+                    kinds.push(RowKind::ServiceVendorCounts {
+                        workload: wi,
+                        vendor: v,
+                    });
                 }
                 m.row(
                     format!("min_vendors[{}]", w.name),

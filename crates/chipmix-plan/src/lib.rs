@@ -16,6 +16,7 @@ pub mod explain;
 pub mod formulation;
 pub mod lp;
 pub mod plan;
+pub mod synthetic;
 pub mod verify;
 
 pub use plan::{Allocation, Plan, Status};
@@ -92,7 +93,11 @@ pub fn plan(
         Outcome::Optimal | Outcome::TimeLimit => {}
         Outcome::Infeasible => {
             return Err(PlanError::Infeasible(explain::elastic(
-                portfolio, catalog, cands, &f, &solve_options,
+                portfolio,
+                catalog,
+                cands,
+                &f,
+                &solve_options,
             )));
         }
         Outcome::NoSolution => {
@@ -155,7 +160,8 @@ fn assemble(
             usd_per_month: f.unit_spend[i] * f64::from(units),
             list_usd_per_hour: c.usd_per_unit_hour / f64::from(c.instances_per_unit),
             discount,
-            commitment: f.discount_contract[i].map(|k| format!("commitment[{}]", portfolio.contracts[k].provider())),
+            commitment: f.discount_contract[i]
+                .map(|k| format!("commitment[{}]", portfolio.contracts[k].provider())),
             replica_tp: None,
             replica_pp: None,
             replicas: None,
@@ -189,7 +195,14 @@ fn assemble(
                 if !params.calibrated_inference {
                     warnings.push(format!(
                         "{} on {}: inference throughput uses {} efficiencies ({})",
-                        w.name, o.chip, if params.source.starts_with("borrowed") { "borrowed" } else { "default" }, params.source
+                        w.name,
+                        o.chip,
+                        if params.source.starts_with("borrowed") {
+                            "borrowed"
+                        } else {
+                            "default"
+                        },
+                        params.source
                     ));
                 }
             }
@@ -214,7 +227,12 @@ fn assemble(
             }
         }
         if o.price_confidence != chipmix_catalog::PriceConfidence::Verified {
-            warnings.push(format!("{}: price of {} is {}", w.name, o.id(), o.price_confidence.as_str()));
+            warnings.push(format!(
+                "{}: price of {} is {}",
+                w.name,
+                o.id(),
+                o.price_confidence.as_str()
+            ));
         }
         if c.spot {
             warnings.push(format!(
@@ -239,7 +257,9 @@ fn assemble(
     let basis = portfolio.policy.share_basis;
     let mut measure: BTreeMap<String, f64> = BTreeMap::new();
     for a in &allocations {
-        let time_share = a.days.map_or(1.0, |d| (d / (f.horizon_months * candidates::DAYS_PER_MONTH)).min(1.0));
+        let time_share = a.days.map_or(1.0, |d| {
+            (d / (f.horizon_months * candidates::DAYS_PER_MONTH)).min(1.0)
+        });
         let chip = catalog.chip(&a.chip).expect("catalog invariant");
         let m = match basis {
             ShareBasis::Spend => a.usd_per_month,
@@ -273,7 +293,9 @@ fn assemble(
         .iter()
         .enumerate()
         .map(|(ki, k)| {
-            let col = f.contract_columns[ki].map(|c| solved.values[c]).unwrap_or(0.0);
+            let col = f.contract_columns[ki]
+                .map(|c| solved.values[c])
+                .unwrap_or(0.0);
             match k {
                 Contract::Commitment {
                     provider,
@@ -320,9 +342,16 @@ fn assemble(
     };
     // The reported cost leaves out the solver's tie-breaking term.
     let objective = spend
-        + contracts.iter().map(|c: &ContractOutcome| c.shortfall_usd_per_month - c.credits_used_usd_per_month).sum::<f64>();
+        + contracts
+            .iter()
+            .map(|c: &ContractOutcome| c.shortfall_usd_per_month - c.credits_used_usd_per_month)
+            .sum::<f64>();
     let bound = (solved.bound - (solved.objective - objective)).min(objective);
-    let gap = if objective.abs() > 1e-9 { ((objective - bound) / objective.abs()).max(0.0) } else { 0.0 };
+    let gap = if objective.abs() > 1e-9 {
+        ((objective - bound) / objective.abs()).max(0.0)
+    } else {
+        0.0
+    };
     if status == Status::TimeLimit {
         warnings.push(format!(
             "the time limit stopped the solver; the plan may be up to {:.2}% above optimal",
@@ -389,7 +418,14 @@ fn shadow_prices(
     for (r, kind) in f.row_kinds.iter().enumerate() {
         let dual = relaxed.duals[r];
         // Assignment rows and vendor-count indicators are structure, not rules to loosen.
-        if dual.abs() < 1e-7 || matches!(kind, RowKind::TrainOnce { .. } | RowKind::ServiceVendorCounts { .. } | RowKind::CommitmentLink { .. }) {
+        if dual.abs() < 1e-7
+            || matches!(
+                kind,
+                RowKind::TrainOnce { .. }
+                    | RowKind::ServiceVendorCounts { .. }
+                    | RowKind::CommitmentLink { .. }
+            )
+        {
             continue;
         }
         let name = f.model.rows[r].name.clone();
@@ -448,8 +484,13 @@ fn shadow_prices(
                     dual.abs()
                 ),
             ),
-            RowKind::Budget => (dual.abs(), format!("each extra budget dollar would save ${:.3}", dual.abs())),
-            RowKind::TrainOnce { .. } | RowKind::ServiceVendorCounts { .. } | RowKind::CommitmentLink { .. } => {
+            RowKind::Budget => (
+                dual.abs(),
+                format!("each extra budget dollar would save ${:.3}", dual.abs()),
+            ),
+            RowKind::TrainOnce { .. }
+            | RowKind::ServiceVendorCounts { .. }
+            | RowKind::CommitmentLink { .. } => {
                 continue;
             }
             RowKind::Commitment { contract } => (
@@ -497,7 +538,8 @@ fn rule_costs(
         let s = lp::solve(&f.model, options);
         if matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit) {
             // Differences within the solvers' gaps are noise, not a cost.
-            let noise = (plan.gap + s.gap + options.relative_gap) * plan.objective_usd_per_month.abs();
+            let noise =
+                (plan.gap + s.gap + options.relative_gap) * plan.objective_usd_per_month.abs();
             let cost = plan.objective_usd_per_month - s.objective;
             out.push(RuleCost {
                 rule: name,
@@ -507,7 +549,11 @@ fn rule_costs(
     };
     if let Some(cap) = portfolio.policy.max_vendor_share {
         try_rule(
-            format!("max_vendor_share {:.0}% ({})", cap * 100.0, plan.share_basis),
+            format!(
+                "max_vendor_share {:.0}% ({})",
+                cap * 100.0,
+                plan.share_basis
+            ),
             Relaxations {
                 no_vendor_share: true,
                 ..Default::default()
@@ -559,7 +605,9 @@ fn baselines(
         };
         let fv = formulation::build(portfolio, catalog, cands, horizon, relax);
         let s = lp::solve(&fv.model, options);
-        if matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit) && best.is_none_or(|(c, _)| s.objective < c) {
+        if matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit)
+            && best.is_none_or(|(c, _)| s.objective < c)
+        {
             best = Some((s.objective, v));
         }
     }
@@ -567,7 +615,9 @@ fn baselines(
         Some((cost, v)) => Baseline {
             name: "single cheapest vendor".into(),
             usd_per_month: Some(cost),
-            note: format!("everything on {v}; vendor caps, per-service vendor rules and budget ignored"),
+            note: format!(
+                "everything on {v}; vendor caps, per-service vendor rules and budget ignored"
+            ),
         },
         None => Baseline {
             name: "single cheapest vendor".into(),
@@ -583,7 +633,9 @@ fn baselines(
     let mut units = vec![0.0; cands.len()];
     let mut unserved = Vec::new();
     for (wi, w) in portfolio.workloads.iter().enumerate() {
-        let mut mine: Vec<usize> = (0..cands.len()).filter(|&i| cands[i].workload == wi).collect();
+        let mut mine: Vec<usize> = (0..cands.len())
+            .filter(|&i| cands[i].workload == wi)
+            .collect();
         let list_cost = |i: usize| -> f64 {
             let c = &cands[i];
             let per = c.usd_per_unit_hour * c.billed_hours_per_month(horizon);
@@ -662,7 +714,13 @@ fn baselines(
         c.lower = units[i];
         c.upper = units[i];
     }
-    let s = lp::solve(&fixed.model, &SolveOptions { relax: true, ..*options });
+    let s = lp::solve(
+        &fixed.model,
+        &SolveOptions {
+            relax: true,
+            ..*options
+        },
+    );
     out.push(Baseline {
         name: "greedy per-workload cheapest".into(),
         usd_per_month: matches!(s.outcome, Outcome::Optimal).then_some(s.objective),

@@ -29,7 +29,14 @@ pub struct LinearModel {
 }
 
 impl LinearModel {
-    pub fn column(&mut self, name: impl Into<String>, cost: f64, lower: f64, upper: f64, integer: bool) -> usize {
+    pub fn column(
+        &mut self,
+        name: impl Into<String>,
+        cost: f64,
+        lower: f64,
+        upper: f64,
+        integer: bool,
+    ) -> usize {
         self.columns.push(Column {
             cost,
             lower,
@@ -40,7 +47,13 @@ impl LinearModel {
         self.columns.len() - 1
     }
 
-    pub fn row(&mut self, name: impl Into<String>, lower: f64, upper: f64, coefficients: Vec<(usize, f64)>) -> usize {
+    pub fn row(
+        &mut self,
+        name: impl Into<String>,
+        lower: f64,
+        upper: f64,
+        coefficients: Vec<(usize, f64)>,
+    ) -> usize {
         self.rows.push(Row {
             lower,
             upper,
@@ -88,10 +101,13 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
     let cols: Vec<highs::Col> = model
         .columns
         .iter()
-        .map(|c| pb.add_column_with_integrality(c.cost, c.lower..=c.upper, c.integer && !options.relax))
+        .map(|c| {
+            pb.add_column_with_integrality(c.cost, c.lower..=c.upper, c.integer && !options.relax)
+        })
         .collect();
     for r in &model.rows {
-        let factors: Vec<(highs::Col, f64)> = r.coefficients.iter().map(|&(i, v)| (cols[i], v)).collect();
+        let factors: Vec<(highs::Col, f64)> =
+            r.coefficients.iter().map(|&(i, v)| (cols[i], v)).collect();
         match (r.lower.is_finite(), r.upper.is_finite()) {
             (true, true) => pb.add_row(r.lower..=r.upper, &factors),
             (true, false) => pb.add_row(r.lower.., &factors),
@@ -138,7 +154,9 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
     let objective = solved.objective_value();
     let is_mip = !options.relax && model.columns.iter().any(|c| c.integer);
     let (bound, gap) = if is_mip {
-        let bound = solved.double_info_value(c"mip_dual_bound").unwrap_or(objective);
+        let bound = solved
+            .double_info_value(c"mip_dual_bound")
+            .unwrap_or(objective);
         let gap = if objective.abs() > 1e-9 {
             ((objective - bound) / objective.abs()).max(0.0)
         } else {

@@ -27,7 +27,12 @@ fn leq(a: f64, b: f64) -> bool {
 }
 
 /// Every violation found; empty when the plan is valid.
-pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration: &Calibration) -> Vec<String> {
+pub fn verify(
+    plan: &Plan,
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+) -> Vec<String> {
     let mut v = Vec::new();
     let policy = &portfolio.policy;
     let horizon = policy.horizon_months.map(f64::from).unwrap_or_else(|| {
@@ -37,7 +42,10 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
             .fold(1.0, f64::max)
     });
     if (horizon - plan.horizon_months).abs() > 1e-9 {
-        v.push(format!("horizon: plan says {} months, the portfolio gives {horizon}", plan.horizon_months));
+        v.push(format!(
+            "horizon: plan says {} months, the portfolio gives {horizon}",
+            plan.horizon_months
+        ));
     }
 
     let mut per_offering: BTreeMap<String, u32> = BTreeMap::new();
@@ -75,61 +83,87 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
             v.push(format!("{here}: vendor {} is not allowed", chip.vendor));
         }
         if !w.software.contains(&chip.software) {
-            v.push(format!("{here}: {} needs {}, not in the workload's software", chip.id, chip.software));
+            v.push(format!(
+                "{here}: {} needs {}, not in the workload's software",
+                chip.id, chip.software
+            ));
         }
         if a.vendor != chip.vendor.as_str() || a.chip != chip.id {
             v.push(format!("{here}: chip/vendor mislabeled"));
         }
         if a.instances == 0 || a.chips != a.instances * o.chips_per_instance {
-            v.push(format!("{here}: {} chips on {} instances of {} chips", a.chips, a.instances, o.chips_per_instance));
+            v.push(format!(
+                "{here}: {} chips on {} instances of {} chips",
+                a.chips, a.instances, o.chips_per_instance
+            ));
         }
         // Price.
         let hourly = if a.spot {
             if !w.preemptible {
-                v.push(format!("{here}: spot capacity for a workload that is not preemptible"));
+                v.push(format!(
+                    "{here}: spot capacity for a workload that is not preemptible"
+                ));
             }
             o.spot_usd_per_hour
         } else {
             o.usd_per_hour
         };
         let Some(hourly) = hourly else {
-            v.push(format!("{here}: the offering has no {} price", if a.spot { "spot" } else { "on-demand" }));
+            v.push(format!(
+                "{here}: the offering has no {} price",
+                if a.spot { "spot" } else { "on-demand" }
+            ));
             spend_by_alloc.push(0.0);
             continue;
         };
         if (hourly - a.list_usd_per_hour).abs() > TOL * hourly {
-            v.push(format!("{here}: list price {} but the catalog says {hourly}", a.list_usd_per_hour));
+            v.push(format!(
+                "{here}: list price {} but the catalog says {hourly}",
+                a.list_usd_per_hour
+            ));
         }
         let discount = discount_for(portfolio, o);
-        let availability = if a.spot { policy.spot_availability } else { 1.0 };
+        let availability = if a.spot {
+            policy.spot_availability
+        } else {
+            1.0
+        };
         *per_offering.entry(o.id()).or_insert(0) += a.instances;
 
         let shape = ModelShape::new(&w.model);
-        let system = match System::for_offering(catalog, o, calibration.params_for(catalog, &o.chip)) {
-            Ok(s) => s,
-            Err(e) => {
-                v.push(format!("{here}: {e}"));
-                spend_by_alloc.push(0.0);
-                continue;
-            }
-        };
+        let system =
+            match System::for_offering(catalog, o, calibration.params_for(catalog, &o.chip)) {
+                Ok(s) => s,
+                Err(e) => {
+                    v.push(format!("{here}: {e}"));
+                    spend_by_alloc.push(0.0);
+                    continue;
+                }
+            };
         let monthly_hours = match &w.kind {
             WorkloadKind::Inference(svc) => {
-                let (Some(tp), Some(pp), Some(replicas)) = (a.replica_tp, a.replica_pp, a.replicas) else {
-                    v.push(format!("{here}: an inference allocation without its replica layout"));
+                let (Some(tp), Some(pp), Some(replicas)) = (a.replica_tp, a.replica_pp, a.replicas)
+                else {
+                    v.push(format!(
+                        "{here}: an inference allocation without its replica layout"
+                    ));
                     spend_by_alloc.push(0.0);
                     continue;
                 };
                 if replicas * tp * pp > a.chips {
-                    v.push(format!("{here}: {replicas} replicas of {} chips do not fit {} chips", tp * pp, a.chips));
+                    v.push(format!(
+                        "{here}: {replicas} replicas of {} chips do not fit {} chips",
+                        tp * pp,
+                        a.chips
+                    ));
                 }
                 let rps = InferenceSetup::new(&shape, &system, w.precision, Replica { tp, pp })
                     .and_then(|s| s.serve(svc.prompt_tokens, svc.output_tokens, svc.slo));
                 match rps {
-                    Ok(e) => served
-                        .entry(w.name.as_str())
-                        .or_default()
-                        .push((a.vendor.clone(), e.max_requests_per_s * f64::from(replicas) * availability)),
+                    Ok(e) => served.entry(w.name.as_str()).or_default().push((
+                        a.vendor.clone(),
+                        e.max_requests_per_s * f64::from(replicas) * availability,
+                    )),
                     Err(e) => v.push(format!("{here}: the layout does not serve the SLOs: {e}")),
                 }
                 HOURS_IN_YEAR / 12.0
@@ -142,7 +176,11 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
                     continue;
                 };
                 if cfg.tp * cfg.pp * cfg.dp != a.chips {
-                    v.push(format!("{here}: tp×pp×dp = {} but {} chips", cfg.tp * cfg.pp * cfg.dp, a.chips));
+                    v.push(format!(
+                        "{here}: tp×pp×dp = {} but {} chips",
+                        cfg.tp * cfg.pp * cfg.dp,
+                        a.chips
+                    ));
                 }
                 let gbt = a.global_batch_tokens.unwrap_or(0.0);
                 let req = TrainRequest {
@@ -159,12 +197,20 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
                     Ok(e) => {
                         let days = job.tokens / (e.tokens_per_s * availability) / 86_400.0;
                         if !leq(days, job.deadline_days) {
-                            v.push(format!("{here}: takes {days:.1} days, deadline {} days", job.deadline_days));
+                            v.push(format!(
+                                "{here}: takes {days:.1} days, deadline {} days",
+                                job.deadline_days
+                            ));
                         }
                         if let Some(given) = job.global_batch_tokens
-                            && (gbt - given).abs() > f64::from(job.seq_len) * f64::from(cfg.dp) * f64::from(cfg.micro_batch)
+                            && (gbt - given).abs()
+                                > f64::from(job.seq_len)
+                                    * f64::from(cfg.dp)
+                                    * f64::from(cfg.micro_batch)
                         {
-                            v.push(format!("{here}: global batch {gbt} tokens, the job asks for {given}"));
+                            v.push(format!(
+                                "{here}: global batch {gbt} tokens, the job asks for {given}"
+                            ));
                         }
                         days * 24.0 / horizon
                     }
@@ -177,7 +223,10 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
         };
         let spend = hourly * f64::from(a.instances) * monthly_hours * (1.0 - discount);
         if (spend - a.usd_per_month).abs() > 1e-6 * spend.max(1.0) {
-            v.push(format!("{here}: costs {spend:.2} USD/month, the plan says {:.2}", a.usd_per_month));
+            v.push(format!(
+                "{here}: costs {spend:.2} USD/month, the plan says {:.2}",
+                a.usd_per_month
+            ));
         }
         spend_by_alloc.push(spend);
     }
@@ -188,7 +237,9 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
             && let Some(cap) = o.capacity_instances
             && *used > cap
         {
-            v.push(format!("capacity of {id}: {used} instances used, {cap} available"));
+            v.push(format!(
+                "capacity of {id}: {used} instances used, {cap} available"
+            ));
         }
     }
     // Every workload is served.
@@ -199,7 +250,10 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
                 let lines = served.get(w.name.as_str()).cloned().unwrap_or_default();
                 let total: f64 = lines.iter().map(|(_, r)| r).sum();
                 if !leq(need, total) {
-                    v.push(format!("{}: serves {total:.2} req/s, needs {need:.2}", w.name));
+                    v.push(format!(
+                        "{}: serves {total:.2} req/s, needs {need:.2}",
+                        w.name
+                    ));
                 }
                 let mut by_vendor: BTreeMap<String, f64> = BTreeMap::new();
                 for (vendor, r) in lines {
@@ -252,12 +306,21 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
     let mut unattributed = 0.0;
     if policy.share_basis == ShareBasis::Spend {
         for k in &portfolio.contracts {
-            if let Contract::Commitment { provider, usd_per_month, chips, .. } = k {
+            if let Contract::Commitment {
+                provider,
+                usd_per_month,
+                chips,
+                ..
+            } = k
+            {
                 let covered: f64 = plan
                     .allocations
                     .iter()
                     .zip(&spend_by_alloc)
-                    .filter(|(a, _)| a.provider.eq_ignore_ascii_case(provider) && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip)))
+                    .filter(|(a, _)| {
+                        a.provider.eq_ignore_ascii_case(provider)
+                            && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip))
+                    })
                     .map(|(_, s)| s)
                     .sum();
                 let shortfall = (usd_per_month - covered).max(0.0);
@@ -268,7 +331,9 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
                     .map(|c| c.vendor.to_string())
                     .collect();
                 if chips.is_some() && vendors.len() == 1 {
-                    *measure.entry(vendors.into_iter().next().expect("one")).or_insert(0.0) += shortfall;
+                    *measure
+                        .entry(vendors.into_iter().next().expect("one"))
+                        .or_insert(0.0) += shortfall;
                 } else {
                     unattributed += shortfall;
                 }
@@ -291,7 +356,9 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
     for (vendor, share) in &plan.vendor_shares {
         let mine = measure.get(vendor).copied().unwrap_or(0.0) / total_measure.max(1e-300);
         if (mine - share).abs() > 1e-6 {
-            v.push(format!("vendor share of {vendor}: plan says {share:.6}, recomputed {mine:.6}"));
+            v.push(format!(
+                "vendor share of {vendor}: plan says {share:.6}, recomputed {mine:.6}"
+            ));
         }
     }
 
@@ -311,7 +378,8 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
                     .iter()
                     .zip(&spend_by_alloc)
                     .filter(|(a, _)| {
-                        a.provider.eq_ignore_ascii_case(provider) && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip))
+                        a.provider.eq_ignore_ascii_case(provider)
+                            && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip))
                     })
                     .map(|(_, s)| s)
                     .sum();
@@ -337,7 +405,11 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
                     .map(|(_, s)| s)
                     .sum();
                 // Spread over the grant's validity; usable only while valid.
-                let monthly_grant = if valid > 0.0 { usd / valid.max(horizon) } else { 0.0 };
+                let monthly_grant = if valid > 0.0 {
+                    usd / valid.max(horizon)
+                } else {
+                    0.0
+                };
                 bill -= monthly_grant.min(on_provider * valid.min(horizon) / horizon);
             }
         }
@@ -351,9 +423,13 @@ pub fn verify(plan: &Plan, portfolio: &Portfolio, catalog: &Catalog, calibration
     if let Some(budget) = policy.budget_usd_per_month
         && !leq(bill, budget)
     {
-        v.push(format!("the bill of {bill:.0} USD/month exceeds the budget of {budget:.0}"));
+        v.push(format!(
+            "the bill of {bill:.0} USD/month exceeds the budget of {budget:.0}"
+        ));
     }
-    if !(plan.bound_usd_per_month <= plan.objective_usd_per_month + 1e-6 * plan.objective_usd_per_month.abs().max(1.0)) {
+    if !(plan.bound_usd_per_month
+        <= plan.objective_usd_per_month + 1e-6 * plan.objective_usd_per_month.abs().max(1.0))
+    {
         v.push("the proven bound exceeds the objective".into());
     }
     v

@@ -1,0 +1,206 @@
+//! Generated portfolios and catalogs, deterministic for a seed: for property tests and
+//! benchmarks, never for planning real work.
+
+use chipmix_catalog::{Catalog, Offering, PriceConfidence, SoftwareStack};
+use chipmix_workload::{
+    Contract, InferenceService, Policy, Portfolio, Precision, ShareBasis, Slo, TrainingJob,
+    Workload, WorkloadKind, model,
+};
+
+/// SplitMix64: small, fast, and the same on every machine.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next_u64() % items.len() as u64) as usize]
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.range(0.0, 1.0) < p
+    }
+}
+
+/// Knobs of a generated portfolio.
+#[derive(Clone, Debug)]
+pub struct Shape {
+    pub workloads: usize,
+    /// Fraction of workloads that are training jobs.
+    pub training_fraction: f64,
+    pub vendor_cap: Option<f64>,
+    pub with_contracts: bool,
+}
+
+/// A portfolio of inference services and training jobs of a few preset models, mostly
+/// feasible on the built-in catalog.
+pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
+    let mut rng = Rng::new(seed);
+    let serve_models = [
+        "llama-3-8b",
+        "llama-3.2-3b",
+        "llama-3-70b",
+        "mixtral-8x7b",
+        "llama-3.2-1b",
+    ];
+    let train_models = ["llama-3.2-1b", "llama-3-8b", "llama-3.2-3b"];
+    let stacks = [
+        vec![SoftwareStack::Cuda],
+        vec![SoftwareStack::Cuda, SoftwareStack::Neuron],
+        vec![
+            SoftwareStack::Cuda,
+            SoftwareStack::Neuron,
+            SoftwareStack::Rocm,
+        ],
+        vec![SoftwareStack::Cuda, SoftwareStack::Xla],
+        vec![
+            SoftwareStack::Neuron,
+            SoftwareStack::Cuda,
+            SoftwareStack::Xla,
+        ],
+    ];
+    let mut workloads = Vec::new();
+    for i in 0..shape.workloads {
+        let training = rng.chance(shape.training_fraction);
+        let (name, kind, model_name) = if training {
+            let m = *rng.pick(&train_models);
+            (
+                format!("train-{i}"),
+                WorkloadKind::Training(TrainingJob {
+                    tokens: rng.range(1e9, 3e10).round(),
+                    seq_len: *rng.pick(&[2048u32, 4096]),
+                    deadline_days: rng.range(5.0, 30.0).round(),
+                    global_batch_tokens: None,
+                }),
+                m,
+            )
+        } else {
+            let m = *rng.pick(&serve_models);
+            let prompt = *rng.pick(&[256u32, 512, 1024, 2048]);
+            (
+                format!("serve-{i}"),
+                WorkloadKind::Inference(InferenceService {
+                    peak_requests_per_s: rng.range(0.5, 60.0).round().max(1.0),
+                    prompt_tokens: prompt,
+                    output_tokens: *rng.pick(&[64u32, 128, 256]),
+                    slo: Slo {
+                        ttft_ms: *rng.pick(&[1500.0, 3000.0]),
+                        tpot_ms: *rng.pick(&[50.0, 80.0]),
+                    },
+                    headroom: *rng.pick(&[0.0, 0.2]),
+                    min_vendors: if rng.chance(0.2) { 2 } else { 1 },
+                    max_vendor_fraction: if rng.chance(0.2) { 0.75 } else { 1.0 },
+                }),
+                m,
+            )
+        };
+        workloads.push(Workload {
+            name,
+            model_ref: model_name.into(),
+            model: model::preset(model_name).expect("preset"),
+            software: rng.pick(&stacks).clone(),
+            preemptible: rng.chance(0.2),
+            team: None,
+            precision: Precision::Bf16,
+            kind,
+        });
+    }
+    let contracts = if shape.with_contracts {
+        vec![
+            Contract::Commitment {
+                provider: "aws".into(),
+                usd_per_month: rng.range(1e4, 5e5).round(),
+                discount: 0.2,
+                chips: Some(vec![
+                    "trainium".into(),
+                    "trainium2".into(),
+                    "inferentia2".into(),
+                ]),
+            },
+            Contract::Credits {
+                provider: "gcp".into(),
+                usd: rng.range(1e4, 1e6).round(),
+                expires: None,
+                valid_months: Some(6),
+            },
+        ]
+    } else {
+        Vec::new()
+    };
+    Portfolio {
+        name: format!("synthetic-{seed}"),
+        file: "<generated>".into(),
+        start: None,
+        workloads,
+        policy: Policy {
+            budget_usd_per_month: None,
+            max_vendor_share: shape.vendor_cap,
+            share_basis: ShareBasis::Spend,
+            allowed_providers: None,
+            allowed_regions: None,
+            allowed_vendors: None,
+            headroom: 0.0,
+            min_vendors_per_service: 1,
+            max_vendor_fraction_per_service: 1.0,
+            horizon_months: Some(1),
+            spot_availability: 0.5,
+        },
+        contracts,
+        offering_overrides: Vec::new(),
+    }
+}
+
+/// The built-in catalog widened to about `target` priced offerings: every priced offering
+/// again in more regions, at prices −10%…+25% and with some capacity limits, as real
+/// multi-region catalogs look.
+pub fn catalog(base: &Catalog, target: usize, seed: u64) -> Catalog {
+    let mut rng = Rng::new(seed);
+    let priced: Vec<Offering> = base
+        .offerings()
+        .iter()
+        .filter(|o| o.usd_per_hour.is_some())
+        .cloned()
+        .collect();
+    let mut out = Vec::new();
+    let mut region = 0;
+    while priced.len() + out.len() < target {
+        region += 1;
+        for o in &priced {
+            if priced.len() + out.len() >= target {
+                break;
+            }
+            let factor = rng.range(0.9, 1.25);
+            out.push(Offering {
+                region: format!("{}-synthetic-{region}", o.region),
+                usd_per_hour: o.usd_per_hour.map(|p| p * factor),
+                spot_usd_per_hour: o.spot_usd_per_hour.map(|p| p * factor),
+                capacity_instances: if rng.chance(0.3) {
+                    Some(rng.range(2.0, 60.0) as u32)
+                } else {
+                    None
+                },
+                price_confidence: PriceConfidence::UserSupplied,
+                source: "synthetic (benchmark)".into(),
+                ..o.clone()
+            });
+        }
+    }
+    let mut c = base.clone();
+    c.add_offerings(out).expect("synthetic offerings are valid");
+    c
+}
