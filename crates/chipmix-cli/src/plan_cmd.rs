@@ -55,7 +55,11 @@ pub fn plan_file(
         .effective_catalog(&base)
         .map_err(|e| Failure::BadInput(e.iter().map(|x| format!("error: {x}")).collect()))?;
     let calibration = Calibration::builtin();
-    if !(options.time_limit_s > 0.0) || !(options.relative_gap >= 0.0) {
+    let valid = options.time_limit_s.is_finite()
+        && options.time_limit_s > 0.0
+        && options.relative_gap.is_finite()
+        && options.relative_gap >= 0.0;
+    if !valid {
         return Err(Failure::bad(
             "error: --time-limit must be > 0 and --gap ≥ 0",
         ));

@@ -270,3 +270,76 @@ fn chips_listing_carries_sources_and_confidence() {
     assert!(a10g.contains(",estimate,"), "{a10g}");
     assert_eq!(text.lines().count(), 1 + 17);
 }
+
+#[test]
+fn plan_json_has_the_fields_scripts_rely_on() {
+    let out = chipmix(&[
+        "plan",
+        "examples/frontier-lab.yaml",
+        "--format",
+        "json",
+        "--no-analysis",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "optimal");
+    for f in [
+        "objective_usd_per_month",
+        "bound_usd_per_month",
+        "gap",
+        "solve_seconds",
+        "hhi",
+    ] {
+        assert!(v[f].is_number(), "{f}");
+    }
+    let allocations = v["allocations"].as_array().unwrap();
+    assert!(!allocations.is_empty());
+    for a in allocations {
+        for f in [
+            "workload", "offering", "provider", "region", "instance", "chip", "vendor",
+        ] {
+            assert!(a[f].is_string(), "{f}");
+        }
+        for f in ["instances", "chips", "usd_per_month"] {
+            assert!(a[f].is_number(), "{f}");
+        }
+    }
+    let shares = v["vendor_shares"].as_object().unwrap();
+    let total: f64 = shares.values().map(|s| s.as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-9);
+    assert!(shares.values().all(|s| s.as_f64().unwrap() <= 0.6 + 1e-9));
+}
+
+#[test]
+fn plan_markdown_report_has_a_chart_and_baselines() {
+    let out = chipmix(&["plan", "examples/startup.yaml", "--format", "markdown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let md = stdout(&out);
+    assert!(md.starts_with("# Compute plan: startup"));
+    assert!(md.contains("<svg") && md.contains("</svg>"));
+    assert!(md.contains("## Baselines") && md.contains("single cheapest vendor"));
+}
+
+#[test]
+fn infeasible_plans_exit_3_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.yaml");
+    std::fs::write(
+        &path,
+        "workloads:\n  - {name: chat-70b, kind: inference, model: llama-3-70b, peak_requests_per_s: 10, prompt_tokens: 512, output_tokens: 128, slo: {ttft_ms: 20, tpot_ms: 50}, software: [neuron]}\n",
+    )
+    .unwrap();
+    let out = chipmix(&["plan", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("infeasible") && err.contains("chat-70b: no offering can run it"),
+        "{err}"
+    );
+    // Bad input stays exit 2, distinct from infeasible.
+    let out = chipmix(&[
+        "plan",
+        "crates/chipmix-cli/tests/fixtures/bad/06-zero-tpot.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

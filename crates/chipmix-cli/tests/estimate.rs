@@ -117,7 +117,7 @@ fn train_json_searches_or_evaluates_given_degrees() {
     let mut args = args.to_vec();
     let v = json(&args);
     assert_eq!(v["global_batch_tokens"].as_f64().unwrap() % 8192.0, 0.0);
-    args[11] = "-4M";
+    args[11] = "lots";
     let (code, err) = stderr_of(&args);
     assert_eq!(code, Some(2));
     assert!(err.contains("not a positive number"), "{err}");

@@ -427,9 +427,9 @@ fn train_candidates(
 }
 
 /// Drops serving candidates another candidate of the same workload beats on every count the
-/// MILP looks at: same vendor, provider, region, pricing and contract coverage, no capacity
-/// limit, and one unit of it does at least the work for no more money, chips or compute. Only
-/// exact dominance — one unit replaces one unit — so the optimum is unchanged.
+/// MILP looks at: same vendor, spot or not, the same contracts apply, no capacity limit, and
+/// one unit of it does at least the work for no more money, chips or compute. Only exact
+/// dominance — one unit replaces one unit — so the optimum is unchanged.
 fn prune_dominated(
     candidates: &mut Vec<Candidate>,
     from: usize,
@@ -472,12 +472,13 @@ fn prune_dominated(
                 continue;
             }
             let ob = &offerings[b.offering];
+            // Provider and region enter the model only through contracts (compared by
+            // coverage), capacity (`b` has none) and the policy filter (already applied).
             let same = a.vendor == b.vendor
-                && oa.provider == ob.provider
-                && oa.region == ob.region
                 && a.spot == b.spot
                 && ob.capacity_instances.is_none()
                 && coverage(a) == coverage(b);
+            let _ = oa;
             if !same {
                 continue;
             }

@@ -42,7 +42,7 @@ pub fn workloads_without_candidates(
                 )
             })
             .collect();
-        parts.sort_by(|a, b| b.0.cmp(&a.0));
+        parts.sort_by_key(|p| std::cmp::Reverse(p.0));
         let needs = match &w.kind {
             WorkloadKind::Inference(s) => format!(
                 "{} req/s of {} with TTFT ≤ {} ms and TPOT ≤ {} ms on [{}]",

@@ -109,11 +109,18 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
                 m,
             )
         };
+        // Services that must span vendors get software more than one vendor runs.
+        let multi_vendor = matches!(&kind, WorkloadKind::Inference(s) if s.min_vendors > 1 || s.max_vendor_fraction < 1.0);
+        let software = if multi_vendor {
+            stacks[1 + (rng.next_u64() % 4) as usize].clone()
+        } else {
+            rng.pick(&stacks).clone()
+        };
         workloads.push(Workload {
             name,
             model_ref: model_name.into(),
             model: model::preset(model_name).expect("preset"),
-            software: rng.pick(&stacks).clone(),
+            software,
             preemptible: rng.chance(0.2),
             team: None,
             precision: Precision::Bf16,

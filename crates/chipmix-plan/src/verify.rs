@@ -427,8 +427,9 @@ pub fn verify(
             "the bill of {bill:.0} USD/month exceeds the budget of {budget:.0}"
         ));
     }
-    if !(plan.bound_usd_per_month
-        <= plan.objective_usd_per_month + 1e-6 * plan.objective_usd_per_month.abs().max(1.0))
+    let slack = 1e-6 * plan.objective_usd_per_month.abs().max(1.0);
+    if plan.bound_usd_per_month.is_nan()
+        || plan.bound_usd_per_month > plan.objective_usd_per_month + slack
     {
         v.push("the proven bound exceeds the objective".into());
     }

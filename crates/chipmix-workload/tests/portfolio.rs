@@ -56,7 +56,7 @@ fn frontier_lab_example_decodes_fully() {
     assert!(matches!(p.contracts[1], Contract::Credits { usd, .. } if usd == 20e6));
     let effective = p.effective_catalog(&catalog()).unwrap();
     let trn2 = effective.find_offering("trn2.48xlarge").unwrap();
-    assert_eq!(trn2.capacity_instances, Some(200));
+    assert_eq!(trn2.capacity_instances, Some(400));
 }
 
 #[test]
