@@ -383,7 +383,12 @@ pub fn build(
     }
 
     // Vendor share cap over the whole portfolio.
-    let vendors: BTreeSet<Vendor> = candidates.iter().map(|c| c.vendor).collect();
+    // Every vendor money can go to: the candidates' and, on the spend basis, those whose
+    // commitments may be paid as shortfall.
+    let mut vendors: BTreeSet<Vendor> = candidates.iter().map(|c| c.vendor).collect();
+    if policy.share_basis == ShareBasis::Spend {
+        vendors.extend(portfolio.contracts.iter().filter_map(|k| commitment_vendor(catalog, k)));
+    }
     if let (Some(cap), false) = (
         policy.max_vendor_share,
         relax.no_vendor_share || relax.only_vendor.is_some(),

@@ -94,6 +94,7 @@ pub struct SolveOptions {
     pub relax: bool,
 }
 
+
 /// Minimizes `model` with HiGHS.
 pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
     let start = Instant::now();
@@ -116,7 +117,13 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
         }
     }
     let mut m = pb.optimise(Sense::Minimise);
-    m.make_quiet();
+    // `CHIPMIX_HIGHS_LOG=1` shows HiGHS's own log on stderr, for diagnosing slow solves.
+    if std::env::var_os("CHIPMIX_HIGHS_LOG").is_none() {
+        m.make_quiet();
+    } else {
+        m.set_option("output_flag", true);
+        m.set_option("log_to_console", true);
+    }
     m.set_option("time_limit", options.time_limit_s.max(0.01));
     m.set_option("mip_rel_gap", options.relative_gap.max(0.0));
     // Deterministic across machines of any core count.
