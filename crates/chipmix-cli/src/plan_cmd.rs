@@ -213,6 +213,22 @@ fn print_table(plan: &Plan, p: &portfolio::Portfolio) -> CmdResult {
             .unwrap_or_default(),
         plan.hhi
     );
+    for svc in &plan.services {
+        println!(
+            "service {}: {:.1} req/s provisioned for {:.1} needed ({})",
+            svc.workload,
+            svc.provisioned_requests_per_s,
+            svc.needed_requests_per_s,
+            svc.requests_per_s_by_vendor
+                .iter()
+                .map(|(v, r)| format!(
+                    "{v} {:.0}%",
+                    r / svc.provisioned_requests_per_s.max(1e-9) * 100.0
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     println!(
         "spend by provider: {}",
         plan.spend_by_provider
@@ -320,6 +336,27 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
     let _ = writeln!(md, "|---|---|---|---|---:|---:|---:|---|");
     for r in allocation_rows(plan) {
         let _ = writeln!(md, "| {} |", r.join(" | "));
+    }
+    if !plan.services.is_empty() {
+        let _ = writeln!(md, "\n## Services\n");
+        let _ = writeln!(
+            md,
+            "| service | needed req/s | provisioned req/s | by vendor |\n|---|---:|---:|---|"
+        );
+        for svc in &plan.services {
+            let _ = writeln!(
+                md,
+                "| {} | {:.1} | {:.1} | {} |",
+                svc.workload,
+                svc.needed_requests_per_s,
+                svc.provisioned_requests_per_s,
+                svc.requests_per_s_by_vendor
+                    .iter()
+                    .map(|(v, r)| format!("{v} {r:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     let _ = writeln!(md, "\n## Spend\n");
     let _ = writeln!(md, "{}\n", spend_chart_svg(plan));

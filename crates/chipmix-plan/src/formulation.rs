@@ -387,7 +387,12 @@ pub fn build(
     // commitments may be paid as shortfall.
     let mut vendors: BTreeSet<Vendor> = candidates.iter().map(|c| c.vendor).collect();
     if policy.share_basis == ShareBasis::Spend {
-        vendors.extend(portfolio.contracts.iter().filter_map(|k| commitment_vendor(catalog, k)));
+        vendors.extend(
+            portfolio
+                .contracts
+                .iter()
+                .filter_map(|k| commitment_vendor(catalog, k)),
+        );
     }
     if let (Some(cap), false) = (
         policy.max_vendor_share,

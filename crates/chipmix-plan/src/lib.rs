@@ -242,6 +242,33 @@ fn assemble(
         }
         allocations.push(a);
     }
+    let mut services = Vec::new();
+    for (wi, w) in portfolio.workloads.iter().enumerate() {
+        if !matches!(w.kind, chipmix_workload::WorkloadKind::Inference(_)) {
+            continue;
+        }
+        let mut by_vendor: BTreeMap<String, f64> = BTreeMap::new();
+        for a in allocations.iter().filter(|a| a.workload == w.name) {
+            *by_vendor.entry(a.vendor.clone()).or_insert(0.0) += a.requests_per_s.unwrap_or(0.0);
+        }
+        let needed = formulation::provisioned_demand(portfolio, wi);
+        let provisioned: f64 = by_vendor.values().sum();
+        if provisioned > 1.25 * needed {
+            warnings.push(format!(
+                "{}: {:.0} req/s provisioned for {:.0} needed (+{:.0}%): the plan buys capacity beyond demand to meet the vendor-share cap on spend or to use committed spend (see \"A spend cap buys capacity\" in docs/planning.md)",
+                w.name,
+                provisioned,
+                needed,
+                (provisioned / needed - 1.0) * 100.0
+            ));
+        }
+        services.push(plan::ServiceSummary {
+            workload: w.name.clone(),
+            needed_requests_per_s: needed,
+            provisioned_requests_per_s: provisioned,
+            requests_per_s_by_vendor: by_vendor,
+        });
+    }
     warnings.sort();
     warnings.dedup();
 
@@ -367,6 +394,7 @@ fn assemble(
         solve_seconds: solved.seconds,
         horizon_months: f.horizon_months,
         allocations,
+        services,
         spend_usd_per_month: spend,
         spend_by_vendor: by_vendor,
         spend_by_provider: by_provider,

@@ -94,7 +94,6 @@ pub struct SolveOptions {
     pub relax: bool,
 }
 
-
 /// Minimizes `model` with HiGHS.
 pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
     let start = Instant::now();

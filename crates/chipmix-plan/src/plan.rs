@@ -63,6 +63,16 @@ pub struct Allocation {
     pub global_batch_tokens: Option<f64>,
 }
 
+/// How much of an inference service the plan provisions, and on whose chips.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceSummary {
+    pub workload: String,
+    /// Peak × (1 + headroom).
+    pub needed_requests_per_s: f64,
+    pub provisioned_requests_per_s: f64,
+    pub requests_per_s_by_vendor: BTreeMap<String, f64>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct ContractOutcome {
     /// `commitment` or `credits`.
@@ -116,6 +126,7 @@ pub struct Plan {
     pub solve_seconds: f64,
     pub horizon_months: f64,
     pub allocations: Vec<Allocation>,
+    pub services: Vec<ServiceSummary>,
     /// Spend after discounts, before credits and shortfalls, USD per month.
     pub spend_usd_per_month: f64,
     pub spend_by_vendor: BTreeMap<String, f64>,
