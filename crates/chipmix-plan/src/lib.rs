@@ -88,7 +88,7 @@ pub fn plan(
         relative_gap: options.relative_gap,
         relax: false,
     };
-    let solved = lp::solve(&f.model, &solve_options);
+    let solved = solve_with_rounding(portfolio, cands, &f, &solve_options);
     match solved.outcome {
         Outcome::Optimal | Outcome::TimeLimit => {}
         Outcome::Infeasible => {
@@ -114,6 +114,225 @@ pub fn plan(
         plan.baselines = baselines(portfolio, catalog, cands, horizon, &solve_options);
     }
     Ok(plan)
+}
+
+/// The LP relaxation gives a bound; rounding its solution gives a plan. When the two are
+/// within the requested gap the MILP is not needed; otherwise HiGHS searches, and the better of
+/// its plan and the rounded one is kept, with the better of the two bounds.
+///
+/// The rounded plan is never handed to HiGHS as a MIP start: HiGHS then sometimes reported a
+/// worse plan as optimal (found by the property test
+/// `random_portfolios_verify_and_looser_caps_never_cost_more`; the seed is kept).
+fn solve_with_rounding(
+    portfolio: &Portfolio,
+    cands: &[Candidate],
+    f: &Formulation,
+    options: &SolveOptions,
+) -> lp::Solved {
+    let start = std::time::Instant::now();
+    let relaxed = lp::solve(
+        &f.model,
+        &SolveOptions {
+            relax: true,
+            ..*options
+        },
+    );
+    if relaxed.outcome != Outcome::Optimal {
+        // Infeasible or unsolved LP: the MILP reports it properly.
+        return lp::solve(&f.model, options);
+    }
+    let heuristic = rounded_plan(portfolio, cands, f, &relaxed, options);
+    let gap_of = |objective: f64, bound: f64| {
+        if objective.abs() > 1e-9 {
+            ((objective - bound) / objective.abs()).max(0.0)
+        } else {
+            0.0
+        }
+    };
+    if let Some(h) = &heuristic {
+        let gap = gap_of(h.objective, relaxed.objective);
+        if gap <= options.relative_gap {
+            return lp::Solved {
+                outcome: Outcome::Optimal,
+                bound: relaxed.objective,
+                gap,
+                seconds: start.elapsed().as_secs_f64(),
+                ..h.clone()
+            };
+        }
+    }
+    let remaining = (options.time_limit_s - start.elapsed().as_secs_f64()).max(0.01);
+    let mut solved = lp::solve(
+        &f.model,
+        &SolveOptions {
+            time_limit_s: remaining,
+            ..*options
+        },
+    );
+    if let Some(h) = heuristic {
+        let bound = if solved.bound.is_finite() {
+            solved.bound.max(relaxed.objective)
+        } else {
+            relaxed.objective
+        };
+        let better = match solved.outcome {
+            Outcome::Optimal | Outcome::TimeLimit => h.objective < solved.objective - 1e-9,
+            Outcome::NoSolution => true,
+            Outcome::Infeasible => false,
+        };
+        if better {
+            let gap = gap_of(h.objective, bound);
+            solved = lp::Solved {
+                outcome: if gap <= options.relative_gap {
+                    Outcome::Optimal
+                } else {
+                    Outcome::TimeLimit
+                },
+                bound,
+                gap,
+                ..h
+            };
+        }
+    }
+    solved.seconds = start.elapsed().as_secs_f64();
+    solved
+}
+
+/// A feasible plan from the LP relaxation: each serving candidate's units rounded down and each
+/// service topped up greedily with the candidate that buys its missing req/s cheapest (services
+/// with vendor rules are built greedily from scratch: their cheapest vendors up to the counted
+/// share, no vendor beyond its fraction); each training job on its most-used candidate. The
+/// rest (vendor counts, contracts, any service the greedy could not place) is solved with
+/// everything else fixed. `None` when that finds nothing.
+fn rounded_plan(
+    portfolio: &Portfolio,
+    cands: &[Candidate],
+    f: &Formulation,
+    relaxed: &lp::Solved,
+    options: &SolveOptions,
+) -> Option<lp::Solved> {
+    let mut fixed = f.model.clone();
+    let mut by_workload: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, c) in cands.iter().enumerate() {
+        by_workload.entry(c.workload).or_default().push(i);
+    }
+    let value = |i: usize| relaxed.values[f.candidate_columns[i]];
+    for (&wi, mine) in &by_workload {
+        match &portfolio.workloads[wi].kind {
+            chipmix_workload::WorkloadKind::Training(_) => {
+                let best = mine
+                    .iter()
+                    .copied()
+                    .max_by(|&a, &b| value(a).total_cmp(&value(b)))?;
+                for &i in mine {
+                    let col = f.candidate_columns[i];
+                    let v = if i == best { 1.0 } else { 0.0 };
+                    fixed.columns[col].lower = v;
+                    fixed.columns[col].upper = v;
+                }
+            }
+            chipmix_workload::WorkloadKind::Inference(svc) => {
+                let rps = |i: usize| match cands[i].kind {
+                    CandidateKind::Serve { requests_per_s, .. } => requests_per_s,
+                    CandidateKind::Train { .. } => 0.0,
+                };
+                let demand = formulation::provisioned_demand(portfolio, wi);
+                let ruled = svc.min_vendors > 1 || svc.max_vendor_fraction < 1.0;
+                // Each vendor may hold f of the demand (so at most f of any larger total).
+                let vendor_cap = if svc.max_vendor_fraction < 1.0 {
+                    svc.max_vendor_fraction * demand
+                } else {
+                    f64::INFINITY
+                };
+                let mut units: Vec<f64> = if ruled {
+                    vec![0.0; mine.len()]
+                } else {
+                    mine.iter()
+                        .map(|&i| (value(i) + 1e-9).floor().max(0.0))
+                        .collect()
+                };
+                let mut by_vendor: BTreeMap<chipmix_catalog::Vendor, f64> = BTreeMap::new();
+                for (k, &i) in mine.iter().enumerate() {
+                    *by_vendor.entry(cands[i].vendor).or_insert(0.0) += units[k] * rps(i);
+                }
+                // Adds the unit that buys `need` req/s cheapest, among `allowed` vendors.
+                let add = |need: f64,
+                           allowed: &dyn Fn(chipmix_catalog::Vendor) -> bool,
+                           units: &mut Vec<f64>,
+                           by_vendor: &mut BTreeMap<chipmix_catalog::Vendor, f64>|
+                 -> bool {
+                    let pick = mine
+                        .iter()
+                        .copied()
+                        .enumerate()
+                        .filter(|&(k, i)| {
+                            let v = cands[i].vendor;
+                            allowed(v)
+                                && units[k] + 1.0 <= fixed.columns[f.candidate_columns[i]].upper
+                                && by_vendor.get(&v).copied().unwrap_or(0.0) + rps(i)
+                                    <= vendor_cap + 1e-9
+                        })
+                        .min_by(|&(_, a), &(_, b)| {
+                            let per = |i: usize| f.unit_spend[i] / rps(i).min(need);
+                            per(a).total_cmp(&per(b))
+                        });
+                    match pick {
+                        Some((k, i)) => {
+                            units[k] += 1.0;
+                            *by_vendor.entry(cands[i].vendor).or_insert(0.0) += rps(i);
+                            true
+                        }
+                        None => false,
+                    }
+                };
+                let mut ok = true;
+                if svc.min_vendors > 1 {
+                    // The cheapest vendors first, each up to its counted share.
+                    let floor = formulation::counted_vendor_share(svc.min_vendors) * demand;
+                    let mut vendors: Vec<(f64, chipmix_catalog::Vendor)> = Vec::new();
+                    for &i in mine.iter() {
+                        let per = f.unit_spend[i] / rps(i).min(floor);
+                        match vendors.iter_mut().find(|(_, v)| *v == cands[i].vendor) {
+                            Some(e) => e.0 = e.0.min(per),
+                            None => vendors.push((per, cands[i].vendor)),
+                        }
+                    }
+                    vendors.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    for &(_, v) in vendors.iter().take(svc.min_vendors as usize) {
+                        while ok && by_vendor.get(&v).copied().unwrap_or(0.0) < floor - 1e-9 {
+                            let need = floor - by_vendor.get(&v).copied().unwrap_or(0.0);
+                            ok = add(need, &|x| x == v, &mut units, &mut by_vendor);
+                        }
+                    }
+                }
+                while ok {
+                    let need = demand - by_vendor.values().sum::<f64>();
+                    if need <= 1e-9 {
+                        break;
+                    }
+                    ok = add(need, &|_| true, &mut units, &mut by_vendor);
+                }
+                if !ok {
+                    // Leave this service to the sub-MIP.
+                    continue;
+                }
+                for (k, &i) in mine.iter().enumerate() {
+                    let col = f.candidate_columns[i];
+                    fixed.columns[col].lower = units[k];
+                    fixed.columns[col].upper = units[k];
+                }
+            }
+        }
+    }
+    let done = lp::solve(
+        &fixed,
+        &SolveOptions {
+            relax: false,
+            time_limit_s: (options.time_limit_s * 0.2).max(0.05),
+            relative_gap: options.relative_gap,
+        },
+    );
+    matches!(done.outcome, Outcome::Optimal | Outcome::TimeLimit).then_some(done)
 }
 
 fn round_units(v: f64) -> u32 {
