@@ -134,7 +134,6 @@ pub fn policy_rejects(portfolio: &Portfolio, catalog: &Catalog, o: &Offering) ->
 
 /// Generates the candidates of every workload.
 pub fn generate(portfolio: &Portfolio, catalog: &Catalog, calibration: &Calibration) -> Generated {
-    let horizon = horizon_months(portfolio);
     let mut candidates = Vec::new();
     let mut rejections = Vec::new();
     for (wi, w) in portfolio.workloads.iter().enumerate() {
@@ -196,7 +195,6 @@ pub fn generate(portfolio: &Portfolio, catalog: &Catalog, calibration: &Calibrat
                     oi,
                     o,
                     &pricings,
-                    horizon,
                 ),
             };
             match made {
@@ -315,7 +313,6 @@ fn train_candidates(
     oi: usize,
     o: &Offering,
     pricings: &[(bool, f64)],
-    _horizon: f64,
 ) -> Result<Vec<Candidate>, String> {
     let WorkloadKind::Training(job) = &w.kind else {
         unreachable!()

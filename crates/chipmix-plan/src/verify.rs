@@ -300,19 +300,17 @@ pub fn verify(
         };
         *measure.entry(a.vendor.clone()).or_insert(0.0) += m;
     }
-    // A commitment's shortfall is paid to the provider: on the spend basis it counts toward
-    // the vendor whose chips the commitment covers (when they are one vendor's) and the total.
-    let spend_total_for_shares: f64 = spend_by_alloc.iter().sum();
-    let mut unattributed = 0.0;
-    if policy.share_basis == ShareBasis::Spend {
-        for k in &portfolio.contracts {
-            if let Contract::Commitment {
+    // Each commitment's covered spend and shortfall, used by the shares and by the bill.
+    let commitments: Vec<(&Contract, f64)> = portfolio
+        .contracts
+        .iter()
+        .filter_map(|k| match k {
+            Contract::Commitment {
                 provider,
                 usd_per_month,
                 chips,
                 ..
-            } = k
-            {
+            } => {
                 let covered: f64 = plan
                     .allocations
                     .iter()
@@ -323,24 +321,34 @@ pub fn verify(
                     })
                     .map(|(_, s)| s)
                     .sum();
-                let shortfall = (usd_per_month - covered).max(0.0);
-                let vendors: std::collections::BTreeSet<String> = chips
-                    .iter()
-                    .flatten()
-                    .filter_map(|c| catalog.chip(c))
-                    .map(|c| c.vendor.to_string())
-                    .collect();
-                if chips.is_some() && vendors.len() == 1 {
-                    *measure
-                        .entry(vendors.into_iter().next().expect("one"))
-                        .or_insert(0.0) += shortfall;
-                } else {
-                    unattributed += shortfall;
-                }
+                Some((k, (usd_per_month - covered).max(0.0)))
+            }
+            Contract::Credits { .. } => None,
+        })
+        .collect();
+    // A commitment's shortfall is paid to the provider: on the spend basis it counts toward
+    // the vendor whose chips the commitment covers (when they are one vendor's) and the total.
+    let mut unattributed = 0.0;
+    if policy.share_basis == ShareBasis::Spend {
+        for &(k, shortfall) in &commitments {
+            let Contract::Commitment { chips, .. } = k else {
+                continue;
+            };
+            let vendors: std::collections::BTreeSet<String> = chips
+                .iter()
+                .flatten()
+                .filter_map(|c| catalog.chip(c))
+                .map(|c| c.vendor.to_string())
+                .collect();
+            if chips.is_some() && vendors.len() == 1 {
+                *measure
+                    .entry(vendors.into_iter().next().expect("one"))
+                    .or_insert(0.0) += shortfall;
+            } else {
+                unattributed += shortfall;
             }
         }
     }
-    let _ = spend_total_for_shares;
     let total_measure: f64 = measure.values().sum::<f64>() + unattributed;
     if let Some(cap) = policy.max_vendor_share {
         for (vendor, m) in &measure {
@@ -364,27 +372,10 @@ pub fn verify(
 
     // Contracts and the bill.
     let spend_total: f64 = spend_by_alloc.iter().sum();
-    let mut bill = spend_total;
+    let mut bill = spend_total + commitments.iter().map(|(_, s)| s).sum::<f64>();
     for k in &portfolio.contracts {
         match k {
-            Contract::Commitment {
-                provider,
-                usd_per_month,
-                chips,
-                ..
-            } => {
-                let covered: f64 = plan
-                    .allocations
-                    .iter()
-                    .zip(&spend_by_alloc)
-                    .filter(|(a, _)| {
-                        a.provider.eq_ignore_ascii_case(provider)
-                            && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip))
-                    })
-                    .map(|(_, s)| s)
-                    .sum();
-                bill += (usd_per_month - covered).max(0.0);
-            }
+            Contract::Commitment { .. } => {}
             Contract::Credits {
                 provider,
                 usd,

@@ -297,21 +297,8 @@ const POLICY: &[&str] = &[
     "horizon_months",
     "spot_availability",
 ];
-const OFFERING: &[&str] = &[
-    "provider",
-    "instance_type",
-    "region",
-    "chip",
-    "chips_per_instance",
-    "usd_per_hour",
-    "spot_usd_per_hour",
-    "capacity_instances",
-    "vcpus",
-    "memory_gib",
-    "network_gbps",
-    "source",
-    "notes",
-];
+/// An `offerings:` entry has exactly the columns of an override file.
+const OFFERING: &[&str] = chipmix_catalog::overrides::COLUMNS;
 
 fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Option<Portfolio> {
     let top = d.fields(root, "", TOP)?;
