@@ -883,11 +883,16 @@ fn baselines(
         let mut mine: Vec<usize> = (0..cands.len())
             .filter(|&i| cands[i].workload == wi)
             .collect();
+        // A broker prices each option for this workload alone: the list cost of covering the
+        // whole demand with that one offering (whole instances), or of the training run.
+        let demand = formulation::provisioned_demand(portfolio, wi);
         let list_cost = |i: usize| -> f64 {
             let c = &cands[i];
             let per = c.usd_per_unit_hour * c.billed_hours_per_month(horizon);
             match &c.kind {
-                CandidateKind::Serve { requests_per_s, .. } => per / requests_per_s,
+                CandidateKind::Serve { requests_per_s, .. } => {
+                    per * (demand / requests_per_s).ceil()
+                }
                 CandidateKind::Train { .. } => per,
             }
         };
@@ -971,7 +976,7 @@ fn baselines(
     out.push(Baseline {
         name: "greedy per-workload cheapest".into(),
         usd_per_month: matches!(s.outcome, Outcome::Optimal).then_some(s.objective),
-        note: "each workload takes its cheapest offering at list price, one at a time (what a one-task broker does); contracts billed as they fall".into(),
+        note: "each workload, one at a time, takes the offering that serves it alone cheapest at list price (what a one-task broker such as SkyPilot does); contracts billed as they fall".into(),
     });
     out
 }
