@@ -88,7 +88,7 @@ pub fn plan(
         relative_gap: options.relative_gap,
         relax: false,
     };
-    let solved = solve_with_rounding(portfolio, cands, &f, &solve_options);
+    let solved = solve_with_rounding(portfolio, catalog, cands, &f, &solve_options);
     match solved.outcome {
         Outcome::Optimal | Outcome::TimeLimit => {}
         Outcome::Infeasible => {
@@ -125,6 +125,7 @@ pub fn plan(
 /// `random_portfolios_verify_and_looser_caps_never_cost_more`; the seed is kept).
 fn solve_with_rounding(
     portfolio: &Portfolio,
+    catalog: &Catalog,
     cands: &[Candidate],
     f: &Formulation,
     options: &SolveOptions,
@@ -141,7 +142,7 @@ fn solve_with_rounding(
         // Infeasible or unsolved LP: the MILP reports it properly.
         return lp::solve(&f.model, options);
     }
-    let heuristic = rounded_plan(portfolio, cands, f, &relaxed, options);
+    let heuristic = rounded_plan(portfolio, catalog, cands, f, &relaxed, options);
     let gap_of = |objective: f64, bound: f64| {
         if objective.abs() > 1e-9 {
             ((objective - bound) / objective.abs()).max(0.0)
@@ -206,6 +207,7 @@ fn solve_with_rounding(
 /// everything else fixed. `None` when that finds nothing.
 fn rounded_plan(
     portfolio: &Portfolio,
+    catalog: &Catalog,
     cands: &[Candidate],
     f: &Formulation,
     relaxed: &lp::Solved,
@@ -217,13 +219,32 @@ fn rounded_plan(
         by_workload.entry(c.workload).or_default().push(i);
     }
     let value = |i: usize| relaxed.values[f.candidate_columns[i]];
-    for (&wi, mine) in &by_workload {
+    // Instances still free per offering, shared by every workload's rounding.
+    let mut remaining: Vec<f64> = catalog
+        .offerings()
+        .iter()
+        .map(|o| o.capacity_instances.map_or(f64::INFINITY, f64::from))
+        .collect();
+    // Training jobs first: they take the most instances at once.
+    let mut order: Vec<usize> = by_workload.keys().copied().collect();
+    order.sort_by_key(|&wi| {
+        !matches!(
+            portfolio.workloads[wi].kind,
+            chipmix_workload::WorkloadKind::Training(_)
+        )
+    });
+    for wi in order {
+        let mine = &by_workload[&wi];
         match &portfolio.workloads[wi].kind {
             chipmix_workload::WorkloadKind::Training(_) => {
                 let best = mine
                     .iter()
                     .copied()
+                    .filter(|&i| {
+                        remaining[cands[i].offering] >= f64::from(cands[i].instances_per_unit)
+                    })
                     .max_by(|&a, &b| value(a).total_cmp(&value(b)))?;
+                remaining[cands[best].offering] -= f64::from(cands[best].instances_per_unit);
                 for &i in mine {
                     let col = f.candidate_columns[i];
                     let v = if i == best { 1.0 } else { 0.0 };
@@ -253,13 +274,21 @@ fn rounded_plan(
                 };
                 let mut by_vendor: BTreeMap<chipmix_catalog::Vendor, f64> = BTreeMap::new();
                 for (k, &i) in mine.iter().enumerate() {
+                    let take = units[k].min(
+                        (remaining[cands[i].offering] / f64::from(cands[i].instances_per_unit))
+                            .floor(),
+                    );
+                    units[k] = take.max(0.0);
+                    remaining[cands[i].offering] -=
+                        units[k] * f64::from(cands[i].instances_per_unit);
                     *by_vendor.entry(cands[i].vendor).or_insert(0.0) += units[k] * rps(i);
                 }
                 // Adds the unit that buys `need` req/s cheapest, among `allowed` vendors.
                 let add = |need: f64,
                            allowed: &dyn Fn(chipmix_catalog::Vendor) -> bool,
                            units: &mut Vec<f64>,
-                           by_vendor: &mut BTreeMap<chipmix_catalog::Vendor, f64>|
+                           by_vendor: &mut BTreeMap<chipmix_catalog::Vendor, f64>,
+                           remaining: &mut Vec<f64>|
                  -> bool {
                     let pick = mine
                         .iter()
@@ -268,6 +297,8 @@ fn rounded_plan(
                         .filter(|&(k, i)| {
                             let v = cands[i].vendor;
                             allowed(v)
+                                && remaining[cands[i].offering]
+                                    >= f64::from(cands[i].instances_per_unit)
                                 && units[k] + 1.0 <= fixed.columns[f.candidate_columns[i]].upper
                                 && by_vendor.get(&v).copied().unwrap_or(0.0) + rps(i)
                                     <= vendor_cap + 1e-9
@@ -279,6 +310,7 @@ fn rounded_plan(
                     match pick {
                         Some((k, i)) => {
                             units[k] += 1.0;
+                            remaining[cands[i].offering] -= f64::from(cands[i].instances_per_unit);
                             *by_vendor.entry(cands[i].vendor).or_insert(0.0) += rps(i);
                             true
                         }
@@ -301,7 +333,13 @@ fn rounded_plan(
                     for &(_, v) in vendors.iter().take(svc.min_vendors as usize) {
                         while ok && by_vendor.get(&v).copied().unwrap_or(0.0) < floor - 1e-9 {
                             let need = floor - by_vendor.get(&v).copied().unwrap_or(0.0);
-                            ok = add(need, &|x| x == v, &mut units, &mut by_vendor);
+                            ok = add(
+                                need,
+                                &|x| x == v,
+                                &mut units,
+                                &mut by_vendor,
+                                &mut remaining,
+                            );
                         }
                     }
                 }
@@ -310,10 +348,14 @@ fn rounded_plan(
                     if need <= 1e-9 {
                         break;
                     }
-                    ok = add(need, &|_| true, &mut units, &mut by_vendor);
+                    ok = add(need, &|_| true, &mut units, &mut by_vendor, &mut remaining);
                 }
                 if !ok {
-                    // Leave this service to the sub-MIP.
+                    // Give its instances back and leave this service to the sub-MIP.
+                    for (k, &i) in mine.iter().enumerate() {
+                        remaining[cands[i].offering] +=
+                            units[k] * f64::from(cands[i].instances_per_unit);
+                    }
                     continue;
                 }
                 for (k, &i) in mine.iter().enumerate() {
@@ -324,14 +366,21 @@ fn rounded_plan(
             }
         }
     }
-    let done = lp::solve(
-        &fixed,
-        &SolveOptions {
-            relax: false,
-            time_limit_s: (options.time_limit_s * 0.2).max(0.05),
-            relative_gap: options.relative_gap,
-        },
-    );
+    let sub = SolveOptions {
+        relax: false,
+        time_limit_s: (options.time_limit_s * 0.1).max(0.05),
+        relative_gap: options.relative_gap,
+    };
+    let done = lp::solve(&fixed, &sub);
+    if matches!(done.outcome, Outcome::Optimal | Outcome::TimeLimit) {
+        return Some(done);
+    }
+    // The rounding broke a portfolio-wide rule (the vendor-share cap): keep the rounded units
+    // as a floor and let the solver add what the rule needs.
+    for &col in &f.candidate_columns {
+        fixed.columns[col].upper = f.model.columns[col].upper.max(fixed.columns[col].lower);
+    }
+    let done = lp::solve(&fixed, &sub);
     matches!(done.outcome, Outcome::Optimal | Outcome::TimeLimit).then_some(done)
 }
 
