@@ -773,15 +773,35 @@ fn decode_workload(
                 let vendors = usable_vendors(catalog, p, &software);
                 let needed = min_vendors.max((1.0 / max_vendor_fraction - 1e-9).ceil() as u32);
                 if !software.is_empty() && (vendors.len() as u32) < needed {
+                    let (pos, path) = if vendors.is_empty() {
+                        (
+                            f.get("software").map_or(f.pos, |n| n.pos),
+                            f.child_path("software"),
+                        )
+                    } else {
+                        (
+                            f.get("min_vendors")
+                                .or(f.get("max_vendor_fraction"))
+                                .map_or(f.pos, |n| n.pos),
+                            f.child_path("min_vendors"),
+                        )
+                    };
                     d.error(
-                        f.get("min_vendors").or(f.get("max_vendor_fraction")).map_or(f.pos, |n| n.pos),
-                        &f.child_path("min_vendors"),
-                        format!(
-                            "needs {needed} distinct vendors, but only {} sell chips on [{}] within the policy ({})",
-                            vendors.len(),
-                            software.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-                            vendors.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
+                        pos,
+                        &path,
+                        if vendors.is_empty() {
+                            format!(
+                                "no vendor sells priced chips for [{}] within the policy (check policy.allowed_providers, allowed_regions and allowed_vendors, and the workload's software)",
+                                software.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                            )
+                        } else {
+                            format!(
+                                "needs {needed} distinct vendor(s), but only {} sell(s) chips for [{}] within the policy ({})",
+                                vendors.len(),
+                                software.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                                vendors.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                            )
+                        },
                     );
                 }
             }
