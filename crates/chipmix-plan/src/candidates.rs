@@ -439,17 +439,7 @@ fn prune_dominated(
         portfolio
             .contracts
             .iter()
-            .map(|k| match k {
-                chipmix_workload::Contract::Commitment {
-                    provider, chips, ..
-                } => {
-                    provider.eq_ignore_ascii_case(&o.provider)
-                        && chips.as_ref().is_none_or(|cs| cs.contains(&o.chip))
-                }
-                chipmix_workload::Contract::Credits { provider, .. } => {
-                    provider.eq_ignore_ascii_case(&o.provider)
-                }
-            })
+            .map(|k| k.covers(&o.provider, &o.chip))
             .collect()
     };
     let work = |c: &Candidate| match &c.kind {

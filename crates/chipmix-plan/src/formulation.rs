@@ -161,14 +161,8 @@ pub fn build(
         .iter()
         .map(|c| {
             let o = &offerings[c.offering];
-            portfolio.contracts.iter().position(|k| match k {
-                Contract::Commitment {
-                    provider, chips, ..
-                } => {
-                    provider.eq_ignore_ascii_case(&o.provider)
-                        && chips.as_ref().is_none_or(|cs| cs.contains(&o.chip))
-                }
-                Contract::Credits { .. } => false,
+            portfolio.contracts.iter().position(|k| {
+                matches!(k, Contract::Commitment { .. }) && k.covers(&o.provider, &o.chip)
             })
         })
         .collect();
@@ -290,7 +284,6 @@ pub fn build(
             Contract::Commitment {
                 provider,
                 usd_per_month,
-                chips,
                 ..
             } => {
                 let s = m.column(
@@ -303,8 +296,7 @@ pub fn build(
                 let covered: Vec<(usize, f64)> = (0..candidates.len())
                     .filter(|&i| {
                         let o = &offerings[candidates[i].offering];
-                        o.provider.eq_ignore_ascii_case(provider)
-                            && chips.as_ref().is_none_or(|cs| cs.contains(&o.chip))
+                        k.covers(&o.provider, &o.chip)
                     })
                     .map(|i| (candidate_columns[i], unit_spend[i]))
                     .collect();

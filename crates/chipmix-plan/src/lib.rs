@@ -595,15 +595,11 @@ fn assemble(
                 Contract::Commitment {
                     provider,
                     usd_per_month,
-                    chips,
                     ..
                 } => {
                     let covered: f64 = allocations
                         .iter()
-                        .filter(|a| {
-                            a.provider.eq_ignore_ascii_case(provider)
-                                && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip))
-                        })
+                        .filter(|a| k.covers(&a.provider, &a.chip))
                         .map(|a| a.usd_per_month)
                         .sum();
                     ContractOutcome {

@@ -172,6 +172,20 @@ pub enum Contract {
 }
 
 impl Contract {
+    /// Whether spend on `chip` at `provider` counts toward this contract: a commitment counts
+    /// the chips it names (all, when it names none), credits everything at their provider.
+    pub fn covers(&self, provider: &str, chip: &str) -> bool {
+        match self {
+            Contract::Commitment {
+                provider: p, chips, ..
+            } => {
+                p.eq_ignore_ascii_case(provider)
+                    && chips.as_ref().is_none_or(|cs| cs.iter().any(|c| c == chip))
+            }
+            Contract::Credits { provider: p, .. } => p.eq_ignore_ascii_case(provider),
+        }
+    }
+
     pub fn provider(&self) -> &str {
         match self {
             Contract::Commitment { provider, .. } | Contract::Credits { provider, .. } => provider,
