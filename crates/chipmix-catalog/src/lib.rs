@@ -174,6 +174,22 @@ impl Catalog {
         }
     }
 
+    /// Multiplies an offering's on-demand and spot prices by `factor` (a price shock). The
+    /// offering keeps its identity; only its terms change.
+    pub fn scale_price(&mut self, index: usize, factor: f64) {
+        if let Some(o) = self.offerings.get_mut(index) {
+            o.usd_per_hour = o.usd_per_hour.map(|p| p * factor);
+            o.spot_usd_per_hour = o.spot_usd_per_hour.map(|p| p * factor);
+        }
+    }
+
+    /// Sets how many instances of an offering can be had (`None`: no stated limit).
+    pub fn set_capacity(&mut self, index: usize, instances: Option<u32>) {
+        if let Some(o) = self.offerings.get_mut(index) {
+            o.capacity_instances = instances;
+        }
+    }
+
     /// Adds offerings, checking the catalog invariants (known chip, unique id).
     pub fn add_offerings(&mut self, offerings: Vec<Offering>) -> Result<(), Vec<DataError>> {
         let mut errors = Vec::new();

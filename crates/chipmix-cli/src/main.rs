@@ -8,6 +8,7 @@ mod estimate_cmd;
 mod models_cmd;
 mod output;
 mod plan_cmd;
+mod risk_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +41,15 @@ enum Command {
     Estimate(estimate_cmd::EstimateCommand),
     /// Choose the cost-minimal mix for a portfolio (MILP, solved by HiGHS)
     Plan(plan_cmd::PlanArgs),
+    /// What walking away from each vendor and provider costs, and how far their prices can rise
+    /// before work moves
+    Leverage(risk_cmd::LeverageArgs),
+    /// Apply a shock scenario (shortage, outage, price hike, demand surge) to the plan
+    Stress(risk_cmd::StressArgs),
+    /// The optimal cost as one numeric policy field varies (the price of diversification)
+    Sweep(risk_cmd::SweepArgs),
+    /// Random supply shocks: distribution of unserved demand and of re-planned cost
+    Montecarlo(risk_cmd::MonteCarloArgs),
     /// Fit the per-chip efficiency parameters to published measurements and report the error
     Calibrate(estimate_cmd::CalibrateArgs),
 }
@@ -71,6 +81,10 @@ fn main() -> ExitCode {
         Command::Estimate(cmd) => estimate_cmd::run(cmd),
         Command::Calibrate(args) => estimate_cmd::calibrate(args),
         Command::Plan(args) => plan_cmd::run(args),
+        Command::Leverage(args) => risk_cmd::leverage(args),
+        Command::Stress(args) => risk_cmd::stress(args),
+        Command::Sweep(args) => risk_cmd::sweep(args),
+        Command::Montecarlo(args) => risk_cmd::montecarlo(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -102,3 +102,20 @@ pub fn cell(text: &str, max_chars: usize) -> String {
 pub fn billions(n: u64) -> String {
     format!("{:.2}B", n as f64 / 1e9)
 }
+
+/// Whole dollars with thousands separators: `$19,311,802`, `-$4,000`.
+pub fn usd(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".into();
+    }
+    let neg = v < 0.0;
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{}${out}", if neg { "-" } else { "" })
+}

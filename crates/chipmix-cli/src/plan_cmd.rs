@@ -1,7 +1,7 @@
 //! `chipmix plan FILE`
 
 use crate::catalog_cmd::{self, CatalogFiles};
-use crate::output::{self, num};
+use crate::output::{self, num, usd};
 use crate::{CmdResult, Failure};
 use chipmix_perf::Calibration;
 use chipmix_plan::{Plan, PlanError, PlanOptions, verify};
@@ -108,19 +108,6 @@ pub fn run(args: PlanArgs) -> CmdResult {
             Ok(())
         }
     }
-}
-
-fn usd(v: f64) -> String {
-    let neg = v < 0.0;
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("{}${out}", if neg { "-" } else { "" })
 }
 
 fn allocation_rows(plan: &Plan) -> Vec<Vec<String>> {
@@ -278,38 +265,22 @@ fn print_table(plan: &Plan, p: &portfolio::Portfolio) -> CmdResult {
     Ok(())
 }
 
-/// A horizontal bar chart of spend by vendor, as standalone SVG.
+/// Spend by vendor as a standalone SVG bar chart.
 pub fn spend_chart_svg(plan: &Plan) -> String {
-    let rows: Vec<(&String, &f64)> = plan.spend_by_vendor.iter().collect();
-    let max = rows.iter().map(|(_, v)| **v).fold(0.0, f64::max).max(1.0);
-    let (bar_h, gap, left, width) = (26.0, 10.0, 90.0, 420.0);
-    let height = 40.0 + rows.len() as f64 * (bar_h + gap);
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" viewBox="0 0 {} {height}" font-family="sans-serif" font-size="13">"#,
-        left + width + 140.0,
-        left + width + 140.0
-    );
-    let _ = write!(
-        s,
-        r#"<text x="{left}" y="20" font-weight="bold">Spend by vendor, USD per month</text>"#
-    );
-    let colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"];
-    for (i, (vendor, v)) in rows.iter().enumerate() {
-        let y = 32.0 + i as f64 * (bar_h + gap);
-        let w = **v / max * width;
-        let _ = write!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end">{vendor}</text><rect x="{left}" y="{y}" width="{w:.1}" height="{bar_h}" fill="{}"/><text x="{}" y="{}">{}</text>"#,
-            left - 8.0,
-            y + bar_h * 0.68,
-            colors[i % colors.len()],
-            left + w + 6.0,
-            y + bar_h * 0.68,
-            usd(**v)
-        );
-    }
-    s.push_str("</svg>");
-    s
+    let bars: Vec<chipmix_charts::Bar> = plan
+        .spend_by_vendor
+        .iter()
+        .map(|(v, usd_per_month)| chipmix_charts::Bar {
+            label: v.clone(),
+            value: *usd_per_month,
+        })
+        .collect();
+    chipmix_charts::bar_chart_svg(
+        "Spend by vendor, USD per month",
+        "USD per month",
+        &bars,
+        &|v| usd(v),
+    )
 }
 
 fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {

@@ -45,6 +45,7 @@ fn main() {
                     training_fraction: 0.1,
                     vendor_cap: Some(0.6),
                     with_contracts: true,
+                    resilience: None,
                 };
                 let p = synthetic::portfolio(42 + r as u64, &shape);
                 let t = Instant::now();

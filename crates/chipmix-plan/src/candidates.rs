@@ -6,7 +6,7 @@
 use chipmix_catalog::{Catalog, Offering, Vendor};
 use chipmix_perf::training::{self, TrainConfig, TrainRequest};
 use chipmix_perf::{Calibration, ModelShape, PerfError, Replica, System, serve_on_offering};
-use chipmix_workload::{Portfolio, Workload, WorkloadKind};
+use chipmix_workload::{FailureScope, Portfolio, Workload, WorkloadKind};
 use serde::Serialize;
 
 /// Hours in an average month (8,766 h per year / 12).
@@ -459,13 +459,19 @@ fn prune_dominated(
                 continue;
             }
             let ob = &offerings[b.offering];
-            // Provider and region enter the model only through contracts (compared by
+            // Provider and region enter the model through contracts (compared by
             // coverage), capacity (`b` has none) and the policy filter (already applied).
+            // Under `policy.resilience` the failure domain enters too.
+            let same_domain = match portfolio.policy.resilience.map(|r| r.survive) {
+                None | Some(FailureScope::Vendor) => true,
+                Some(FailureScope::Provider) => oa.provider == ob.provider,
+                Some(FailureScope::Region) => oa.provider == ob.provider && oa.region == ob.region,
+            };
             let same = a.vendor == b.vendor
                 && a.spot == b.spot
+                && same_domain
                 && ob.capacity_instances.is_none()
                 && coverage(a) == coverage(b);
-            let _ = oa;
             if !same {
                 continue;
             }

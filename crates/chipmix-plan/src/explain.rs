@@ -126,6 +126,7 @@ pub fn elastic(
             RowKind::ServiceVendorFraction { .. } => (-1.0, scale),
             RowKind::ServiceVendorCounts { .. } => continue,
             RowKind::ServiceMinVendors { .. } => (1.0, scale * 10.0),
+            RowKind::Resilience { .. } => (1.0, scale),
             RowKind::Budget => (-1.0, 1e3),
             RowKind::Commitment { .. }
             | RowKind::CommitmentLink { .. }
@@ -150,7 +151,14 @@ pub fn elastic(
     let mut out = Vec::new();
     for (r, col, _) in slacks {
         let v = solved.values[col];
-        if v <= 1e-6 {
+        // Slack that is noise at the row's scale (the elastic model's weights trade a hair of
+        // one row for another) is not a conflict.
+        let row = &m.rows[r];
+        let scale = [row.lower, row.upper]
+            .into_iter()
+            .filter(|b| b.is_finite())
+            .fold(1.0, |a: f64, b| a.max(b.abs()));
+        if v <= 1e-4 * scale {
             continue;
         }
         out.push(match &f.row_kinds[r] {
@@ -185,6 +193,15 @@ pub fn elastic(
             RowKind::ServiceMinVendors { workload } => format!(
                 "{}: min_vendors cannot be met (short by {v:.0} vendor(s) carrying their share)",
                 portfolio.workloads[*workload].name
+            ),
+            RowKind::Resilience { workload, failed } => format!(
+                "{}: policy.resilience cannot be met: without {failed} the service keeps {v:.1} req/s too little (it must keep {:.0}% of its {:.1} req/s peak)",
+                portfolio.workloads[*workload].name,
+                portfolio.policy.resilience.map_or(0.0, |r| r.min_served) * 100.0,
+                match &portfolio.workloads[*workload].kind {
+                    chipmix_workload::WorkloadKind::Inference(s) => s.peak_requests_per_s,
+                    _ => 0.0,
+                }
             ),
             RowKind::Budget => format!(
                 "policy.budget_usd_per_month: the cheapest plan needs ${v:.0}/month more than the budget of ${:.0}",

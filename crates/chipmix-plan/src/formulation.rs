@@ -8,7 +8,7 @@
 use crate::candidates::{Candidate, CandidateKind, DAYS_PER_MONTH};
 use crate::lp::LinearModel;
 use chipmix_catalog::{Catalog, Vendor};
-use chipmix_workload::{Contract, Portfolio, ShareBasis, WorkloadKind};
+use chipmix_workload::{Contract, FailureScope, Portfolio, ShareBasis, WorkloadKind};
 use std::collections::BTreeSet;
 
 /// What a row of the model stands for, to name binding constraints and to drop rules when
@@ -38,6 +38,12 @@ pub enum RowKind {
     ServiceMinVendors {
         workload: usize,
     },
+    /// Losing `failed` (a vendor, provider or region) still leaves the service
+    /// `policy.resilience.min_served` of its peak demand.
+    Resilience {
+        workload: usize,
+        failed: String,
+    },
     Budget,
     Commitment {
         contract: usize,
@@ -57,6 +63,7 @@ pub struct Relaxations {
     pub no_vendor_share: bool,
     pub no_service_vendor_rules: bool,
     pub no_budget: bool,
+    pub no_resilience: bool,
     /// Only this vendor's candidates may be used (the single-vendor baseline).
     pub only_vendor: Option<Vendor>,
 }
@@ -80,6 +87,17 @@ pub fn provisioned_demand(portfolio: &Portfolio, workload: usize) -> f64 {
     match &portfolio.workloads[workload].kind {
         WorkloadKind::Inference(s) => s.peak_requests_per_s * (1.0 + s.headroom),
         WorkloadKind::Training(_) => 0.0,
+    }
+}
+
+/// What an offering belongs to when `scope` fails: its chip vendor, its provider, or its
+/// provider and region (`aws/us-east-1`; region names are per provider).
+pub fn failure_domain(catalog: &Catalog, offering: usize, scope: FailureScope) -> String {
+    let o = &catalog.offerings()[offering];
+    match scope {
+        FailureScope::Vendor => catalog.vendor_of(o).to_string(),
+        FailureScope::Provider => o.provider.clone(),
+        FailureScope::Region => format!("{}/{}", o.provider, o.region),
     }
 }
 
@@ -496,6 +514,47 @@ pub fn build(
                     ys,
                 );
                 kinds.push(RowKind::ServiceMinVendors { workload: wi });
+            }
+        }
+    }
+
+    // Resilience: for every service and every failure domain among its candidates, what the
+    // other domains deliver covers `min_served` of peak demand.
+    if let (Some(res), false) = (policy.resilience, relax.no_resilience) {
+        for (wi, w) in portfolio.workloads.iter().enumerate() {
+            let WorkloadKind::Inference(svc) = &w.kind else {
+                continue;
+            };
+            let mine: Vec<usize> = (0..candidates.len())
+                .filter(|&i| candidates[i].workload == wi)
+                .collect();
+            let domain: Vec<String> = mine
+                .iter()
+                .map(|&i| failure_domain(catalog, candidates[i].offering, res.survive))
+                .collect();
+            let domains: BTreeSet<&String> = domain.iter().collect();
+            for failed in domains {
+                let coeffs: Vec<(usize, f64)> = mine
+                    .iter()
+                    .zip(&domain)
+                    .filter(|(_, d)| *d != failed)
+                    .filter_map(|(&i, _)| match &candidates[i].kind {
+                        CandidateKind::Serve { requests_per_s, .. } => {
+                            Some((candidate_columns[i], *requests_per_s))
+                        }
+                        CandidateKind::Train { .. } => None,
+                    })
+                    .collect();
+                m.row(
+                    format!("resilience[{}][without {failed}]", w.name),
+                    res.min_served * svc.peak_requests_per_s,
+                    f64::INFINITY,
+                    coeffs,
+                );
+                kinds.push(RowKind::Resilience {
+                    workload: wi,
+                    failed: failed.clone(),
+                });
             }
         }
     }

@@ -776,6 +776,14 @@ fn shadow_prices(
                     dual.abs()
                 ),
             ),
+            RowKind::Resilience { workload, failed } => (
+                dual.abs(),
+                format!(
+                    "{}: surviving the loss of {failed} costs ${:.0}/month per req/s kept",
+                    portfolio.workloads[*workload].name,
+                    dual.abs()
+                ),
+            ),
             RowKind::Budget => (
                 dual.abs(),
                 format!("each extra budget dollar would save ${:.3}", dual.abs()),
@@ -864,6 +872,19 @@ fn rule_costs(
             },
         );
     }
+    if let Some(r) = portfolio.policy.resilience {
+        try_rule(
+            format!(
+                "resilience (survive any one {}, keep {:.0}%)",
+                r.survive.as_str(),
+                r.min_served * 100.0
+            ),
+            Relaxations {
+                no_resilience: true,
+                ..Default::default()
+            },
+        );
+    }
     if portfolio.policy.budget_usd_per_month.is_some() {
         try_rule(
             "budget".into(),
@@ -893,6 +914,7 @@ fn baselines(
             no_vendor_share: true,
             no_service_vendor_rules: true,
             no_budget: true,
+            no_resilience: true,
             only_vendor: Some(v),
         };
         let fv = formulation::build(portfolio, catalog, cands, horizon, relax);
@@ -1003,6 +1025,7 @@ fn baselines(
             no_vendor_share: true,
             no_service_vendor_rules: true,
             no_budget: true,
+            no_resilience: true,
             only_vendor: None,
         },
     );

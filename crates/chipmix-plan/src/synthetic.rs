@@ -45,6 +45,7 @@ pub struct Shape {
     pub training_fraction: f64,
     pub vendor_cap: Option<f64>,
     pub with_contracts: bool,
+    pub resilience: Option<chipmix_workload::Resilience>,
 }
 
 /// A portfolio of inference services and training jobs of a few preset models, mostly
@@ -166,6 +167,7 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
             max_vendor_fraction_per_service: 1.0,
             horizon_months: Some(1),
             spot_availability: 0.5,
+            resilience: shape.resilience,
         },
         contracts,
         offering_overrides: Vec::new(),

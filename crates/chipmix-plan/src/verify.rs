@@ -6,11 +6,13 @@
 //! own arithmetic, so a bug in the MILP shows up as a disagreement here. `chipmix plan` runs it
 //! on every plan it prints; property tests run it on random portfolios.
 
-use crate::plan::Plan;
-use chipmix_catalog::{Catalog, Offering};
+use crate::plan::{Allocation, Plan};
+use chipmix_catalog::{Catalog, Chip, Offering};
 use chipmix_perf::training::TrainRequest;
 use chipmix_perf::{Calibration, InferenceSetup, ModelShape, Replica, System};
-use chipmix_workload::{Contract, Portfolio, ShareBasis, WorkloadKind};
+use chipmix_workload::{
+    Contract, FailureScope, InferenceService, Portfolio, ShareBasis, Workload, WorkloadKind,
+};
 use std::collections::BTreeMap;
 
 const HOURS_IN_YEAR: f64 = 8766.0;
@@ -24,6 +26,129 @@ fn months_of(days: f64) -> f64 {
 
 fn leq(a: f64, b: f64) -> bool {
     a <= b + TOL * b.abs().max(1.0)
+}
+
+/// One allocation's serving capacity as the verifier derives it.
+#[derive(Clone, Debug)]
+struct Served {
+    vendor: String,
+    provider: String,
+    /// `provider/region`.
+    region: String,
+    requests_per_s: f64,
+}
+
+/// What one inference allocation serves, from the performance model.
+fn serving(
+    w: &Workload,
+    svc: &InferenceService,
+    a: &Allocation,
+    o: &Offering,
+    chip: &Chip,
+    system: &System,
+    availability: f64,
+) -> Result<Served, String> {
+    let (Some(tp), Some(pp), Some(replicas)) = (a.replica_tp, a.replica_pp, a.replicas) else {
+        return Err("no replica layout".into());
+    };
+    let e = InferenceSetup::new(
+        &ModelShape::new(&w.model),
+        system,
+        w.precision,
+        Replica { tp, pp },
+    )
+    .and_then(|s| s.serve(svc.prompt_tokens, svc.output_tokens, svc.slo))
+    .map_err(|e| e.to_string())?;
+    Ok(Served {
+        vendor: chip.vendor.to_string(),
+        provider: o.provider.clone(),
+        region: format!("{}/{}", o.provider, o.region),
+        requests_per_s: e.max_requests_per_s * f64::from(replicas) * availability,
+    })
+}
+
+/// For each failure domain a service runs in: what the rest still serves.
+fn without_each(lines: &[Served], scope: FailureScope) -> BTreeMap<String, f64> {
+    let domain = |x: &Served| match scope {
+        FailureScope::Vendor => x.vendor.clone(),
+        FailureScope::Provider => x.provider.clone(),
+        FailureScope::Region => x.region.clone(),
+    };
+    let total: f64 = lines.iter().map(|x| x.requests_per_s).sum();
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for x in lines {
+        *out.entry(domain(x)).or_insert(total) -= x.requests_per_s;
+    }
+    out
+}
+
+/// What each inference service still serves when one vendor (or provider, or region) is lost,
+/// re-derived from the performance model like every other check here: one row per service and
+/// failure domain the service runs in.
+pub fn survival(
+    plan: &Plan,
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+    scope: FailureScope,
+) -> Vec<Survival> {
+    let mut out = Vec::new();
+    for w in &portfolio.workloads {
+        let WorkloadKind::Inference(svc) = &w.kind else {
+            continue;
+        };
+        let mut lines = Vec::new();
+        for a in plan.allocations.iter().filter(|a| a.workload == w.name) {
+            let Ok(o) = catalog.find_offering(&a.offering) else {
+                continue;
+            };
+            let Some(chip) = catalog.chip(&o.chip) else {
+                continue;
+            };
+            let Ok(system) =
+                System::for_offering(catalog, o, calibration.params_for(catalog, &o.chip))
+            else {
+                continue;
+            };
+            let availability = if a.spot {
+                portfolio.policy.spot_availability
+            } else {
+                1.0
+            };
+            if let Ok(line) = serving(w, svc, a, o, chip, &system, availability) {
+                lines.push(line);
+            }
+        }
+        for (failed, left) in without_each(&lines, scope) {
+            out.push(Survival {
+                workload: w.name.clone(),
+                failed,
+                served_requests_per_s: left,
+                peak_requests_per_s: svc.peak_requests_per_s,
+            });
+        }
+    }
+    out
+}
+
+/// A row of [`survival`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Survival {
+    pub workload: String,
+    /// The vendor, provider or `provider/region` lost.
+    pub failed: String,
+    pub served_requests_per_s: f64,
+    pub peak_requests_per_s: f64,
+}
+
+impl Survival {
+    pub fn served_fraction(&self) -> f64 {
+        if self.peak_requests_per_s > 0.0 {
+            self.served_requests_per_s / self.peak_requests_per_s
+        } else {
+            1.0
+        }
+    }
 }
 
 /// Every violation found; empty when the plan is valid.
@@ -50,7 +175,7 @@ pub fn verify(
 
     let mut per_offering: BTreeMap<String, u32> = BTreeMap::new();
     let mut spend_by_alloc = Vec::new();
-    let mut served: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
+    let mut served: BTreeMap<&str, Vec<Served>> = BTreeMap::new();
     let mut trained: BTreeMap<&str, usize> = BTreeMap::new();
 
     for a in &plan.allocations {
@@ -157,13 +282,8 @@ pub fn verify(
                         a.chips
                     ));
                 }
-                let rps = InferenceSetup::new(&shape, &system, w.precision, Replica { tp, pp })
-                    .and_then(|s| s.serve(svc.prompt_tokens, svc.output_tokens, svc.slo));
-                match rps {
-                    Ok(e) => served.entry(w.name.as_str()).or_default().push((
-                        a.vendor.clone(),
-                        e.max_requests_per_s * f64::from(replicas) * availability,
-                    )),
+                match serving(w, svc, a, o, chip, &system, availability) {
+                    Ok(line) => served.entry(w.name.as_str()).or_default().push(line),
                     Err(e) => v.push(format!("{here}: the layout does not serve the SLOs: {e}")),
                 }
                 HOURS_IN_YEAR / 12.0
@@ -248,7 +368,7 @@ pub fn verify(
             WorkloadKind::Inference(svc) => {
                 let need = svc.peak_requests_per_s * (1.0 + svc.headroom);
                 let lines = served.get(w.name.as_str()).cloned().unwrap_or_default();
-                let total: f64 = lines.iter().map(|(_, r)| r).sum();
+                let total: f64 = lines.iter().map(|x| x.requests_per_s).sum();
                 if !leq(need, total) {
                     v.push(format!(
                         "{}: serves {total:.2} req/s, needs {need:.2}",
@@ -256,8 +376,21 @@ pub fn verify(
                     ));
                 }
                 let mut by_vendor: BTreeMap<String, f64> = BTreeMap::new();
-                for (vendor, r) in lines {
-                    *by_vendor.entry(vendor).or_insert(0.0) += r;
+                for x in &lines {
+                    *by_vendor.entry(x.vendor.clone()).or_insert(0.0) += x.requests_per_s;
+                }
+                if let Some(res) = policy.resilience {
+                    for (failed, left) in without_each(&lines, res.survive) {
+                        let floor = res.min_served * svc.peak_requests_per_s;
+                        if !leq(floor, left) {
+                            v.push(format!(
+                                "{}: without {failed} it keeps {left:.1} req/s, policy.resilience needs {floor:.1} ({:.0}% of the {:.1} req/s peak)",
+                                w.name,
+                                res.min_served * 100.0,
+                                svc.peak_requests_per_s
+                            ));
+                        }
+                    }
                 }
                 for (vendor, r) in &by_vendor {
                     if total > 0.0 && !leq(*r, svc.max_vendor_fraction * total) {

@@ -216,7 +216,7 @@ proptest! {
     ) {
         let cal = Calibration::builtin();
         let c = Catalog::builtin().unwrap();
-        let shape = |vendor_cap| Shape { workloads: n, training_fraction: 0.25, vendor_cap, with_contracts: contracts };
+        let shape = |vendor_cap| Shape { workloads: n, training_fraction: 0.25, vendor_cap, with_contracts: contracts, resilience: None };
         let mut last: Option<f64> = None;
         for vendor_cap in [Some(cap), Some((cap + 0.2).min(1.0)), None] {
             let p = synthetic::portfolio(seed, &shape(vendor_cap));

@@ -13,7 +13,7 @@ pub mod yaml;
 
 pub use model::{ModelSpec, ParamCounts};
 pub use portfolio::{
-    Contract, InferenceService, Policy, Portfolio, Precision, ShareBasis, Slo, TrainingJob,
-    Workload, WorkloadKind,
+    Contract, FailureScope, InferenceService, Policy, Portfolio, Precision, Resilience, ShareBasis,
+    Slo, TrainingJob, Workload, WorkloadKind,
 };
 pub use yaml::{Diagnostic, Severity};

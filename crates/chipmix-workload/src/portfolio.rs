@@ -56,6 +56,37 @@ pub enum ShareBasis {
     Compute,
 }
 
+/// What a resilient plan must survive the loss of: any one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureScope {
+    /// A chip vendor (all of NVIDIA, all of AWS's own chips …).
+    Vendor,
+    /// A cloud provider.
+    Provider,
+    /// One region of one provider (`aws/us-east-1`).
+    Region,
+}
+
+impl FailureScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureScope::Vendor => "vendor",
+            FailureScope::Provider => "provider",
+            FailureScope::Region => "region",
+        }
+    }
+}
+
+/// `policy.resilience`: losing any one vendor (or provider, or region) must still leave every
+/// inference service at least `min_served` of its peak demand.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Resilience {
+    pub survive: FailureScope,
+    /// Fraction of `peak_requests_per_s` (headroom not counted) still served after the loss.
+    pub min_served: f64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Portfolio {
     pub name: String,
@@ -143,6 +174,7 @@ pub struct Policy {
     /// Fraction of the time spot capacity is available to a preemptible workload: its
     /// throughput on spot is scaled by this.
     pub spot_availability: f64,
+    pub resilience: Option<Resilience>,
 }
 
 /// Default [`Policy::spot_availability`]: an assumption, not a measurement — set your own from
@@ -251,14 +283,32 @@ pub fn parse(
     base_dir: &Path,
     catalog: &Catalog,
 ) -> Result<Loaded, Vec<Diagnostic>> {
+    parse_with(file, text, base_dir, catalog, &[])
+}
+
+/// [`parse`] with numbers set at dotted field paths first (`policy.max_vendor_share = 0.5`),
+/// as a sweep does: the value goes through the same validation as one written in the file.
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    base_dir: &Path,
+    catalog: &Catalog,
+    set: &[(&str, f64)],
+) -> Result<Loaded, Vec<Diagnostic>> {
     let mut d = Decoder::new(file);
-    let root = match yaml::parse(text) {
+    let mut root = match yaml::parse(text) {
         Ok(root) => root,
         Err((pos, message)) => {
             d.error(pos, "", format!("YAML syntax error: {message}"));
             return Err(d.diagnostics);
         }
     };
+    for (path, value) in set {
+        if let Err(m) = yaml::set_number(&mut root, path, *value) {
+            d.error(root.pos, path, m);
+            return Err(d.diagnostics);
+        }
+    }
     let portfolio = decode(&mut d, &root, base_dir, catalog);
     let mut diagnostics = d.diagnostics;
     diagnostics.sort_by_key(|x| (x.line, x.column));
@@ -310,6 +360,7 @@ const POLICY: &[&str] = &[
     "max_vendor_fraction_per_service",
     "horizon_months",
     "spot_availability",
+    "resilience",
 ];
 /// An `offerings:` entry has exactly the columns of an override file.
 const OFFERING: &[&str] = chipmix_catalog::overrides::COLUMNS;
@@ -460,6 +511,38 @@ fn check_provider(d: &mut Decoder, catalog: &Catalog, name: &str, pos: Pos, path
     false
 }
 
+fn decode_resilience(d: &mut Decoder, node: &Node) -> Option<Resilience> {
+    let f = d.fields(node, "policy.resilience", &["survive", "min_served"])?;
+    let survive = d.opt_choice(
+        &f,
+        "survive",
+        &[
+            ("vendor", FailureScope::Vendor),
+            ("provider", FailureScope::Provider),
+            ("region", FailureScope::Region),
+        ],
+    );
+    if !f.has("survive") {
+        d.error(
+            f.pos,
+            "policy.resilience.survive",
+            "missing field `survive` (vendor, provider or region)",
+        );
+    }
+    let min_served = d.opt_number(&f, "min_served", check::fraction);
+    if !f.has("min_served") {
+        d.error(
+            f.pos,
+            "policy.resilience.min_served",
+            "missing field `min_served` (the fraction of each service's peak demand that must survive, in (0, 1])",
+        );
+    }
+    Some(Resilience {
+        survive: survive?,
+        min_served: min_served?,
+    })
+}
+
 fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option<Policy> {
     let mut policy = Policy {
         budget_usd_per_month: None,
@@ -473,6 +556,7 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
         max_vendor_fraction_per_service: 1.0,
         horizon_months: None,
         spot_availability: DEFAULT_SPOT_AVAILABILITY,
+        resilience: None,
     };
     let Some(node) = top.get("policy") else {
         return Some(policy);
@@ -540,6 +624,9 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
     policy.horizon_months = d.opt_count(&f, "horizon_months", 1);
     if let Some(x) = d.opt_number(&f, "spot_availability", check::fraction) {
         policy.spot_availability = x;
+    }
+    if let Some(node) = f.get("resilience") {
+        policy.resilience = decode_resilience(d, node);
     }
     if let Some(share) = policy.max_vendor_share {
         let vendors = usable_vendors(catalog, &policy, &SoftwareStack::ALL);

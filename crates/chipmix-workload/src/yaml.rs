@@ -214,6 +214,71 @@ impl Builder {
 
 /// YAML 1.2 core-schema resolution of a plain scalar, plus `_` digit separators
 /// (`50_000_000`), which YAML 1.1 allowed and people write.
+/// Sets the number at a dotted `path` (`policy.max_vendor_share`, `policy.resilience.min_served`,
+/// `workloads.chat-70b.peak_requests_per_s`: a list entry is picked by its `name`), creating
+/// missing mapping keys. The new node takes the position of the node it replaces or of its
+/// parent, so the decoder's messages about it still point into the file.
+pub fn set_number(root: &mut Node, path: &str, value: f64) -> Result<(), String> {
+    let mut node = root;
+    let mut walked = String::new();
+    for segment in path.split('.') {
+        if segment.is_empty() {
+            return Err(format!("`{path}` is not a field path (empty segment)"));
+        }
+        let pos = node.pos;
+        if matches!(node.value, Value::Null) {
+            node.value = Value::Map(Vec::new());
+        }
+        node = match &mut node.value {
+            Value::Map(entries) => {
+                let at = match entries.iter().position(|(k, _)| k.name == segment) {
+                    Some(i) => i,
+                    None => {
+                        entries.push((
+                            Key {
+                                name: segment.to_string(),
+                                pos,
+                            },
+                            Node {
+                                value: Value::Null,
+                                pos,
+                            },
+                        ));
+                        entries.len() - 1
+                    }
+                };
+                &mut entries[at].1
+            }
+            Value::Seq(items) => items
+                .iter_mut()
+                .find(|item| match &item.value {
+                    Value::Map(e) => e
+                        .iter()
+                        .any(|(k, v)| k.name == "name" && v.value == Value::Str(segment.into())),
+                    _ => false,
+                })
+                .ok_or_else(|| format!("`{walked}` has no entry named `{segment}`"))?,
+            other => {
+                return Err(format!(
+                    "`{walked}` is {}, not a mapping: cannot set `{path}`",
+                    Node {
+                        value: other.clone(),
+                        pos
+                    }
+                    .kind()
+                ));
+            }
+        };
+        walked = join_path(&walked, segment);
+    }
+    node.value = if value.fract() == 0.0 && value.abs() < 9e15 {
+        Value::Int(value as i64)
+    } else {
+        Value::Float(value)
+    };
+    Ok(())
+}
+
 fn resolve_plain(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,

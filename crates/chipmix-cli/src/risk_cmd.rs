@@ -1,0 +1,868 @@
+//! `chipmix leverage`, `chipmix stress`, `chipmix sweep`, `chipmix montecarlo`: supply risk
+//! and bargaining power, printed as tables, JSON or markdown reports with SVG charts.
+
+use crate::catalog_cmd::{self, CatalogFiles};
+use crate::output::{self, new_table, usd};
+use crate::plan_cmd::{PlanFormat, plan_file};
+use crate::{CmdResult, Failure};
+use chipmix_charts::{Bar, Series};
+use chipmix_perf::Calibration;
+use chipmix_plan::PlanOptions;
+use chipmix_risk::Context;
+use chipmix_risk::leverage::{self, LeverageOptions, LeverageReport};
+use chipmix_risk::montecarlo::{self, MonteCarloOptions, MonteCarloReport, ShockModel};
+use chipmix_risk::scenario::{self, Scenario};
+use chipmix_risk::stress::{self, StressReport};
+use chipmix_risk::sweep::{self, SweepReport};
+use clap::Args;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Solver settings shared by the analyses; each re-plan uses them.
+#[derive(Args)]
+pub struct SolveArgs {
+    /// Stop each solve after this many seconds
+    #[arg(long, default_value_t = 60.0)]
+    time_limit: f64,
+    /// Stop each solve when the proven relative gap is at most this
+    #[arg(long)]
+    gap: Option<f64>,
+    #[command(flatten)]
+    catalog: CatalogFiles,
+}
+
+impl SolveArgs {
+    fn options(&self, default_gap: f64) -> PlanOptions {
+        PlanOptions {
+            time_limit_s: self.time_limit,
+            relative_gap: self.gap.unwrap_or(default_gap),
+            analysis: false,
+        }
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:+.1}%", x * 100.0)
+}
+
+fn write_svg(path: Option<&Path>, svg: &str) -> CmdResult {
+    if let Some(path) = path {
+        std::fs::write(path, svg)
+            .map_err(|e| Failure::bad(format!("error: cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// leverage
+
+#[derive(Args)]
+pub struct LeverageArgs {
+    /// The portfolio file (YAML)
+    file: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    format: PlanFormat,
+    /// Skip the break-even search (one re-plan per vendor and provider instead of about nine)
+    #[arg(long)]
+    no_break_even: bool,
+    /// Highest price increase the break-even search tries, as a fraction (1 = +100%)
+    #[arg(long, default_value_t = 4.0)]
+    max_increase: f64,
+    #[command(flatten)]
+    solve: SolveArgs,
+}
+
+pub fn leverage(args: LeverageArgs) -> CmdResult {
+    if !(args.max_increase.is_finite() && args.max_increase > 0.0) {
+        return Err(Failure::bad("error: --max-increase must be > 0"));
+    }
+    let options = args.solve.options(1e-4);
+    let (base, p, c) = plan_file(&args.file, &args.solve.catalog, &options)?;
+    let cal = Calibration::builtin();
+    let ctx = Context {
+        portfolio: &p,
+        catalog: &c,
+        calibration: &cal,
+        options,
+    };
+    let report = leverage::leverage(
+        &ctx,
+        &base,
+        &LeverageOptions {
+            break_even: !args.no_break_even,
+            max_increase: args.max_increase,
+            ..LeverageOptions::default()
+        },
+    );
+    match args.format {
+        PlanFormat::Json => output::print_json(&report),
+        PlanFormat::Table => {
+            println!(
+                "leverage for {}: today's plan costs {} per month",
+                report.portfolio,
+                usd(report.base_cost_usd_per_month)
+            );
+            let mut t = new_table();
+            t.set_header(vec![
+                "kind",
+                "name",
+                "spend/month",
+                "share",
+                "walk away: cost/month",
+                "delta",
+                "break-even price rise",
+                "notes",
+            ]);
+            for r in leverage_rows(&report, true) {
+                t.add_row(r);
+            }
+            println!("{t}");
+            println!("method: {}", report.method);
+            Ok(())
+        }
+        PlanFormat::Markdown => {
+            print!("{}", leverage_markdown(&report));
+            Ok(())
+        }
+    }
+}
+
+fn break_even_text(r: &leverage::LeverageRow) -> String {
+    match &r.break_even {
+        None if r.workloads.is_empty() => "not used".into(),
+        None => "not computed".into(),
+        Some(b) => match b.price_increase {
+            Some(x) if b.stays_at <= 0.0 => {
+                format!("below +{:.1}% (work moves at any rise)", x * 100.0)
+            }
+            Some(x) => format!("+{:.1}% (stays at +{:.1}%)", x * 100.0, b.stays_at * 100.0),
+            None => format!("above +{:.0}%", b.searched_up_to * 100.0),
+        },
+    }
+}
+
+/// `brief`: the first reason a plan fails without it and a count of the others (tables);
+/// otherwise all of them.
+fn leverage_notes(r: &leverage::LeverageRow, brief: bool) -> String {
+    let w = &r.walk_away;
+    let mut notes = Vec::new();
+    if !w.breaks.is_empty() {
+        notes.push(format!("cannot run without it: {}", w.breaks.join(", ")));
+    }
+    if w.cost_usd_per_month.is_none() {
+        let reasons = match (brief, w.infeasible.as_slice()) {
+            (true, [first, _, ..]) => {
+                format!("{first} (and {} more)", w.infeasible.len() - 1)
+            }
+            _ => w.infeasible.join("; "),
+        };
+        notes.push(format!("no plan meets the policy without it: {reasons}"));
+    }
+    if !r.workloads.is_empty() {
+        notes.push(format!("runs {}", r.workloads.join(", ")));
+    }
+    notes.join("; ")
+}
+
+fn leverage_rows(report: &LeverageReport, brief: bool) -> Vec<Vec<String>> {
+    report
+        .rows
+        .iter()
+        .map(|r| {
+            let w = &r.walk_away;
+            vec![
+                r.entity.kind().into(),
+                r.entity.name(),
+                usd(r.spend_usd_per_month),
+                if r.workloads.is_empty() {
+                    "-".into()
+                } else {
+                    format!("{:.1}%", r.spend_share * 100.0)
+                },
+                match (w.cost_usd_per_month, w.cost_rules_waived_usd_per_month) {
+                    (Some(c), _) => usd(c),
+                    (None, Some(c)) => format!("{} (rules waived)", usd(c)),
+                    (None, None) => "no plan".into(),
+                },
+                match (w.delta_usd_per_month, w.delta_fraction) {
+                    (Some(d), Some(f)) => format!("{} ({})", usd(d), pct(f)),
+                    _ => "-".into(),
+                },
+                break_even_text(r),
+                leverage_notes(r, brief),
+            ]
+        })
+        .collect()
+}
+
+fn leverage_markdown(report: &LeverageReport) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Bargaining power: {}\n", report.portfolio);
+    let _ = writeln!(
+        md,
+        "Today's optimal plan costs **{}** per month. For each vendor and provider: what the best plan without it costs (the cost of walking away, which is the other side's leverage), and how far its prices can rise before the optimal plan moves work away from it. Where no plan meets the policy without it, the cost is that of the best plan with the diversity rules (vendor-share cap, per-service vendor rules, resilience) and budget waived, marked \"rules waived\".\n",
+        usd(report.base_cost_usd_per_month)
+    );
+    let bars: Vec<Bar> = report
+        .rows
+        .iter()
+        .filter_map(|r| {
+            r.walk_away.delta_usd_per_month.map(|d| Bar {
+                label: format!("{} {}", r.entity.kind(), r.entity.name()),
+                value: d,
+            })
+        })
+        .collect();
+    let _ = writeln!(
+        md,
+        "{}\n",
+        chipmix_charts::bar_chart_svg(
+            "Cost of walking away, USD per month",
+            "USD per month over today's plan",
+            &bars,
+            &|v| usd(v)
+        )
+    );
+    let _ = writeln!(
+        md,
+        "| kind | name | spend/month | share | walk away: cost/month | delta | break-even price rise | notes |\n|---|---|---:|---:|---:|---:|---|---|"
+    );
+    for r in leverage_rows(report, false) {
+        let _ = writeln!(md, "| {} |", r.join(" | "));
+    }
+    let _ = writeln!(md, "\nMethod: {}.", report.method);
+    md
+}
+
+// ---------------------------------------------------------------------------------------------
+// stress
+
+#[derive(Args)]
+pub struct StressArgs {
+    /// The portfolio file (YAML)
+    #[arg(required_unless_present = "list")]
+    file: Option<PathBuf>,
+    /// A built-in scenario (see --list) or a scenario file (YAML)
+    #[arg(long, required_unless_present = "list")]
+    scenario: Option<String>,
+    /// Keep today's plan: report what is still served and what breaks, without re-planning
+    #[arg(long)]
+    fixed_plan: bool,
+    /// List the built-in scenarios
+    #[arg(long)]
+    list: bool,
+    #[arg(long, value_enum, default_value_t)]
+    format: PlanFormat,
+    #[command(flatten)]
+    solve: SolveArgs,
+}
+
+pub fn stress(args: StressArgs) -> CmdResult {
+    if args.list {
+        let scenarios = scenario::library();
+        let rows = scenarios
+            .iter()
+            .map(|s| {
+                vec![
+                    s.name.clone(),
+                    s.description.clone(),
+                    s.shocks
+                        .iter()
+                        .map(|x| x.describe())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ]
+            })
+            .collect();
+        return output::print_listing(
+            match args.format {
+                PlanFormat::Json => output::Format::Json,
+                _ => output::Format::Table,
+            },
+            output::Listing {
+                header: &["name", "description", "shocks"],
+                rows,
+                items: &scenarios,
+            },
+        );
+    }
+    let (Some(file), Some(name)) = (&args.file, &args.scenario) else {
+        return Err(Failure::bad("error: give a portfolio FILE and --scenario"));
+    };
+    let options = args.solve.options(1e-4);
+    // Read the scenario before solving anything: a typo should fail fast.
+    let base_catalog = catalog_cmd::load(&args.solve.catalog)?;
+    let peek = chipmix_workload::portfolio::load(file, &base_catalog)
+        .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?
+        .portfolio;
+    let peek_catalog = peek
+        .effective_catalog(&base_catalog)
+        .map_err(|e| Failure::BadInput(e.iter().map(|x| format!("error: {x}")).collect()))?;
+    let chosen = load_scenario(name, &peek_catalog, &peek)?;
+    let (base, p, c) = plan_file(file, &args.solve.catalog, &options)?;
+    let cal = Calibration::builtin();
+    let ctx = Context {
+        portfolio: &p,
+        catalog: &c,
+        calibration: &cal,
+        options,
+    };
+    let report = stress::stress(&ctx, &base, &chosen, args.fixed_plan);
+    match args.format {
+        PlanFormat::Json => output::print_json(&report),
+        PlanFormat::Table => {
+            print!("{}", stress_text(&report, false));
+            Ok(())
+        }
+        PlanFormat::Markdown => {
+            print!("{}", stress_text(&report, true));
+            Ok(())
+        }
+    }
+}
+
+fn load_scenario(
+    name: &str,
+    catalog: &chipmix_catalog::Catalog,
+    portfolio: &chipmix_workload::Portfolio,
+) -> Result<Scenario, Failure> {
+    if let Some(s) = scenario::builtin(name) {
+        return Ok(s);
+    }
+    let path = Path::new(name);
+    if !path.exists() {
+        let names: Vec<String> = scenario::library().into_iter().map(|s| s.name).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        return Err(Failure::bad(format!(
+            "error: --scenario `{name}` is neither a built-in scenario{} nor a file (built-in: {})",
+            chipmix_catalog::did_you_mean(name, &refs),
+            refs.join(", ")
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::bad(format!("{name}: error: cannot read the file: {e}")))?;
+    scenario::parse(name, &text, catalog, portfolio)
+        .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))
+}
+
+fn stress_text(r: &StressReport, markdown: bool) -> String {
+    let mut s = String::new();
+    let title = format!(
+        "stress scenario {}: {}",
+        r.scenario.name, r.scenario.description
+    );
+    if markdown {
+        let _ = writeln!(
+            s,
+            "# Stress: {}\n\n{}\n",
+            r.scenario.name, r.scenario.description
+        );
+        let _ = writeln!(
+            s,
+            "Shocks: {}.\n",
+            r.scenario
+                .shocks
+                .iter()
+                .map(|x| x.describe())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let _ = writeln!(s, "## Today's plan, kept\n");
+    } else {
+        let _ = writeln!(s, "{title}");
+        let _ = writeln!(s, "\ntoday's plan, kept:");
+    }
+    let f = &r.fixed_plan;
+    let mut t = new_table();
+    t.set_header(vec![
+        "service",
+        "peak req/s",
+        "served req/s",
+        "served",
+        "SLOs",
+    ]);
+    let mut rows = Vec::new();
+    for x in &f.services {
+        rows.push(vec![
+            x.workload.clone(),
+            format!("{:.1}", x.peak_requests_per_s),
+            format!("{:.1}", x.served_requests_per_s),
+            format!("{:.1}%", x.served_fraction * 100.0),
+            if x.slo_holds {
+                "hold".into()
+            } else {
+                "break (load above the capacity that meets them)".into()
+            },
+        ]);
+    }
+    table_or_markdown(&mut s, markdown, &mut t, rows, "|---|---:|---:|---:|---|");
+    if !f.training.is_empty() {
+        let mut t = new_table();
+        t.set_header(vec!["training job", "dp", "days", "deadline", "outcome"]);
+        let rows = f
+            .training
+            .iter()
+            .map(|x| {
+                vec![
+                    x.workload.clone(),
+                    format!("{} → {}", x.dp_before, x.dp_after),
+                    match x.days_after {
+                        Some(d) => format!("{:.1} → {d:.1}", x.days_before),
+                        None => format!("{:.1} → stopped", x.days_before),
+                    },
+                    format!("{:.0}", x.deadline_days),
+                    if x.meets_deadline {
+                        "meets deadline".into()
+                    } else if x.days_after.is_none() {
+                        "stops: not one model replica left".into()
+                    } else {
+                        "misses deadline".into()
+                    },
+                ]
+            })
+            .collect();
+        if !markdown {
+            let _ = writeln!(s);
+        }
+        table_or_markdown(&mut s, markdown, &mut t, rows, "|---|---|---|---:|---|");
+    }
+    let _ = writeln!(
+        s,
+        "\nunserved demand: {:.1}% of all services' peak; the instances still held cost {} per month at the shocked prices (today's plan {}, {})",
+        f.unserved_fraction * 100.0,
+        usd(f.cost_usd_per_month),
+        usd(r.base_cost_usd_per_month),
+        pct(f.cost_usd_per_month / r.base_cost_usd_per_month.max(1e-9) - 1.0)
+    );
+    if let Some(rp) = &r.replan {
+        let _ = writeln!(
+            s,
+            "{}",
+            if markdown {
+                "\n## Re-planned\n"
+            } else {
+                "\nre-planned:"
+            }
+        );
+        match rp.cost_usd_per_month {
+            Some(c) => {
+                let _ = writeln!(
+                    s,
+                    "optimal cost {} per month ({} vs today), gap {:.3}%; vendor shares: {}",
+                    usd(c),
+                    pct(c / r.base_cost_usd_per_month.max(1e-9) - 1.0),
+                    rp.gap.unwrap_or(0.0) * 100.0,
+                    rp.vendor_shares
+                        .iter()
+                        .map(|(v, x)| format!("{v} {:.1}%", x * 100.0))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            None => {
+                let _ = writeln!(s, "no plan satisfies the portfolio under this scenario:");
+                for line in &rp.infeasible {
+                    let _ = writeln!(s, "  - {line}");
+                }
+                let _ = writeln!(
+                    s,
+                    "with the diversity rules and budget waived (an emergency re-plan): {}",
+                    match rp.cost_rules_waived_usd_per_month {
+                        Some(c) => format!(
+                            "{} per month ({} vs today)",
+                            usd(c),
+                            pct(c / r.base_cost_usd_per_month.max(1e-9) - 1.0)
+                        ),
+                        None => "still no plan: demand goes unserved".into(),
+                    }
+                );
+            }
+        }
+    }
+    s
+}
+
+fn table_or_markdown(
+    s: &mut String,
+    markdown: bool,
+    t: &mut comfy_table::Table,
+    rows: Vec<Vec<String>>,
+    align: &str,
+) {
+    if markdown {
+        let header: Vec<String> = t
+            .header()
+            .map(|h| h.cell_iter().map(|c| c.content()).collect())
+            .unwrap_or_default();
+        let _ = writeln!(s, "| {} |\n{align}", header.join(" | "));
+        for r in rows {
+            let _ = writeln!(s, "| {} |", r.join(" | "));
+        }
+    } else {
+        for r in rows {
+            t.add_row(r);
+        }
+        let _ = writeln!(s, "{t}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// sweep
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The portfolio file (YAML)
+    file: PathBuf,
+    /// The numeric field to vary, as a dotted path: policy.max_vendor_share,
+    /// policy.budget_usd_per_month, policy.resilience.min_served, policy.headroom …
+    #[arg(long)]
+    param: String,
+    #[arg(long)]
+    from: f64,
+    #[arg(long)]
+    to: f64,
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[arg(long, value_enum, default_value_t)]
+    format: PlanFormat,
+    /// Also write the cost curve as an SVG file
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    #[command(flatten)]
+    solve: SolveArgs,
+}
+
+pub fn sweep(args: SweepArgs) -> CmdResult {
+    if !(args.from.is_finite() && args.to.is_finite()) || args.steps == 0 || args.steps > 1000 {
+        return Err(Failure::bad(
+            "error: --from and --to must be numbers and --steps between 1 and 1000",
+        ));
+    }
+    let options = args.solve.options(1e-4);
+    if !(options.time_limit_s > 0.0 && options.relative_gap >= 0.0) {
+        return Err(Failure::bad(
+            "error: --time-limit must be > 0 and --gap ≥ 0",
+        ));
+    }
+    let base = catalog_cmd::load(&args.solve.catalog)?;
+    let file = args.file.display().to_string();
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| Failure::bad(format!("{file}: error: cannot read the file: {e}")))?;
+    let source = sweep::Source {
+        file: &file,
+        text: &text,
+        base_dir: args.file.parent().unwrap_or(Path::new(".")),
+    };
+    let values = sweep::values(args.from, args.to, args.steps);
+    let report = sweep::sweep(
+        &source,
+        &base,
+        &Calibration::builtin(),
+        &options,
+        &args.param,
+        &values,
+    )
+    .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?;
+    let svg = sweep_chart(&report);
+    write_svg(args.svg.as_deref(), &svg)?;
+    match args.format {
+        PlanFormat::Json => output::print_json(&report),
+        PlanFormat::Table => {
+            println!("sweep of {} for {}", report.param, report.portfolio);
+            let mut t = new_table();
+            t.set_header(vec![
+                "value",
+                "cost/month",
+                "vs best",
+                "gap",
+                "HHI",
+                "vendor shares",
+            ]);
+            for r in sweep_rows(&report) {
+                t.add_row(r);
+            }
+            println!("{t}");
+            Ok(())
+        }
+        PlanFormat::Markdown => {
+            let mut md = String::new();
+            let _ = writeln!(
+                md,
+                "# Sweep of `{}`: {}\n\nThe optimal cost at each value (a blank cost: no plan satisfies the portfolio there).\n\n{svg}\n\n| value | cost/month | vs best | gap | HHI | vendor shares |\n|---:|---:|---:|---:|---:|---|",
+                report.param, report.portfolio
+            );
+            for r in sweep_rows(&report) {
+                let _ = writeln!(md, "| {} |", r.join(" | "));
+            }
+            print!("{md}");
+            Ok(())
+        }
+    }
+}
+
+fn sweep_rows(report: &SweepReport) -> Vec<Vec<String>> {
+    let best = report
+        .points
+        .iter()
+        .filter_map(|p| p.cost_usd_per_month)
+        .fold(f64::INFINITY, f64::min);
+    report
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                output::num(Some(p.value), 6),
+                p.cost_usd_per_month.map_or("infeasible".into(), usd),
+                p.cost_usd_per_month
+                    .map_or(String::new(), |c| pct(c / best - 1.0)),
+                p.gap
+                    .map_or(String::new(), |g| format!("{:.3}%", g * 100.0)),
+                p.hhi.map_or(String::new(), |h| format!("{h:.3}")),
+                p.vendor_shares
+                    .iter()
+                    .filter(|(_, x)| **x > 0.0005)
+                    .map(|(v, x)| format!("{v} {:.1}%", x * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect()
+}
+
+fn sweep_chart(report: &SweepReport) -> String {
+    chipmix_charts::line_chart_svg(
+        &format!("Optimal cost vs {}", report.param),
+        &report.param,
+        "USD per month",
+        &[Series {
+            name: "optimal cost".into(),
+            points: report
+                .points
+                .iter()
+                .map(|p| (p.value, p.cost_usd_per_month.unwrap_or(f64::NAN)))
+                .collect(),
+        }],
+        &|v| usd(v),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// montecarlo
+
+#[derive(Args)]
+pub struct MonteCarloArgs {
+    /// The portfolio file (YAML)
+    file: PathBuf,
+    /// Samples evaluated against today's plan
+    #[arg(long, default_value_t = 10_000)]
+    samples: usize,
+    /// Of those, how many are also re-planned (0: none)
+    #[arg(long, default_value_t = 1_000)]
+    replan: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Chance per sample that a vendor's supply is short (an assumption: set your own)
+    #[arg(long, default_value_t = ShockModel::default().vendor_shortage_probability)]
+    vendor_shortage_p: f64,
+    /// What a shortage leaves of the vendor's instances
+    #[arg(long, default_value_t = ShockModel::default().vendor_shortage_factor)]
+    vendor_shortage_factor: f64,
+    /// Chance per sample that a provider region goes down (an assumption: set your own)
+    #[arg(long, default_value_t = ShockModel::default().region_outage_probability)]
+    region_outage_p: f64,
+    /// In an outage, the chance each offering of the region is lost (1: the whole region)
+    #[arg(long, default_value_t = ShockModel::default().region_correlation)]
+    region_correlation: f64,
+    #[arg(long, value_enum, default_value_t)]
+    format: PlanFormat,
+    /// Also write the distribution of re-planned cost (or of unserved demand) as SVG
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    #[command(flatten)]
+    solve: SolveArgs,
+}
+
+pub fn montecarlo(args: MonteCarloArgs) -> CmdResult {
+    let probabilities = [
+        ("--vendor-shortage-p", args.vendor_shortage_p),
+        ("--vendor-shortage-factor", args.vendor_shortage_factor),
+        ("--region-outage-p", args.region_outage_p),
+        ("--region-correlation", args.region_correlation),
+    ];
+    for (flag, v) in probabilities {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Failure::bad(format!(
+                "error: {flag} must be in [0, 1], got {v}"
+            )));
+        }
+    }
+    if args.samples == 0 || args.replan > args.samples {
+        return Err(Failure::bad(
+            "error: --samples must be > 0 and --replan at most --samples",
+        ));
+    }
+    let options = args.solve.options(0.005);
+    let (base, p, c) = plan_file(&args.file, &args.solve.catalog, &options)?;
+    let cal = Calibration::builtin();
+    let ctx = Context {
+        portfolio: &p,
+        catalog: &c,
+        calibration: &cal,
+        options,
+    };
+    let bar = indicatif::ProgressBar::new(args.samples as u64)
+        .with_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        )
+        .with_message("fixed-plan samples");
+    let report = {
+        let started_replan = std::sync::atomic::AtomicBool::new(false);
+        let progress = |n: u64| {
+            if bar.position() >= args.samples as u64
+                && !started_replan.swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                bar.set_position(0);
+                bar.set_length(args.replan as u64);
+                bar.set_message("re-planned patterns");
+            }
+            bar.inc(n);
+        };
+        montecarlo::run(
+            &ctx,
+            &base,
+            &MonteCarloOptions {
+                samples: args.samples,
+                replan_samples: args.replan,
+                seed: args.seed,
+                model: ShockModel {
+                    vendor_shortage_probability: args.vendor_shortage_p,
+                    vendor_shortage_factor: args.vendor_shortage_factor,
+                    region_outage_probability: args.region_outage_p,
+                    region_correlation: args.region_correlation,
+                },
+            },
+            &progress,
+        )
+    };
+    bar.finish_and_clear();
+    let svg = montecarlo_chart(&report);
+    write_svg(args.svg.as_deref(), &svg)?;
+    match args.format {
+        PlanFormat::Json => output::print_json(&report),
+        PlanFormat::Table => {
+            print!("{}", montecarlo_text(&report, None));
+            Ok(())
+        }
+        PlanFormat::Markdown => {
+            print!("{}", montecarlo_text(&report, Some(&svg)));
+            Ok(())
+        }
+    }
+}
+
+fn montecarlo_chart(r: &MonteCarloReport) -> String {
+    match r
+        .replan
+        .as_ref()
+        .and_then(|x| x.cost_usd_per_month.as_ref().map(|d| (x, d)))
+    {
+        Some((rp, d)) => {
+            let costs: Vec<f64> = rp.cost_by_sample.iter().flatten().copied().collect();
+            chipmix_charts::histogram_svg(
+                "Re-planned cost after random supply shocks",
+                "USD per month",
+                &costs,
+                20,
+                &[
+                    ("today".into(), r.base_cost_usd_per_month),
+                    ("p95".into(), d.p95),
+                ],
+                &|v| usd(v),
+            )
+        }
+        None => chipmix_charts::histogram_svg(
+            "Unserved demand with today's plan after random supply shocks",
+            "fraction of peak demand unserved",
+            &r.fixed_plan.unserved_by_sample,
+            20,
+            &[("p95".into(), r.fixed_plan.unserved_fraction.p95)],
+            &|v| format!("{:.0}%", v * 100.0),
+        ),
+    }
+}
+
+fn montecarlo_text(r: &MonteCarloReport, svg: Option<&str>) -> String {
+    let mut s = String::new();
+    let md = svg.is_some();
+    if md {
+        let _ = writeln!(s, "# Supply risk, Monte Carlo: {}\n", r.portfolio);
+    } else {
+        let _ = writeln!(
+            s,
+            "Monte Carlo supply shocks for {} (seed {})",
+            r.portfolio, r.seed
+        );
+    }
+    let m = &r.model;
+    let _ = writeln!(
+        s,
+        "shock model (assumptions, not measured rates): each of {} vendors short with p = {} (keeping {:.0}% of its instances); each of {} provider regions down with p = {} (correlation within the region {}). Seed {}.{}",
+        r.vendors.len(),
+        m.vendor_shortage_probability,
+        m.vendor_shortage_factor * 100.0,
+        r.regions.len(),
+        m.region_outage_probability,
+        m.region_correlation,
+        r.seed,
+        if md { "\n" } else { "" }
+    );
+    let f = &r.fixed_plan;
+    let u = &f.unserved_fraction;
+    let _ = writeln!(
+        s,
+        "{}today's plan, kept ({} samples): unserved demand mean {:.2}%, p50 {:.2}%, p95 {:.2}%, p99 {:.2}%, CVaR95 {:.2}%, worst {:.2}%; P(some service below 50%) = {:.2}%; P(a training job late or stopped) = {:.2}%",
+        if md { "**" } else { "" },
+        f.samples,
+        u.mean * 100.0,
+        u.p50 * 100.0,
+        u.p95 * 100.0,
+        u.p99 * 100.0,
+        u.cvar95 * 100.0,
+        u.max * 100.0,
+        f.probability_any_service_below_half * 100.0,
+        f.probability_training_delayed * 100.0
+    );
+    if let Some(rp) = &r.replan {
+        let _ = writeln!(
+            s,
+            "{}re-planned ({} samples, {} distinct patterns): P(no plan meets the policy) = {:.2}%, P(no plan even with the diversity rules waived) = {:.2}%",
+            if md { "\n" } else { "" },
+            rp.samples,
+            rp.distinct_patterns,
+            rp.probability_policy_infeasible * 100.0,
+            rp.probability_infeasible * 100.0
+        );
+        if let (Some(c), Some(i)) = (&rp.cost_usd_per_month, &rp.increase_fraction) {
+            let _ = writeln!(
+                s,
+                "cost per month (emergency re-plans included): mean {}, p50 {}, p95 {}, CVaR95 {}, worst {} (today {}; p95 {}, CVaR95 {})",
+                usd(c.mean),
+                usd(c.p50),
+                usd(c.p95),
+                usd(c.cvar95),
+                usd(c.max),
+                usd(r.base_cost_usd_per_month),
+                pct(i.p95),
+                pct(i.cvar95)
+            );
+        }
+        let _ = writeln!(s, "{}how: {}", if md { "\n" } else { "" }, rp.how);
+    }
+    if let Some(svg) = svg {
+        let _ = writeln!(s, "\n{svg}");
+    }
+    s
+}

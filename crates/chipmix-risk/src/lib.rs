@@ -1,0 +1,86 @@
+//! Supply risk and bargaining power, on top of the planner.
+//!
+//! Every analysis here re-plans a changed portfolio or catalog with [`chipmix_plan::plan`] or
+//! evaluates a fixed plan under a shock; none has its own optimizer. [`leverage`] measures the
+//! cost of walking away from each vendor and provider and how far their prices can rise before
+//! work moves; [`stress`] applies [`scenario`]s to today's plan and to a re-made one;
+//! [`montecarlo`] draws random shortages and outages; [`sweep`] traces the cost of a policy
+//! knob ("the price of diversification").
+
+pub mod leverage;
+pub mod montecarlo;
+pub mod scenario;
+pub mod stress;
+pub mod sweep;
+
+use chipmix_catalog::Catalog;
+use chipmix_perf::Calibration;
+use chipmix_plan::{Plan, PlanError, PlanOptions};
+use chipmix_workload::Portfolio;
+
+/// What every analysis starts from: the portfolio, the catalog it plans on (overrides
+/// applied), the calibration, and how hard to solve each re-plan.
+pub struct Context<'a> {
+    pub portfolio: &'a Portfolio,
+    pub catalog: &'a Catalog,
+    pub calibration: &'a Calibration,
+    /// Used for every re-plan, with the plan's own analysis (baselines, rule costs) off.
+    pub options: PlanOptions,
+}
+
+impl Context<'_> {
+    /// The plan of the unchanged portfolio.
+    pub fn plan(&self) -> Result<Plan, PlanError> {
+        self.plan_on(self.portfolio, self.catalog)
+    }
+
+    /// The plan of a changed portfolio or catalog.
+    pub fn plan_on(&self, portfolio: &Portfolio, catalog: &Catalog) -> Result<Plan, PlanError> {
+        chipmix_plan::plan(
+            portfolio,
+            catalog,
+            self.calibration,
+            &PlanOptions {
+                analysis: false,
+                ..self.options.clone()
+            },
+        )
+    }
+}
+
+/// The portfolio with its diversity rules (vendor-share cap, per-service vendor rules,
+/// resilience) and budget waived: what an emergency re-plan may fall back to when no plan
+/// meets the policy.
+pub fn waive_diversity_rules(portfolio: &Portfolio) -> Portfolio {
+    let mut p = portfolio.clone();
+    p.policy.max_vendor_share = None;
+    p.policy.budget_usd_per_month = None;
+    p.policy.resilience = None;
+    for w in &mut p.workloads {
+        if let chipmix_workload::WorkloadKind::Inference(s) = &mut w.kind {
+            s.min_vendors = 1;
+            s.max_vendor_fraction = 1.0;
+        }
+    }
+    p
+}
+
+/// The `q`-quantile (0…1) of sorted values, by linear interpolation.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Conditional value at risk: the mean of the worst `1 − q` of sorted values (the upper tail).
+pub fn cvar(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let tail = (((1.0 - q) * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    let worst = &sorted[sorted.len() - tail..];
+    worst.iter().sum::<f64>() / worst.len() as f64
+}
