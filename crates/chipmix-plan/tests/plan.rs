@@ -2,7 +2,7 @@ use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::synthetic::{self, Shape};
 use chipmix_plan::{PlanError, PlanOptions, plan, verify::verify};
-use chipmix_workload::portfolio;
+use chipmix_workload::{FailureScope, Resilience, portfolio};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -236,6 +236,46 @@ proptest! {
                 }
                 Err(e) => prop_assert!(false, "{e}"),
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// With `policy.resilience`, every plan of a random portfolio survives the loss of any one
+    /// vendor, provider or region as the independent verifier re-derives it.
+    #[test]
+    fn resilient_plans_of_random_portfolios_pass_the_verifier(
+        seed in 0u64..10_000,
+        n in 1usize..6,
+        scope in 0usize..3,
+        min_served in 0.2f64..0.8,
+    ) {
+        let cal = Calibration::builtin();
+        let c = Catalog::builtin().unwrap();
+        let survive = [FailureScope::Vendor, FailureScope::Provider, FailureScope::Region][scope];
+        let shape = Shape {
+            workloads: n,
+            training_fraction: 0.25,
+            vendor_cap: None,
+            with_contracts: seed % 2 == 0,
+            resilience: Some(Resilience { survive, min_served }),
+        };
+        let p = synthetic::portfolio(seed, &shape);
+        match plan(&p, &c, &cal, &quick()) {
+            Ok(pl) => {
+                let violations = verify(&pl, &p, &c, &cal);
+                prop_assert!(violations.is_empty(), "{violations:?}");
+                for r in chipmix_plan::verify::survival(&pl, &p, &c, &cal, survive) {
+                    prop_assert!(r.served_fraction() >= min_served - 1e-6, "{r:?}");
+                }
+            }
+            Err(PlanError::Infeasible(reasons)) => {
+                // Only when some service runs in a single failure domain.
+                prop_assert!(!reasons.is_empty());
+            }
+            Err(e) => prop_assert!(false, "{e}"),
         }
     }
 }
