@@ -79,3 +79,22 @@ fn serve_estimate_table() {
         "50",
     ]));
 }
+
+#[test]
+fn stress_report_region_outage_markdown() {
+    settings().bind(|| {
+        insta::assert_snapshot!(run(&[
+            "stress",
+            "examples/frontier-lab.yaml",
+            "--scenario",
+            "aws-region-outage",
+            "--format",
+            "markdown",
+        ]));
+    });
+}
+
+#[test]
+fn stress_scenario_library() {
+    insta::assert_snapshot!(run(&["stress", "--list"]));
+}

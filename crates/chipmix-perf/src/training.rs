@@ -12,9 +12,9 @@ use crate::shape::ModelShape;
 use crate::system::{GIB, System};
 use crate::{Bound, PerfError};
 use chipmix_workload::Precision;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sharding {
     /// Optimizer state and gradients sharded over data-parallel ranks (Megatron distributed
@@ -24,7 +24,7 @@ pub enum Sharding {
     Full,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Recompute {
     None,
@@ -35,7 +35,7 @@ pub enum Recompute {
     Full,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub tp: u32,
     pub pp: u32,

@@ -1,10 +1,10 @@
 //! The plan: what runs where, what it costs, how sure we are, and what the rules cost.
 
 use chipmix_perf::TrainConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Proven optimal within the requested gap.
@@ -24,7 +24,7 @@ impl Status {
 }
 
 /// One line of the plan: a workload on an offering.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Allocation {
     pub workload: String,
     /// `inference` or `training`.
@@ -64,7 +64,7 @@ pub struct Allocation {
 }
 
 /// How much of an inference service the plan provisions, and on whose chips.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServiceSummary {
     pub workload: String,
     /// Peak × (1 + headroom).
@@ -73,7 +73,7 @@ pub struct ServiceSummary {
     pub requests_per_s_by_vendor: BTreeMap<String, f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ContractOutcome {
     /// `commitment` or `credits`.
     pub kind: String,
@@ -89,7 +89,7 @@ pub struct ContractOutcome {
 }
 
 /// A constraint that binds in the LP relaxation, with what it costs at the margin.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Binding {
     pub constraint: String,
     /// d(objective)/d(right-hand side), USD per month per unit of the constraint.
@@ -99,13 +99,13 @@ pub struct Binding {
 }
 
 /// What a policy rule costs: the optimal cost with it minus without it (re-solved).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RuleCost {
     pub rule: String,
     pub usd_per_month: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Baseline {
     pub name: String,
     /// `None` when the baseline cannot serve the portfolio at all.
@@ -113,7 +113,7 @@ pub struct Baseline {
     pub note: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Plan {
     pub portfolio: String,
     pub status: Status,

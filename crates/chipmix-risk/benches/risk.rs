@@ -61,7 +61,7 @@ fn main() {
         );
         let s = start.elapsed().as_secs_f64();
         println!(
-            "| {label} | {samples} | {replan} | {} | {s:.2} | {:.4} | {} |",
+            "| {label} | {samples} | {replan} | {} | {s:.3} | {:.4} | {} |",
             r.replan.as_ref().map_or(0, |x| x.distinct_patterns),
             r.fixed_plan.unserved_fraction.p95,
             r.replan

@@ -1,0 +1,188 @@
+//! `chipmix leverage`, `stress`, `sweep` and `montecarlo` as a user runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn chipmix(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chipmix"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("chipmix runs")
+}
+
+fn ok_json(args: &[&str]) -> serde_json::Value {
+    let out = chipmix(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn leverage_json_has_a_row_per_vendor_and_provider_in_the_plan() {
+    let plan = ok_json(&["plan", "examples/frontier-lab.yaml", "--format", "json", "--no-analysis"]);
+    let v = ok_json(&[
+        "leverage",
+        "examples/frontier-lab.yaml",
+        "--format",
+        "json",
+        "--no-break-even",
+    ]);
+    let rows = v["rows"].as_array().unwrap();
+    for a in plan["allocations"].as_array().unwrap() {
+        for (kind, name) in [("vendor", &a["vendor"]), ("provider", &a["provider"])] {
+            let row = rows
+                .iter()
+                .find(|r| r["entity"]["kind"] == kind && &r["entity"]["name"] == name)
+                .unwrap_or_else(|| panic!("no {kind} {name}"));
+            assert!(row["walk_away"]["delta_usd_per_month"].is_number(), "{row}");
+        }
+    }
+    assert!(v["method"].as_str().unwrap().contains("bisection"));
+}
+
+#[test]
+fn stress_lists_the_library_and_reports_both_modes() {
+    let out = chipmix(&["stress", "--list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "nvidia-shortage-50",
+        "aws-region-outage",
+        "price-hike-30",
+        "demand-2x",
+    ] {
+        assert!(text.contains(name), "{name} missing from\n{text}");
+    }
+    let v = ok_json(&[
+        "stress",
+        "examples/frontier-lab.yaml",
+        "--scenario",
+        "demand-2x",
+        "--format",
+        "json",
+    ]);
+    let services = v["fixed_plan"]["services"].as_array().unwrap();
+    assert!(services.iter().any(|s| s["slo_holds"] == false), "{v}");
+    assert!(
+        v["replan"]["cost_usd_per_month"].as_f64().unwrap()
+            > v["base_cost_usd_per_month"].as_f64().unwrap()
+    );
+    let v = ok_json(&[
+        "stress",
+        "examples/frontier-lab.yaml",
+        "--scenario",
+        "aws-region-outage",
+        "--fixed-plan",
+        "--format",
+        "json",
+    ]);
+    assert!(v["replan"].is_null());
+}
+
+#[test]
+fn stress_with_a_bad_scenario_is_bad_input() {
+    let out = chipmix(&[
+        "stress",
+        "examples/frontier-lab.yaml",
+        "--scenario",
+        "nvidia-shortage-5",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `nvidia-shortage-50`"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, "name: s\nshocks:\n  - capacity: 0.5\n    vendor: nvidya\n").unwrap();
+    let out = chipmix(&[
+        "stress",
+        "examples/frontier-lab.yaml",
+        "--scenario",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":4:") && err.contains("nvidya"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn sweep_prints_a_cost_curve_and_writes_its_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("curve.svg");
+    let v = ok_json(&[
+        "sweep",
+        "examples/frontier-lab.yaml",
+        "--param",
+        "policy.max_vendor_share",
+        "--from",
+        "0.6",
+        "--to",
+        "1.0",
+        "--steps",
+        "3",
+        "--format",
+        "json",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    let costs: Vec<f64> = v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["cost_usd_per_month"].as_f64().unwrap())
+        .collect();
+    assert_eq!(costs.len(), 3);
+    // Looser caps never cost more (within the solver's gap).
+    assert!(costs.windows(2).all(|w| w[1] <= w[0] * (1.0 + 2e-4)), "{costs:?}");
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("policy.max_vendor_share"));
+
+    // A swept value the portfolio rejects is bad input, located in the file.
+    let out = chipmix(&[
+        "sweep",
+        "examples/frontier-lab.yaml",
+        "--param",
+        "policy.max_vendor_share",
+        "--from",
+        "0.2",
+        "--to",
+        "1.4",
+        "--steps",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("frontier-lab.yaml:") && err.contains("policy.max_vendor_share"), "{err}");
+}
+
+#[test]
+fn montecarlo_is_the_same_for_the_same_seed() {
+    let args = [
+        "montecarlo",
+        "examples/frontier-lab.yaml",
+        "--samples",
+        "1000",
+        "--replan",
+        "40",
+        "--seed",
+        "3",
+        "--format",
+        "json",
+    ];
+    let a = ok_json(&args);
+    let b = ok_json(&args);
+    assert_eq!(a, b);
+    assert_eq!(a["fixed_plan"]["samples"], 1000);
+    assert_eq!(a["replan"]["samples"], 40);
+    let out = chipmix(&["montecarlo", "examples/frontier-lab.yaml", "--region-outage-p", "1.5"]);
+    assert_eq!(out.status.code(), Some(2));
+}

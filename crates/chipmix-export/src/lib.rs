@@ -1,0 +1,3 @@
+//! Hands a plan to the engines that run it.
+
+pub mod schema;
