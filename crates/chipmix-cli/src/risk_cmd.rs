@@ -498,6 +498,7 @@ fn table_or_markdown(
         for r in rows {
             let _ = writeln!(s, "| {} |", r.join(" | "));
         }
+        let _ = writeln!(s);
     } else {
         for r in rows {
             t.add_row(r);

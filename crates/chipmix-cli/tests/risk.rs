@@ -28,7 +28,13 @@ fn ok_json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn leverage_json_has_a_row_per_vendor_and_provider_in_the_plan() {
-    let plan = ok_json(&["plan", "examples/frontier-lab.yaml", "--format", "json", "--no-analysis"]);
+    let plan = ok_json(&[
+        "plan",
+        "examples/frontier-lab.yaml",
+        "--format",
+        "json",
+        "--no-analysis",
+    ]);
     let v = ok_json(&[
         "leverage",
         "examples/frontier-lab.yaml",
@@ -101,7 +107,11 @@ fn stress_with_a_bad_scenario_is_bad_input() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.yaml");
-    std::fs::write(&path, "name: s\nshocks:\n  - capacity: 0.5\n    vendor: nvidya\n").unwrap();
+    std::fs::write(
+        &path,
+        "name: s\nshocks:\n  - capacity: 0.5\n    vendor: nvidya\n",
+    )
+    .unwrap();
     let out = chipmix(&[
         "stress",
         "examples/frontier-lab.yaml",
@@ -142,7 +152,10 @@ fn sweep_prints_a_cost_curve_and_writes_its_chart() {
         .collect();
     assert_eq!(costs.len(), 3);
     // Looser caps never cost more (within the solver's gap).
-    assert!(costs.windows(2).all(|w| w[1] <= w[0] * (1.0 + 2e-4)), "{costs:?}");
+    assert!(
+        costs.windows(2).all(|w| w[1] <= w[0] * (1.0 + 2e-4)),
+        "{costs:?}"
+    );
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("policy.max_vendor_share"));
 
@@ -161,7 +174,10 @@ fn sweep_prints_a_cost_curve_and_writes_its_chart() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("frontier-lab.yaml:") && err.contains("policy.max_vendor_share"), "{err}");
+    assert!(
+        err.contains("frontier-lab.yaml:") && err.contains("policy.max_vendor_share"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -183,6 +199,11 @@ fn montecarlo_is_the_same_for_the_same_seed() {
     assert_eq!(a, b);
     assert_eq!(a["fixed_plan"]["samples"], 1000);
     assert_eq!(a["replan"]["samples"], 40);
-    let out = chipmix(&["montecarlo", "examples/frontier-lab.yaml", "--region-outage-p", "1.5"]);
+    let out = chipmix(&[
+        "montecarlo",
+        "examples/frontier-lab.yaml",
+        "--region-outage-p",
+        "1.5",
+    ]);
     assert_eq!(out.status.code(), Some(2));
 }
