@@ -367,7 +367,26 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
                 .collect::<Vec<_>>()
                 .join("; ")
         );
+        let bars: Vec<Bar> = r
+            .fixed_plan
+            .services
+            .iter()
+            .map(|x| Bar {
+                label: x.workload.clone(),
+                value: x.served_fraction * 100.0,
+            })
+            .collect();
         let _ = writeln!(s, "## Today's plan, kept\n");
+        let _ = writeln!(
+            s,
+            "{}\n",
+            chipmix_charts::bar_chart_svg(
+                "Peak demand still served with today's plan, %",
+                "% of peak served",
+                &bars,
+                &|v| format!("{v:.1}%")
+            )
+        );
     } else {
         let _ = writeln!(s, "{title}");
         let _ = writeln!(s, "\ntoday's plan, kept:");
