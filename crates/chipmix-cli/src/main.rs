@@ -5,6 +5,7 @@
 
 mod catalog_cmd;
 mod estimate_cmd;
+mod export_cmd;
 mod models_cmd;
 mod output;
 mod plan_cmd;
@@ -50,6 +51,9 @@ enum Command {
     Sweep(risk_cmd::SweepArgs),
     /// Random supply shocks: distribution of unserved demand and of re-planned cost
     Montecarlo(risk_cmd::MonteCarloArgs),
+    /// Write the plan for the engines that run it: Kueue objects or SkyPilot task YAML
+    #[command(subcommand)]
+    Export(export_cmd::ExportCommand),
     /// Fit the per-chip efficiency parameters to published measurements and report the error
     Calibrate(estimate_cmd::CalibrateArgs),
 }
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::Stress(args) => risk_cmd::stress(args),
         Command::Sweep(args) => risk_cmd::sweep(args),
         Command::Montecarlo(args) => risk_cmd::montecarlo(args),
+        Command::Export(cmd) => export_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! `chipmix leverage`, `stress`, `sweep` and `montecarlo` as a user runs them.
+//! `chipmix leverage`, `stress`, `sweep`, `montecarlo` and `export` as a user runs them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -206,4 +206,93 @@ fn montecarlo_is_the_same_for_the_same_seed() {
         "1.5",
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn export_writes_validated_files_and_refuses_a_stale_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deploy");
+    let o = chipmix(&[
+        "export",
+        "kueue",
+        "examples/frontier-lab.yaml",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let cq = std::fs::read_to_string(out.join("20-cluster-queues.yaml")).unwrap();
+    assert!(cq.contains("kind: ClusterQueue") && cq.contains("apiVersion: kueue.x-k8s.io/v1beta2"));
+    assert!(out.join("workloads/pretrain-405b.yaml").exists());
+
+    // A plan made for another portfolio is refused before anything is written.
+    let plan = dir.path().join("plan.json");
+    let p = chipmix(&[
+        "plan",
+        "examples/startup.yaml",
+        "--format",
+        "json",
+        "--no-analysis",
+    ]);
+    std::fs::write(&plan, &p.stdout).unwrap();
+    let sky = dir.path().join("sky");
+    let o = chipmix(&[
+        "export",
+        "skypilot",
+        "examples/frontier-lab.yaml",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--out",
+        sky.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not fit"));
+    assert!(!sky.exists());
+
+    // The matching saved plan exports.
+    let p = chipmix(&[
+        "plan",
+        "examples/frontier-lab.yaml",
+        "--format",
+        "json",
+        "--no-analysis",
+    ]);
+    std::fs::write(&plan, &p.stdout).unwrap();
+    let o = chipmix(&[
+        "export",
+        "skypilot",
+        "examples/frontier-lab.yaml",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--out",
+        sky.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(sky.join("pretrain-405b.yaml"))
+            .unwrap()
+            .contains("num_nodes")
+    );
+    // Not JSON at all: bad input with a location.
+    std::fs::write(&plan, "{ not json").unwrap();
+    let o = chipmix(&[
+        "export",
+        "kueue",
+        "examples/frontier-lab.yaml",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--out",
+        sky.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("plan.json:1:"));
 }
