@@ -99,7 +99,9 @@ pub fn export(
             others.sort_by(|x, y| rank_cost(x).total_cmp(&rank_cost(y)));
             let mut ordered = vec![first];
             let mut seen_vendors = BTreeSet::new();
-            let mut elsewhere = Vec::new();
+            // Per vendor without a same-size fallback: its cheapest other-size option.
+            let mut elsewhere: std::collections::BTreeMap<chipmix_catalog::Vendor, String> =
+                std::collections::BTreeMap::new();
             for c in others {
                 if ordered.len() > FALLBACKS || !seen_vendors.insert(c.vendor) {
                     continue;
@@ -111,10 +113,12 @@ pub fn export(
                 };
                 if !same_nodes {
                     seen_vendors.remove(&c.vendor);
-                    elsewhere.push(format!(
-                        "#   {} on {} nodes of {} ({}) — needs another num_nodes",
-                        c.vendor, c.instances_per_unit, co.instance_type, co.provider
-                    ));
+                    elsewhere.entry(c.vendor).or_insert_with(|| {
+                        format!(
+                            "#   {} on {} nodes of {} ({}) — needs another num_nodes",
+                            c.vendor, c.instances_per_unit, co.instance_type, co.provider
+                        )
+                    });
                     continue;
                 }
                 if let Some(r) = resources(catalog, co, c.spot) {
@@ -195,10 +199,11 @@ pub fn export(
                 ),
                 "# resources.ordered: the plan's choice first, then the cheapest feasible offering of each other vendor".into(),
             ];
+            elsewhere.retain(|v, _| !seen_vendors.contains(v));
             if !elsewhere.is_empty() {
                 header
                     .push("# other vendors that could run it with a different node count:".into());
-                header.extend(elsewhere);
+                header.extend(elsewhere.into_values());
             }
             files.push(TaskFile {
                 path: format!("{stem}.yaml"),
