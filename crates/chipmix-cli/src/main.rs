@@ -7,6 +7,7 @@ mod catalog_cmd;
 mod estimate_cmd;
 mod export_cmd;
 mod models_cmd;
+mod months_cmd;
 mod output;
 mod plan_cmd;
 mod risk_cmd;

@@ -27,9 +27,10 @@ pub struct PlanArgs {
     /// Stop the solver after this many seconds (the plan then reports its gap)
     #[arg(long, default_value_t = 60.0)]
     time_limit: f64,
-    /// Stop when the proven relative gap is at most this
-    #[arg(long, default_value_t = 1e-4)]
-    gap: f64,
+    /// Stop when the proven relative gap is at most this (default 0.0001; 0.01 for a
+    /// month-by-month plan, whose many integer reservations make the last percent slow)
+    #[arg(long)]
+    gap: Option<f64>,
     /// Skip the baselines and the re-solves that price each rule
     #[arg(long)]
     no_analysis: bool,
@@ -44,6 +45,15 @@ pub fn plan_file(
     catalog_files: &CatalogFiles,
     options: &PlanOptions,
 ) -> Result<(Plan, portfolio::Portfolio, chipmix_catalog::Catalog), Failure> {
+    let (p, catalog) = load_portfolio(file, catalog_files)?;
+    plan_loaded(file, p, catalog, options)
+}
+
+/// Reads and validates a portfolio and the catalog it plans on (its overrides applied).
+pub fn load_portfolio(
+    file: &std::path::Path,
+    catalog_files: &CatalogFiles,
+) -> Result<(portfolio::Portfolio, chipmix_catalog::Catalog), Failure> {
     let base = catalog_cmd::load(catalog_files)?;
     let loaded = portfolio::load(file, &base)
         .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?;
@@ -54,6 +64,15 @@ pub fn plan_file(
     let catalog = p
         .effective_catalog(&base)
         .map_err(|e| Failure::BadInput(e.iter().map(|x| format!("error: {x}")).collect()))?;
+    Ok((p, catalog))
+}
+
+fn plan_loaded(
+    file: &std::path::Path,
+    p: portfolio::Portfolio,
+    catalog: chipmix_catalog::Catalog,
+    options: &PlanOptions,
+) -> Result<(Plan, portfolio::Portfolio, chipmix_catalog::Catalog), Failure> {
     let calibration = Calibration::builtin();
     let valid = options.time_limit_s.is_finite()
         && options.time_limit_s > 0.0
@@ -96,10 +115,18 @@ pub fn plan_file(
 pub fn run(args: PlanArgs) -> CmdResult {
     let options = PlanOptions {
         time_limit_s: args.time_limit,
-        relative_gap: args.gap,
+        relative_gap: args.gap.unwrap_or(1e-4),
         analysis: !args.no_analysis,
     };
-    let (plan, p, _) = plan_file(&args.file, &args.catalog, &options)?;
+    let (p, catalog) = load_portfolio(&args.file, &args.catalog)?;
+    if p.horizon.is_some() {
+        let options = PlanOptions {
+            relative_gap: args.gap.unwrap_or(0.01),
+            ..options
+        };
+        return crate::months_cmd::run(&args.file, &p, &catalog, &options, args.format);
+    }
+    let (plan, p, _) = plan_loaded(&args.file, p, catalog, &options)?;
     match args.format {
         PlanFormat::Json => output::print_json(&plan),
         PlanFormat::Table => print_table(&plan, &p),

@@ -15,6 +15,7 @@ pub mod candidates;
 pub mod explain;
 pub mod formulation;
 pub mod lp;
+pub mod multiperiod;
 pub mod plan;
 pub mod synthetic;
 pub mod verify;

@@ -83,6 +83,7 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
             (
                 format!("train-{i}"),
                 WorkloadKind::Training(TrainingJob {
+                    start_month: 1,
                     tokens: rng.range(1e9, 3e10).round(),
                     seq_len: *rng.pick(&[2048u32, 4096]),
                     deadline_days: rng.range(5.0, 30.0).round(),
@@ -96,6 +97,8 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
             (
                 format!("serve-{i}"),
                 WorkloadKind::Inference(InferenceService {
+                    growth_monthly: 0.0,
+                    demand_by_month: None,
                     peak_requests_per_s: rng.range(0.5, 60.0).round().max(1.0),
                     prompt_tokens: prompt,
                     output_tokens: *rng.pick(&[64u32, 128, 256]),
@@ -171,6 +174,8 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
         },
         contracts,
         offering_overrides: Vec::new(),
+        horizon: None,
+        supply: Vec::new(),
     }
 }
 

@@ -39,16 +39,23 @@ struct Served {
 }
 
 /// What one inference allocation serves, from the performance model.
+/// The replica layout an allocation claims: tp, pp and the number of replicas.
+type Layout = (Option<u32>, Option<u32>, Option<u32>);
+
+fn layout(a: &Allocation) -> Layout {
+    (a.replica_tp, a.replica_pp, a.replicas)
+}
+
 fn serving(
     w: &Workload,
     svc: &InferenceService,
-    a: &Allocation,
+    layout: Layout,
     o: &Offering,
     chip: &Chip,
     system: &System,
     availability: f64,
 ) -> Result<Served, String> {
-    let (Some(tp), Some(pp), Some(replicas)) = (a.replica_tp, a.replica_pp, a.replicas) else {
+    let (Some(tp), Some(pp), Some(replicas)) = layout else {
         return Err("no replica layout".into());
     };
     let e = InferenceSetup::new(
@@ -115,7 +122,7 @@ pub fn survival(
             } else {
                 1.0
             };
-            if let Ok(line) = serving(w, svc, a, o, chip, &system, availability) {
+            if let Ok(line) = serving(w, svc, layout(a), o, chip, &system, availability) {
                 lines.push(line);
             }
         }
@@ -282,7 +289,7 @@ pub fn verify(
                         a.chips
                     ));
                 }
-                match serving(w, svc, a, o, chip, &system, availability) {
+                match serving(w, svc, layout(a), o, chip, &system, availability) {
                     Ok(line) => served.entry(w.name.as_str()).or_default().push(line),
                     Err(e) => v.push(format!("{here}: the layout does not serve the SLOs: {e}")),
                 }
@@ -576,4 +583,298 @@ fn discount_for(portfolio: &Portfolio, o: &Offering) -> f64 {
         }
     }
     0.0
+}
+
+/// Re-checks a month-by-month plan: per month, every service's demand is served (capacity
+/// re-derived from the performance model), no offering exceeds its supply, the reserved
+/// instances in use were bought early enough and are still in their term, each training job
+/// runs once inside the horizon, and the cost adds up from list prices, discounts and terms.
+/// Independent of `multiperiod.rs`: it recomputes everything from the plan's allocations and
+/// reservations.
+pub fn verify_months(
+    plan: &crate::multiperiod::MonthlyPlan,
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+) -> Vec<String> {
+    let mut v = Vec::new();
+    let Some(horizon) = &portfolio.horizon else {
+        return vec!["the portfolio has no horizon".into()];
+    };
+    if plan.by_month.len() != horizon.months as usize {
+        v.push(format!(
+            "{} months planned, the horizon has {}",
+            plan.by_month.len(),
+            horizon.months
+        ));
+    }
+    // Reservations: lead time and terms.
+    for r in &plan.reservations {
+        if r.usable_from_month < r.bought_month + horizon.lead_months {
+            v.push(format!(
+                "reservation of {} bought in month {} is used from month {}, before the {}-month lead time",
+                r.offering, r.bought_month, r.usable_from_month, horizon.lead_months
+            ));
+        }
+        let quoted = horizon.reservations.iter().any(|q| {
+            (q.provider == "*" || q.provider.eq_ignore_ascii_case(&r.provider))
+                && q.term_years == r.term_years
+                && (q.discount - r.discount).abs() < 1e-12
+        });
+        if !quoted {
+            v.push(format!(
+                "reservation of {}: no {}-year term at {:.0}% off is quoted for {}",
+                r.offering,
+                r.term_years,
+                r.discount * 100.0,
+                r.provider
+            ));
+        }
+    }
+    let mut total = 0.0;
+    let mut runs: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for (t, month) in plan.by_month.iter().enumerate() {
+        let t = t as u32;
+        let here = format!("month {}", t + 1);
+        // Reserved instances usable now, from the purchases alone.
+        let mut reserved: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut reserved_usd = 0.0;
+        for r in &plan.reservations {
+            let first = r.usable_from_month - 1;
+            if first <= t && t < first + 12 * r.term_years {
+                *reserved.entry(r.offering.as_str()).or_insert(0) += r.instances;
+                let o = catalog.find_offering(&r.offering);
+                let price = o.ok().and_then(|o| o.usd_per_hour).unwrap_or(0.0);
+                reserved_usd +=
+                    price * (HOURS_IN_YEAR / 12.0) * (1.0 - r.discount) * f64::from(r.instances);
+            }
+        }
+        let mut held: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut busy_months: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut spot_usd = 0.0;
+        let mut served: BTreeMap<&str, f64> = BTreeMap::new();
+        for a in &month.allocations {
+            let Ok(o) = catalog.find_offering(&a.offering) else {
+                v.push(format!("{here}: {} is not in the catalog", a.offering));
+                continue;
+            };
+            let Some(w) = portfolio.workloads.iter().find(|w| w.name == a.workload) else {
+                v.push(format!("{here}: no workload {}", a.workload));
+                continue;
+            };
+            *held.entry(a.offering.as_str()).or_insert(0) += a.instances;
+            if a.spot {
+                if !w.preemptible {
+                    v.push(format!("{here}: {} on spot but not preemptible", w.name));
+                }
+                spot_usd += o.spot_usd_per_hour.unwrap_or(0.0)
+                    * f64::from(a.instances)
+                    * (HOURS_IN_YEAR / 12.0)
+                    * a.busy_fraction;
+            } else {
+                *busy_months.entry(a.offering.as_str()).or_insert(0.0) +=
+                    f64::from(a.instances) * a.busy_fraction;
+            }
+            let chip = catalog.chip(&o.chip).expect("catalog invariant");
+            match &w.kind {
+                WorkloadKind::Inference(svc) => {
+                    let availability = if a.spot {
+                        portfolio.policy.spot_availability
+                    } else {
+                        1.0
+                    };
+                    let system =
+                        System::for_offering(catalog, o, calibration.params_for(catalog, &o.chip));
+                    match system.map_err(|e| e.to_string()).and_then(|s| {
+                        serving(
+                            w,
+                            svc,
+                            (a.replica_tp, a.replica_pp, a.replicas),
+                            o,
+                            chip,
+                            &s,
+                            availability,
+                        )
+                    }) {
+                        Ok(line) => {
+                            *served.entry(w.name.as_str()).or_insert(0.0) += line.requests_per_s
+                        }
+                        Err(e) => v.push(format!("{here}: {} on {}: {e}", w.name, a.offering)),
+                    }
+                }
+                WorkloadKind::Training(_) => {
+                    runs.entry(w.name.as_str()).or_default().push(t);
+                }
+            }
+        }
+        for (w, svc) in portfolio.inference_services() {
+            let need = svc.peak_in_month(t) * (1.0 + svc.headroom);
+            let got = served.get(w.name.as_str()).copied().unwrap_or(0.0);
+            if !leq(need, got) {
+                v.push(format!(
+                    "{here}: {} serves {got:.1} req/s of {need:.1}",
+                    w.name
+                ));
+            }
+        }
+        // Supply: what is held (reserved or bought) never exceeds what can be had.
+        for o in catalog.offerings() {
+            let id = o.id();
+            let used = held.get(id.as_str()).copied().unwrap_or(0);
+            let res = reserved.get(id.as_str()).copied().unwrap_or(0);
+            if used == 0 && res == 0 {
+                continue;
+            }
+            let cap = portfolio
+                .supply
+                .iter()
+                .find(|s| s.offering == id)
+                .and_then(|s| {
+                    s.capacity_by_month
+                        .get(t as usize)
+                        .or(s.capacity_by_month.last())
+                        .copied()
+                })
+                .or(o.capacity_instances);
+            if let Some(cap) = cap
+                && used.max(res) > cap
+            {
+                v.push(format!(
+                    "{here}: {id} holds {} instances ({used} in use, {res} reserved), {cap} can be had",
+                    used.max(res)
+                ));
+            }
+        }
+        // Cost: on-demand for what reservations do not cover.
+        let mut on_demand_usd = 0.0;
+        for (id, busy) in &busy_months {
+            let o = catalog.find_offering(id).expect("checked above");
+            let uncovered = (busy - f64::from(reserved.get(id).copied().unwrap_or(0))).max(0.0);
+            on_demand_usd += uncovered
+                * o.usd_per_hour.unwrap_or(0.0)
+                * (1.0 - discount_for(portfolio, o))
+                * (HOURS_IN_YEAR / 12.0);
+        }
+        let spend = on_demand_usd + spot_usd + reserved_usd;
+        let cost = spend + month.shortfall_usd - month.credits_usd;
+        if (cost - month.cost_usd).abs() > 1e-6 * cost.abs().max(1.0) {
+            v.push(format!(
+                "{here}: costs {cost:.2} from prices and terms, the plan says {:.2}",
+                month.cost_usd
+            ));
+        }
+        // Commitments per month: the shortfall is what covered spend leaves of each.
+        let mut owed = 0.0;
+        for k in &portfolio.contracts {
+            if let Contract::Commitment { usd_per_month, .. } = k {
+                let covered: f64 = covered_spend(
+                    k,
+                    month,
+                    &plan.reservations,
+                    &reserved,
+                    catalog,
+                    portfolio,
+                    t,
+                );
+                owed += (usd_per_month - covered).max(0.0);
+            }
+        }
+        if (owed - month.shortfall_usd).abs() > 1e-6 * owed.max(1.0) + 1e-3 {
+            v.push(format!(
+                "{here}: commitments leave {owed:.2} unspent, the plan says {:.2}",
+                month.shortfall_usd
+            ));
+        }
+        if let Some(budget) = portfolio.policy.budget_usd_per_month
+            && !leq(cost, budget)
+        {
+            v.push(format!("{here}: costs {cost:.0}, budget {budget:.0}"));
+        }
+        total += cost;
+    }
+    for (w, _) in portfolio.training_jobs() {
+        if !runs.contains_key(w.name.as_str()) {
+            v.push(format!("{}: never runs in the horizon", w.name));
+        }
+    }
+    // Reservation payments owed after the horizon are part of the plan's cost.
+    let after: f64 = plan
+        .reservations
+        .iter()
+        .map(|r| {
+            let price = catalog
+                .find_offering(&r.offering)
+                .ok()
+                .and_then(|o| o.usd_per_hour)
+                .unwrap_or(0.0);
+            let end = r.usable_from_month - 1 + 12 * r.term_years;
+            let beyond = end.saturating_sub(horizon.months);
+            price
+                * (HOURS_IN_YEAR / 12.0)
+                * (1.0 - r.discount)
+                * f64::from(r.instances)
+                * f64::from(beyond)
+        })
+        .sum();
+    total += after;
+    if (total - plan.objective_usd).abs() > 1e-6 * total.abs().max(1.0) {
+        v.push(format!(
+            "the months add up to {total:.2}, the plan says {:.2}",
+            plan.objective_usd
+        ));
+    }
+    v
+}
+
+/// Spend in month `t` that a commitment covers: on-demand beyond reservations, spot, and the
+/// reservations' monthly payments, on the providers and chips it names.
+fn covered_spend(
+    k: &Contract,
+    month: &crate::multiperiod::Month,
+    reservations: &[crate::multiperiod::Reservation],
+    reserved: &BTreeMap<&str, u32>,
+    catalog: &Catalog,
+    portfolio: &Portfolio,
+    t: u32,
+) -> f64 {
+    let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut spend = 0.0;
+    for a in &month.allocations {
+        let Ok(o) = catalog.find_offering(&a.offering) else {
+            continue;
+        };
+        if !k.covers(&o.provider, &o.chip) {
+            continue;
+        }
+        if a.spot {
+            spend += o.spot_usd_per_hour.unwrap_or(0.0)
+                * f64::from(a.instances)
+                * (HOURS_IN_YEAR / 12.0)
+                * a.busy_fraction;
+        } else {
+            *busy.entry(a.offering.as_str()).or_insert(0.0) +=
+                f64::from(a.instances) * a.busy_fraction;
+        }
+    }
+    for (id, b) in busy {
+        let o = catalog.find_offering(id).expect("found above");
+        spend += (b - f64::from(reserved.get(id).copied().unwrap_or(0))).max(0.0)
+            * o.usd_per_hour.unwrap_or(0.0)
+            * (1.0 - discount_for(portfolio, o))
+            * (HOURS_IN_YEAR / 12.0);
+    }
+    for r in reservations {
+        let first = r.usable_from_month - 1;
+        if first <= t
+            && t < first + 12 * r.term_years
+            && let Ok(o) = catalog.find_offering(&r.offering)
+            && k.covers(&o.provider, &o.chip)
+        {
+            spend += o.usd_per_hour.unwrap_or(0.0)
+                * (HOURS_IN_YEAR / 12.0)
+                * (1.0 - r.discount)
+                * f64::from(r.instances);
+        }
+    }
+    spend
 }

@@ -13,7 +13,7 @@ pub mod yaml;
 
 pub use model::{ModelSpec, ParamCounts};
 pub use portfolio::{
-    Contract, FailureScope, InferenceService, Policy, Portfolio, Precision, Resilience, ShareBasis,
-    Slo, TrainingJob, Workload, WorkloadKind,
+    Contract, FailureScope, Horizon, InferenceService, Policy, Portfolio, Precision,
+    ReservationTerm, Resilience, ShareBasis, Slo, SupplyRamp, TrainingJob, Workload, WorkloadKind,
 };
 pub use yaml::{Diagnostic, Severity};

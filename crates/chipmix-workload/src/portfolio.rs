@@ -98,6 +98,45 @@ pub struct Portfolio {
     pub policy: Policy,
     pub contracts: Vec<Contract>,
     pub offering_overrides: Vec<OfferingOverride>,
+    /// `horizon:`: plan month by month (multi-period) instead of one steady-state month.
+    pub horizon: Option<Horizon>,
+    /// `supply:`: instances obtainable per month of the horizon, per offering (supply ramps).
+    pub supply: Vec<SupplyRamp>,
+}
+
+/// A multi-period horizon: months planned together, the lead time of capacity bought ahead,
+/// and the reserved-capacity terms on offer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Horizon {
+    pub months: u32,
+    /// Months between buying a reservation and using it.
+    pub lead_months: u32,
+    pub reservations: Vec<ReservationTerm>,
+}
+
+/// A reserved-capacity price: `discount` off on-demand for `term_years`, paid every month of
+/// the term whether used or not. chipmix ships no reservation prices: they are the user's
+/// quotes (or the provider's published rates), with their source.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReservationTerm {
+    /// A provider id, or `*` for every provider.
+    pub provider: String,
+    pub term_years: u32,
+    pub discount: f64,
+    pub source: String,
+}
+
+impl ReservationTerm {
+    pub fn months(&self) -> u32 {
+        self.term_years * 12
+    }
+}
+
+/// Instances of one offering (`provider/instance_type/region`) obtainable in each month.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SupplyRamp {
+    pub offering: String,
+    pub capacity_by_month: Vec<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -125,6 +164,8 @@ pub enum WorkloadKind {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TrainingJob {
+    /// Month of the horizon the run starts in (1-based; multi-period plans only).
+    pub start_month: u32,
     pub tokens: f64,
     pub seq_len: u32,
     pub deadline_days: f64,
@@ -144,6 +185,24 @@ pub struct InferenceService {
     pub min_vendors: u32,
     /// No vendor may carry more than this fraction of the service's capacity.
     pub max_vendor_fraction: f64,
+    /// Multi-period plans: peak demand grows by this fraction every month.
+    pub growth_monthly: f64,
+    /// Multi-period plans: peak req/s per month, overriding growth.
+    pub demand_by_month: Option<Vec<f64>>,
+}
+
+impl InferenceService {
+    /// Peak req/s in month `m` (0-based) of a multi-period horizon.
+    pub fn peak_in_month(&self, m: u32) -> f64 {
+        match &self.demand_by_month {
+            Some(series) => series
+                .get(m as usize)
+                .or(series.last())
+                .copied()
+                .unwrap_or(self.peak_requests_per_s),
+            None => self.peak_requests_per_s * (1.0 + self.growth_monthly).powi(m as i32),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -328,6 +387,8 @@ const TOP: &[&str] = &[
     "policy",
     "contracts",
     "offerings",
+    "horizon",
+    "supply",
 ];
 const WORKLOAD_COMMON: &[&str] = &[
     "name",
@@ -338,7 +399,13 @@ const WORKLOAD_COMMON: &[&str] = &[
     "team",
     "precision",
 ];
-const TRAINING: &[&str] = &["tokens", "seq_len", "deadline_days", "global_batch_tokens"];
+const TRAINING: &[&str] = &[
+    "tokens",
+    "seq_len",
+    "deadline_days",
+    "global_batch_tokens",
+    "start_month",
+];
 const INFERENCE: &[&str] = &[
     "peak_requests_per_s",
     "prompt_tokens",
@@ -347,6 +414,8 @@ const INFERENCE: &[&str] = &[
     "headroom",
     "min_vendors",
     "max_vendor_fraction",
+    "growth_monthly",
+    "demand_by_month",
 ];
 const POLICY: &[&str] = &[
     "budget_usd_per_month",
@@ -381,6 +450,27 @@ fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Opti
     let policy = decode_policy(d, &top, &catalog);
     let workloads = decode_workloads(d, &top, base_dir, &catalog, policy.as_ref());
     let contracts = decode_contracts(d, &top, &catalog, start);
+    let horizon = top
+        .get("horizon")
+        .and_then(|n| decode_horizon(d, n, &catalog));
+    let supply = decode_supply(d, &top, &catalog, horizon.as_ref());
+    if let (Some(h), Some(ws)) = (&horizon, &workloads) {
+        for (i, w) in ws.iter().enumerate() {
+            match &w.kind {
+                WorkloadKind::Training(j) if j.start_month > h.months => {
+                    d.error(
+                        Pos::default(),
+                        &format!("workloads[{i}].start_month"),
+                        format!(
+                            "{}: starts in month {} of a {}-month horizon",
+                            w.name, j.start_month, h.months
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
 
     Some(Portfolio {
         name,
@@ -390,7 +480,144 @@ fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Opti
         policy: policy?,
         contracts: contracts?,
         offering_overrides,
+        horizon,
+        supply,
     })
+}
+
+fn decode_horizon(d: &mut Decoder, node: &Node, catalog: &Catalog) -> Option<Horizon> {
+    let f = d.fields(node, "horizon", &["months", "lead_months", "reservations"])?;
+    let months = d.req_count(&f, "months", 1);
+    if months.is_some_and(|m| m > 120) {
+        d.error(
+            f.get("months").map_or(f.pos, |n| n.pos),
+            "horizon.months",
+            "at most 120 months",
+        );
+    }
+    let lead_months = f
+        .get("lead_months")
+        .and_then(|n| d.number_value(n, "horizon.lead_months"))
+        .map(|v| {
+            if v < 0.0 || v.fract() != 0.0 {
+                d.error(
+                    f.get("lead_months").map_or(f.pos, |n| n.pos),
+                    "horizon.lead_months",
+                    format!("must be a whole number of months ≥ 0, got {v}"),
+                );
+            }
+            v.max(0.0) as u32
+        })
+        .unwrap_or(0);
+    let mut reservations = Vec::new();
+    if let Some(n) = f.get("reservations")
+        && let Some(items) = d.seq(n, "horizon.reservations")
+    {
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("horizon.reservations[{i}]");
+            let Some(rf) = d.fields(
+                item,
+                &path,
+                &["provider", "term_years", "discount", "source"],
+            ) else {
+                continue;
+            };
+            let provider = d.req_str(&rf, "provider");
+            if let Some(p) = &provider
+                && p != "*"
+            {
+                let pos = rf.get("provider").map_or(rf.pos, |n| n.pos);
+                check_provider(d, catalog, p, pos, &rf.child_path("provider"));
+            }
+            let term_years = d.req_count(&rf, "term_years", 1);
+            let discount = d.req_number(&rf, "discount", check::discount);
+            let source = d.req_str(&rf, "source");
+            if let (Some(provider), Some(term_years), Some(discount), Some(source)) =
+                (provider, term_years, discount, source)
+            {
+                reservations.push(ReservationTerm {
+                    provider: provider.to_ascii_lowercase(),
+                    term_years,
+                    discount,
+                    source,
+                });
+            }
+        }
+    }
+    Some(Horizon {
+        months: months?,
+        lead_months,
+        reservations,
+    })
+}
+
+fn decode_supply(
+    d: &mut Decoder,
+    top: &Fields<'_>,
+    catalog: &Catalog,
+    horizon: Option<&Horizon>,
+) -> Vec<SupplyRamp> {
+    let mut out = Vec::new();
+    let Some(node) = top.get("supply") else {
+        return out;
+    };
+    if horizon.is_none() {
+        d.error(
+            node.pos,
+            "supply",
+            "supply ramps need a multi-period `horizon:` (months to plan)",
+        );
+    }
+    let Some(items) = d.seq(node, "supply") else {
+        return out;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("supply[{i}]");
+        let Some(f) = d.fields(item, &path, &["offering", "capacity_by_month"]) else {
+            continue;
+        };
+        let offering = d
+            .req_str(&f, "offering")
+            .and_then(|o| match catalog.find_offering(&o) {
+                Ok(found) => Some(found.id()),
+                Err(m) => {
+                    d.error(
+                        f.get("offering").map_or(f.pos, |n| n.pos),
+                        &f.child_path("offering"),
+                        m,
+                    );
+                    None
+                }
+            });
+        let series = d.require(&f, "capacity_by_month").and_then(|n| {
+            let p = f.child_path("capacity_by_month");
+            let items = d.seq(n, &p)?;
+            let mut v = Vec::new();
+            for (k, item) in items.iter().enumerate() {
+                let x = d.number_value(item, &format!("{p}[{k}]"))?;
+                if x < 0.0 || x.fract() != 0.0 || x > f64::from(u32::MAX) {
+                    d.error(
+                        item.pos,
+                        &format!("{p}[{k}]"),
+                        format!("must be a whole number of instances ≥ 0, got {x}"),
+                    );
+                    return None;
+                }
+                v.push(x as u32);
+            }
+            if v.is_empty() {
+                d.error(n.pos, &p, "must list at least one month");
+            }
+            Some(v)
+        });
+        if let (Some(offering), Some(capacity_by_month)) = (offering, series) {
+            out.push(SupplyRamp {
+                offering,
+                capacity_by_month,
+            });
+        }
+    }
+    out
 }
 
 fn date_value(d: &mut Decoder, node: &Node, path: &str) -> Option<NaiveDate> {
@@ -839,7 +1066,9 @@ fn decode_workload(
             if let (Some(m), Some(s)) = (&model, seq_len) {
                 check_context(d, f, m, u64::from(s), "seq_len");
             }
+            let start_month = d.opt_count(f, "start_month", 1).unwrap_or(1);
             WorkloadKind::Training(TrainingJob {
+                start_month,
                 tokens: tokens?,
                 seq_len: seq_len?,
                 deadline_days: deadline_days?,
@@ -909,6 +1138,31 @@ fn decode_workload(
             if let (Some(m), Some(p), Some(o)) = (&model, prompt, output) {
                 check_context(d, f, m, u64::from(p) + u64::from(o), "prompt_tokens");
             }
+            let growth_monthly = d
+                .opt_number(f, "growth_monthly", |g| {
+                    (g <= -1.0).then_some("must be > -1 (a fraction per month: 0.1 = +10%)")
+                })
+                .unwrap_or(0.0);
+            let demand_by_month = f.get("demand_by_month").and_then(|n| {
+                let path = f.child_path("demand_by_month");
+                let items = d.seq(n, &path)?;
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let v = d.number_value(item, &format!("{path}[{i}]"))?;
+                    if v < 0.0 {
+                        d.error(
+                            item.pos,
+                            &format!("{path}[{i}]"),
+                            format!("must be ≥ 0, got {v}"),
+                        );
+                    }
+                    out.push(v);
+                }
+                if out.is_empty() {
+                    d.error(n.pos, &path, "must list at least one month");
+                }
+                Some(out)
+            });
             WorkloadKind::Inference(InferenceService {
                 peak_requests_per_s: peak?,
                 prompt_tokens: prompt?,
@@ -917,6 +1171,8 @@ fn decode_workload(
                 headroom,
                 min_vendors,
                 max_vendor_fraction,
+                growth_monthly,
+                demand_by_month,
             })
         }
     };

@@ -1,0 +1,239 @@
+//! `chipmix plan FILE` for a portfolio with a `horizon:`: the month-by-month plan.
+
+use crate::output::{self, new_table, usd};
+use crate::plan_cmd::PlanFormat;
+use crate::{CmdResult, Failure};
+use chipmix_catalog::Catalog;
+use chipmix_perf::Calibration;
+use chipmix_plan::multiperiod::{self, MonthlyPlan};
+use chipmix_plan::{PlanError, PlanOptions, verify};
+use chipmix_workload::Portfolio;
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub fn run(
+    file: &Path,
+    p: &Portfolio,
+    catalog: &Catalog,
+    options: &PlanOptions,
+    format: PlanFormat,
+) -> CmdResult {
+    if !(options.time_limit_s > 0.0 && options.relative_gap >= 0.0) {
+        return Err(Failure::bad(
+            "error: --time-limit must be > 0 and --gap ≥ 0",
+        ));
+    }
+    let calibration = Calibration::builtin();
+    let plan = match multiperiod::plan_months(p, catalog, &calibration, options) {
+        Ok(plan) => plan,
+        Err(PlanError::Infeasible(reasons)) => {
+            let mut lines = vec![format!(
+                "{}: infeasible: no month-by-month plan meets every constraint",
+                file.display()
+            )];
+            lines.extend(reasons.into_iter().map(|r| format!("  - {r}")));
+            return Err(Failure::Infeasible(lines));
+        }
+        Err(PlanError::NoSolution(m)) => {
+            return Err(Failure::Infeasible(vec![format!(
+                "{}: {m}",
+                file.display()
+            )]));
+        }
+    };
+    let violations = verify::verify_months(&plan, p, catalog, &calibration);
+    if !violations.is_empty() {
+        return Err(Failure::Internal(format!(
+            "the month-by-month plan failed independent verification — a bug in chipmix, please report it:\n  {}",
+            violations.join("\n  ")
+        )));
+    }
+    match format {
+        PlanFormat::Json => output::print_json(&plan),
+        PlanFormat::Table => {
+            print!("{}", text(&plan, false));
+            Ok(())
+        }
+        PlanFormat::Markdown => {
+            print!("{}", text(&plan, true));
+            Ok(())
+        }
+    }
+}
+
+fn text(plan: &MonthlyPlan, md: bool) -> String {
+    let mut s = String::new();
+    if md {
+        let _ = writeln!(s, "# Month-by-month plan: {}\n", plan.portfolio);
+    }
+    let _ = writeln!(
+        s,
+        "{}: {} over {} months{} — status {}, bound {}, gap {:.3}%, solved in {:.2} s{}",
+        plan.portfolio,
+        usd(plan.objective_usd),
+        plan.months,
+        if plan.committed_after_horizon_usd > 0.0 {
+            format!(
+                " (of which {} reservation payments after the horizon)",
+                usd(plan.committed_after_horizon_usd)
+            )
+        } else {
+            String::new()
+        },
+        plan.status.as_str(),
+        usd(plan.bound_usd),
+        plan.gap * 100.0,
+        plan.solve_seconds,
+        match plan.on_demand_only_usd {
+            Some(b) => format!(
+                "; on-demand and spot only, month by month: {} ({:+.1}%)",
+                usd(b),
+                (b / plan.objective_usd.max(1e-9) - 1.0) * 100.0
+            ),
+            None => String::new(),
+        }
+    );
+    if md {
+        let series = vec![
+            chipmix_charts::Series {
+                name: "total".into(),
+                points: plan
+                    .by_month
+                    .iter()
+                    .map(|m| (f64::from(m.month), m.cost_usd))
+                    .collect(),
+            },
+            chipmix_charts::Series {
+                name: "reserved".into(),
+                points: plan
+                    .by_month
+                    .iter()
+                    .map(|m| (f64::from(m.month), m.reserved_usd))
+                    .collect(),
+            },
+            chipmix_charts::Series {
+                name: "on-demand".into(),
+                points: plan
+                    .by_month
+                    .iter()
+                    .map(|m| (f64::from(m.month), m.on_demand_usd))
+                    .collect(),
+            },
+        ];
+        let _ = writeln!(
+            s,
+            "\n{}\n",
+            chipmix_charts::line_chart_svg("Cost per month", "month", "USD", &series, &|v| usd(v))
+        );
+    }
+    let header = [
+        "month",
+        "cost",
+        "on-demand",
+        "reserved",
+        "spot",
+        "shortfall",
+        "instances (reserved)",
+        "demand req/s",
+    ];
+    let rows: Vec<Vec<String>> = plan
+        .by_month
+        .iter()
+        .map(|m| {
+            let instances: u32 = m.allocations.iter().map(|a| a.instances).sum();
+            let reserved: u32 = m.reserved_instances.values().sum();
+            vec![
+                m.month.to_string(),
+                usd(m.cost_usd),
+                usd(m.on_demand_usd),
+                usd(m.reserved_usd),
+                usd(m.spot_usd),
+                usd(m.shortfall_usd),
+                format!("{instances} ({reserved})"),
+                m.demand_requests_per_s
+                    .iter()
+                    .map(|(w, r)| format!("{w} {r:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    if md {
+        let _ = writeln!(
+            s,
+            "| {} |\n|---:|---:|---:|---:|---:|---:|---:|---|",
+            header.join(" | ")
+        );
+        for r in &rows {
+            let _ = writeln!(s, "| {} |", r.join(" | "));
+        }
+    } else {
+        let mut t = new_table();
+        t.set_header(header.to_vec());
+        for r in rows {
+            t.add_row(r);
+        }
+        let _ = writeln!(s, "{t}");
+    }
+    if !plan.reservations.is_empty() {
+        let _ = writeln!(
+            s,
+            "{}reservations (bought ahead, lead time {} month(s)):",
+            if md { "\n## Reservations\n\n" } else { "\n" },
+            plan.lead_months
+        );
+        for r in &plan.reservations {
+            let _ = writeln!(
+                s,
+                "{}{} × {}: {}-year term at {:.0}% off, bought month {}, used from month {}, {} per month{}",
+                if md { "- " } else { "  " },
+                r.instances,
+                r.offering,
+                r.term_years,
+                r.discount * 100.0,
+                r.bought_month,
+                r.usable_from_month,
+                usd(r.usd_per_month),
+                if r.months_beyond_horizon > 0 {
+                    format!(
+                        " ({} more months after the horizon)",
+                        r.months_beyond_horizon
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    if md {
+        let _ = writeln!(s, "\n## Where each workload runs, by month\n");
+    } else {
+        let _ = writeln!(s, "\nwhere each workload runs:");
+    }
+    for m in &plan.by_month {
+        let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for a in &m.allocations {
+            by.entry(a.workload.clone()).or_default().push(format!(
+                "{} × {}{}",
+                a.instances,
+                a.offering,
+                if a.spot { " (spot)" } else { "" }
+            ));
+        }
+        let line = by
+            .iter()
+            .map(|(w, xs)| format!("{w}: {}", xs.join(" + ")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let _ = writeln!(
+            s,
+            "{}month {}: {line}",
+            if md { "- " } else { "  " },
+            m.month
+        );
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(s, "{}warning: {w}", if md { "\n> " } else { "" });
+    }
+    s
+}
