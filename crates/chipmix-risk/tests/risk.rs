@@ -488,3 +488,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Scenario files are user input: any text gives a scenario or located errors, never a
+    /// panic.
+    #[test]
+    fn scenario_reader_never_panics(text in "\\PC{0,300}", pick in 0usize..4) {
+        let (p, c) = load(&frontier_text());
+        let seeds = [
+            "name: s\nshocks:\n  - capacity: 0.5\n    vendor: nvidia\n",
+            "shocks:\n  - demand: 2\n    workload: chat-70b\n  - price: 1.1\n",
+            "shocks: []\n",
+            "",
+        ];
+        // Arbitrary text, and valid files with arbitrary text spliced in.
+        let _ = scenario::parse("s.yaml", &text, &c, &p);
+        let base = seeds[pick];
+        let cut = text.len().min(base.len());
+        let mixed = format!("{}{}", &base[..base.char_indices().map(|(i, _)| i).take_while(|&i| i <= cut).last().unwrap_or(0)], text);
+        let _ = scenario::parse("s.yaml", &mixed, &c, &p);
+    }
+
+    /// Sweep paths are user input too.
+    #[test]
+    fn sweep_paths_never_panic(path in "[a-z_.\\[\\]0-9-]{0,40}", value in -10.0f64..10.0) {
+        let text = frontier_text();
+        let base = Catalog::builtin().unwrap();
+        let _ = portfolio::parse_with("t.yaml", &text, &root().join("examples"), &base, &[(&path, value)]);
+    }
+}
