@@ -11,6 +11,7 @@ mod months_cmd;
 mod output;
 mod plan_cmd;
 mod risk_cmd;
+mod simulate_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,17 @@ enum Command {
     Sweep(risk_cmd::SweepArgs),
     /// Random supply shocks: distribution of unserved demand and of re-planned cost
     Montecarlo(risk_cmd::MonteCarloArgs),
+    /// Run the plan against job and traffic traces: four scheduling policies, outages, spot
+    Simulate(simulate_cmd::SimulateArgs),
+    /// Serve the HTTP API (SQLite by default, PostgreSQL with --db postgres://…)
+    Serve(chipmix_server::cli::ServerArgs),
+    /// Create, revoke or list the server's API tokens
+    Token {
+        #[command(flatten)]
+        server: chipmix_server::cli::ServerArgs,
+        #[command(subcommand)]
+        command: chipmix_server::cli::TokenCommand,
+    },
     /// Write the plan for the engines that run it: Kueue objects or SkyPilot task YAML
     #[command(subcommand)]
     Export(export_cmd::ExportCommand),
@@ -78,8 +90,19 @@ impl Failure {
 pub type CmdResult = Result<(), Failure>;
 
 fn main() -> ExitCode {
+    // `chipmix plan … | head` closes the pipe early: end quietly like other Unix tools instead of
+    // panicking in println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => return chipmix_server::cli::main(args, None),
+        Command::Token { server, command } => {
+            return chipmix_server::cli::main(server, Some(command));
+        }
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
         Command::Models(cmd) => models_cmd::run(cmd),
         Command::Validate(args) => validate_cmd::run(args),
@@ -91,6 +114,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => risk_cmd::sweep(args),
         Command::Montecarlo(args) => risk_cmd::montecarlo(args),
         Command::Export(cmd) => export_cmd::run(cmd),
+        Command::Simulate(args) => simulate_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -296,3 +296,57 @@ fn export_writes_validated_files_and_refuses_a_stale_plan() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("plan.json:1:"));
 }
+
+#[test]
+fn simulate_runs_every_policy_and_is_deterministic() {
+    let args = [
+        "simulate",
+        "examples/startup.yaml",
+        "--trace",
+        "generated",
+        "--jobs-per-hour",
+        "20",
+        "--days",
+        "2",
+        "--spot-preemptions-per-hour",
+        "0.05",
+        "--outage",
+        "aws/us-east-1@1+3",
+        "--format",
+        "json",
+    ];
+    let a = ok_json(&args);
+    let b = ok_json(&args);
+    assert_eq!(a, b);
+    let reports = a.as_array().unwrap();
+    assert_eq!(reports.len(), 4);
+    for r in reports {
+        assert!(r["training"]["jobs_arrived"].as_u64().unwrap() > 0);
+        assert!(r["total_cost_usd"].as_f64().unwrap() > 0.0);
+    }
+    let out = chipmix(&["simulate", "examples/startup.yaml", "--outage", "mars@1+2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--outage"));
+}
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chipmix"))
+        .args(["catalog", "offerings"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -8,6 +8,7 @@
 
 mod api;
 pub mod auth;
+pub mod cli;
 pub mod db;
 mod diff;
 mod engine;

@@ -1,0 +1,318 @@
+//! `chipmix simulate FILE`: run the portfolio's plan against job and traffic traces.
+
+use crate::catalog_cmd::CatalogFiles;
+use crate::output::{self, usd};
+use crate::plan_cmd::{PlanFormat, plan_file};
+use crate::{CmdResult, Failure};
+use chipmix_perf::Calibration;
+use chipmix_plan::PlanOptions;
+use chipmix_sim::{
+    Fleet, JobArrival, JobMix, LoadShape, Policy, Renting, Scenario, Scope, SpeedTable, SpotModel,
+    SupplyEvent,
+};
+use clap::{Args, ValueEnum};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    FollowPlan,
+    Greedy,
+    Replan,
+    Gavel,
+    /// Every policy, side by side
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RentingArg {
+    /// Greedy and Gavel rent whole instances per job
+    PerJob,
+    /// Jobs on a pool share the instances it rents
+    Shared,
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// The portfolio file (YAML); its plan is the fleet
+    file: PathBuf,
+    /// Training jobs: `philly` (the Philly trace in data/traces), `generated` (a Poisson stream
+    /// with Philly's job sizes), `none`, or a CSV in the Philly trace's format
+    #[arg(long, default_value = "philly")]
+    trace: String,
+    /// Jobs per hour for `--trace generated`
+    #[arg(long, default_value_t = 30.0)]
+    jobs_per_hour: f64,
+    /// Inference load shape: an Azure LLM trace CSV (per-minute counts, busiest minute = peak)
+    #[arg(long, value_name = "CSV")]
+    load_trace: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "all")]
+    policy: PolicyArg,
+    #[arg(long, value_enum, default_value = "shared")]
+    renting: RentingArg,
+    /// Re-plan interval for `--policy replan`, hours
+    #[arg(long, default_value_t = 1.0)]
+    replan_hours: f64,
+    /// Simulated days
+    #[arg(long, default_value_t = 30.0)]
+    days: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Extra training capacity beyond the plan: OFFERING=INSTANCES (repeatable)
+    #[arg(long = "add", value_name = "OFFERING=N")]
+    add: Vec<String>,
+    /// Every policy gets only the plan's instances (plus --add): no renting elsewhere
+    #[arg(long)]
+    fixed_supply: bool,
+    /// Spot preemptions per spot instance-hour
+    #[arg(long, default_value_t = 0.0)]
+    spot_preemptions_per_hour: f64,
+    /// An outage: SCOPE@DAY+HOURS, SCOPE a vendor, a provider or provider/region
+    /// (`aws/us-east-1@10+6`; repeatable)
+    #[arg(long = "outage", value_name = "SCOPE@DAY+HOURS")]
+    outages: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    format: PlanFormat,
+    /// Write the time series (per vendor spend, share, busy chips) as CSV
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Write a chart of busy chips over time (first policy) as SVG
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    #[command(flatten)]
+    catalog: CatalogFiles,
+}
+
+fn bad(m: impl Into<String>) -> Failure {
+    Failure::bad(format!("error: {}", m.into()))
+}
+
+fn outage(spec: &str, catalog: &chipmix_catalog::Catalog) -> Result<SupplyEvent, Failure> {
+    let form = || {
+        bad(format!(
+            "--outage `{spec}`: write SCOPE@DAY+HOURS, e.g. aws/us-east-1@10+6"
+        ))
+    };
+    let (scope, when) = spec.split_once('@').ok_or_else(form)?;
+    let (day, hours) = when.split_once('+').ok_or_else(form)?;
+    let day: f64 = day.parse().map_err(|_| form())?;
+    let hours: f64 = hours.parse().map_err(|_| form())?;
+    if !(day >= 0.0 && hours > 0.0 && day.is_finite() && hours.is_finite()) {
+        return Err(form());
+    }
+    let scope = if let Ok(v) = scope.parse::<chipmix_catalog::Vendor>() {
+        Scope::Vendor(v)
+    } else if scope.contains('/') {
+        Scope::Region(scope.to_string())
+    } else if catalog.providers().contains(scope) {
+        Scope::Provider(scope.to_string())
+    } else {
+        return Err(bad(format!(
+            "--outage `{spec}`: `{scope}` is not a vendor, provider or provider/region"
+        )));
+    };
+    Ok(SupplyEvent::Outage {
+        scope,
+        start_seconds: day * 86_400.0,
+        end_seconds: (day + hours / 24.0) * 86_400.0,
+    })
+}
+
+fn jobs(args: &SimulateArgs) -> Result<Vec<JobArrival>, Failure> {
+    let trace_error = |e: chipmix_sim::TraceError| bad(e.to_string());
+    match args.trace.as_str() {
+        "none" => Ok(Vec::new()),
+        "generated" => {
+            if !(args.jobs_per_hour > 0.0 && args.jobs_per_hour.is_finite()) {
+                return Err(bad("--jobs-per-hour must be > 0"));
+            }
+            let count = (args.jobs_per_hour * 24.0 * args.days).ceil() as usize;
+            Ok(chipmix_sim::generate_jobs(
+                args.jobs_per_hour,
+                &JobMix::philly_like(),
+                count,
+                args.seed,
+            ))
+        }
+        "philly" => {
+            let path = Path::new("data/traces/philly-sia.csv");
+            if !path.exists() {
+                return Err(bad(
+                    "--trace philly reads data/traces/philly-sia.csv from the chipmix checkout; run from there or give the CSV's path",
+                ));
+            }
+            chipmix_sim::load_philly(path).map_err(trace_error)
+        }
+        file => chipmix_sim::load_philly(Path::new(file)).map_err(trace_error),
+    }
+}
+
+pub fn run(args: SimulateArgs) -> CmdResult {
+    if !(args.days > 0.0 && args.days <= 3650.0) {
+        return Err(bad("--days must be in (0, 3650]"));
+    }
+    if !(args.replan_hours > 0.0 && args.spot_preemptions_per_hour >= 0.0) {
+        return Err(bad(
+            "--replan-hours must be > 0 and --spot-preemptions-per-hour ≥ 0",
+        ));
+    }
+    let jobs = jobs(&args)?;
+    let load = match &args.load_trace {
+        Some(p) => chipmix_sim::load_azure_shape(p).map_err(|e| bad(e.to_string()))?,
+        None => {
+            let default = Path::new("data/traces/azure-llm-2023-conv.csv");
+            if default.exists() {
+                chipmix_sim::load_azure_shape(default).map_err(|e| bad(e.to_string()))?
+            } else {
+                LoadShape::flat()
+            }
+        }
+    };
+    let (plan, p, catalog) = plan_file(
+        &args.file,
+        &args.catalog,
+        &PlanOptions {
+            time_limit_s: 60.0,
+            relative_gap: 1e-4,
+            analysis: false,
+        },
+    )?;
+    let mut fleet = Fleet::from_plan(&plan, &catalog, &p).map_err(|e| bad(e.to_string()))?;
+    for spec in &args.add {
+        let (offering, n) = spec
+            .split_once('=')
+            .and_then(|(o, n)| Some((o, n.parse::<u32>().ok()?)))
+            .ok_or_else(|| bad(format!("--add `{spec}`: write OFFERING=INSTANCES")))?;
+        let id = catalog
+            .find_offering(offering)
+            .map_err(|e| bad(format!("--add `{spec}`: {e}")))?
+            .id();
+        let pool = fleet
+            .pools
+            .iter_mut()
+            .find(|x| x.offering == id && !x.spot)
+            .ok_or_else(|| bad(format!("--add `{spec}`: the policy does not allow {id}")))?;
+        pool.planned_instances += n;
+    }
+    if args.fixed_supply {
+        for pool in &mut fleet.pools {
+            pool.max_instances = Some(pool.planned_instances + pool.inference_instances);
+        }
+    }
+    let supply_events = args
+        .outages
+        .iter()
+        .map(|s| outage(s, &catalog))
+        .collect::<Result<Vec<_>, _>>()?;
+    let speeds = SpeedTable::for_jobs(&fleet, &catalog, &Calibration::builtin(), &jobs)
+        .map_err(|e| bad(e.to_string()))?;
+    let mut scenario = Scenario::new(fleet, jobs, speeds, Policy::FollowPlan, args.days);
+    scenario.load = load;
+    scenario.supply_events = supply_events;
+    scenario.spot = SpotModel {
+        preemptions_per_hour: args.spot_preemptions_per_hour,
+        ..SpotModel::default()
+    };
+    scenario.renting = match args.renting {
+        RentingArg::PerJob => Renting::PerJob,
+        RentingArg::Shared => Renting::Shared,
+    };
+    scenario.seed = args.seed;
+    let replan = Policy::Replan {
+        every_seconds: args.replan_hours * 3600.0,
+    };
+    let policies = match args.policy {
+        PolicyArg::FollowPlan => vec![Policy::FollowPlan],
+        PolicyArg::Greedy => vec![Policy::Greedy],
+        PolicyArg::Replan => vec![replan],
+        PolicyArg::Gavel => vec![Policy::gavel()],
+        PolicyArg::All => vec![Policy::FollowPlan, Policy::Greedy, replan, Policy::gavel()],
+    };
+    let bar = indicatif::ProgressBar::new(1000 * policies.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {percent}% ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut rows = Vec::new();
+    for (k, policy) in policies.into_iter().enumerate() {
+        scenario.policy = policy;
+        bar.set_message(scenario.policy.name());
+        let base = 1000 * k as u64;
+        let out =
+            chipmix_sim::simulate(&scenario, &|f| bar.set_position(base + (f * 1000.0) as u64))
+                .map_err(|e| bad(e.to_string()))?;
+        rows.push((scenario.policy.name(), out.report));
+    }
+    bar.finish_and_clear();
+    if let Some(path) = &args.csv {
+        std::fs::write(path, rows[0].1.timeseries_csv())
+            .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    }
+    let chart = busy_chart(&rows);
+    if let Some(path) = &args.svg {
+        std::fs::write(path, &chart).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    }
+    match args.format {
+        PlanFormat::Json => output::print_json(&rows.iter().map(|(_, r)| r).collect::<Vec<_>>()),
+        PlanFormat::Table | PlanFormat::Markdown => {
+            let mut s = String::new();
+            let md = args.format == PlanFormat::Markdown;
+            if md {
+                let _ = writeln!(s, "# Simulation: {}\n", p.name);
+            }
+            let _ = writeln!(
+                s,
+                "{} over {} days, seed {}: {} training jobs ({}), fleet from the plan ({} pools)\n",
+                p.name,
+                args.days,
+                args.seed,
+                scenario.jobs.len(),
+                args.trace,
+                scenario.fleet.pools.len()
+            );
+            let _ = writeln!(s, "{}", chipmix_sim::markdown_table(&rows));
+            for (name, r) in &rows {
+                let _ = writeln!(
+                    s,
+                    "{name}: cost {} (training {}, inference {}); {} events",
+                    usd(r.total_cost_usd),
+                    usd(r.training_cost_usd),
+                    usd(r.inference_cost_usd),
+                    r.events_processed
+                );
+            }
+            if md {
+                let _ = writeln!(s, "\n{chart}");
+            }
+            print!("{s}");
+            Ok(())
+        }
+    }
+}
+
+fn busy_chart(rows: &[(String, chipmix_sim::SimReport)]) -> String {
+    let Some((name, r)) = rows.first() else {
+        return String::new();
+    };
+    let series: Vec<chipmix_charts::Series> = r
+        .timeseries
+        .vendors
+        .iter()
+        .enumerate()
+        .map(|(v, vendor)| chipmix_charts::Series {
+            name: vendor.clone(),
+            points: r
+                .timeseries
+                .points
+                .iter()
+                .map(|p| (p.start_seconds / 86_400.0, p.busy_chips[v]))
+                .collect(),
+        })
+        .collect();
+    chipmix_charts::line_chart_svg(
+        &format!("Chips busy with training, by vendor ({name})"),
+        "day",
+        "chips",
+        &series,
+        &|v| format!("{v:.0}"),
+    )
+}
