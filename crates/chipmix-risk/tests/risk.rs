@@ -454,7 +454,7 @@ fn random_portfolio(seed: u64, services: usize) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(10))]
+    #![proptest_config(ProptestConfig::with_cases(6))]
 
     /// In a sweep of `policy.max_vendor_share`, the optimal cost never rises as the cap
     /// loosens, and once a cap is feasible every looser one is.
