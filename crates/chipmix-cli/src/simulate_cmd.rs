@@ -32,6 +32,12 @@ pub enum RentingArg {
     Shared,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReplannerArg {
+    Milp,
+    Demand,
+}
+
 #[derive(Args)]
 pub struct SimulateArgs {
     /// The portfolio file (YAML); its plan is the fleet
@@ -50,6 +56,10 @@ pub struct SimulateArgs {
     policy: PolicyArg,
     #[arg(long, value_enum, default_value = "shared")]
     renting: RentingArg,
+    /// Who re-plans under `--policy replan`: `milp` (HiGHS sizes every pool and places the
+    /// backlog) or `demand` (each queued job to its cheapest pool, greedily)
+    #[arg(long, value_enum, default_value = "milp")]
+    replanner: ReplannerArg,
     /// Re-plan interval for `--policy replan`, hours
     #[arg(long, default_value_t = 1.0)]
     replan_hours: f64,
@@ -237,10 +247,26 @@ pub fn run(args: SimulateArgs) -> CmdResult {
         scenario.policy = policy;
         bar.set_message(scenario.policy.name());
         let base = 1000 * k as u64;
-        let out =
-            chipmix_sim::simulate(&scenario, &|f| bar.set_position(base + (f * 1000.0) as u64))
-                .map_err(|e| bad(e.to_string()))?;
-        rows.push((scenario.policy.name(), out.report));
+        let progress = |f: f64| bar.set_position(base + (f * 1000.0) as u64);
+        let (out, name) = match (&scenario.policy, args.replanner) {
+            (Policy::Replan { every_seconds }, ReplannerArg::Milp) => {
+                let mut milp = chipmix_sim::MilpReplanner::new(*every_seconds);
+                let out = chipmix_sim::simulate_with(&scenario, &mut milp, &progress);
+                if milp.failed_solves > 0 {
+                    eprintln!(
+                        "warning: {} of {} re-planning solves failed; the previous fleet was kept",
+                        milp.failed_solves, milp.solves
+                    );
+                }
+                (out, format!("{} (MILP)", scenario.policy.name()))
+            }
+            _ => (
+                chipmix_sim::simulate(&scenario, &progress),
+                scenario.policy.name(),
+            ),
+        };
+        let out = out.map_err(|e| bad(e.to_string()))?;
+        rows.push((name, out.report));
     }
     bar.finish_and_clear();
     if let Some(path) = &args.csv {

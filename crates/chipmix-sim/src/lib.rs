@@ -14,6 +14,7 @@ pub mod check;
 mod engine;
 pub mod fleet;
 pub mod log;
+pub mod milp_replan;
 pub mod report;
 mod scenario;
 pub mod speed;
@@ -23,6 +24,7 @@ pub use check::check;
 pub use engine::{simulate, simulate_with};
 pub use fleet::{Fleet, Pool, Scope, Service, ServiceAllocation};
 pub use log::{Entry, EventLog, Record};
+pub use milp_replan::MilpReplanner;
 pub use report::{SimReport, markdown_table};
 pub use scenario::{
     DemandReplanner, FleetState, Policy, PoolStatus, QueuedJob, Renting, Replanner, Scenario,

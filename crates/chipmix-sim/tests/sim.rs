@@ -920,6 +920,15 @@ proptest! {
                 prop_assert!(close(series, r.total_cost_usd), "{} vs {}", series, r.total_cost_usd);
                 prop_assert!(r.total_cost_usd.is_finite() && r.total_cost_usd >= 0.0);
             }
+            // Rolling re-planning with the MILP solver deciding the held fleet.
+            sc.policy = Policy::Replan { every_seconds: 900.0 };
+            let mut milp = MilpReplanner::new(900.0);
+            let out = simulate_with(&sc, &mut milp, &|_| {}).unwrap();
+            let problems = check(out.log.as_ref().unwrap(), &sc.fleet);
+            prop_assert!(problems.is_empty(), "milp replan: {:#?}", problems);
+            let t = &out.report.training;
+            prop_assert_eq!(t.jobs_completed + t.jobs_unfinished + t.jobs_unrunnable, t.jobs_arrived);
+            prop_assert_eq!(milp.failed_solves, 0);
         }
     }
 }
