@@ -17,3 +17,6 @@ if [ "${#packages[@]}" -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
+
+# The dashboard's end-to-end test drives a real headless Chromium.
+bash "$(dirname "$0")/install-browser.sh"

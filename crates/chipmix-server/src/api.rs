@@ -404,12 +404,17 @@ pub struct PlanResponse {
     /// The plan as `chipmix plan --format json` prints it; left out of lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub plan: Option<Value>,
+    pub plan: Option<Box<serde_json::value::RawValue>>,
 }
 
 fn plan_response(row: &PlanRow, with_plan: bool) -> ApiResult<PlanResponse> {
     let plan = if with_plan {
-        Some(serde_json::from_str(&row.plan_json).map_err(ApiError::internal)?)
+        Some(
+            // Stored as the planner wrote it: served without parsing it into a tree (most of a
+            // read's cost before).
+            serde_json::value::RawValue::from_string(row.plan_json.clone())
+                .map_err(ApiError::internal)?,
+        )
     } else {
         None
     };
@@ -526,7 +531,7 @@ pub async fn create_plan(
             catalog_override_version: override_row.map(|r| r.version),
             created_at: rfc3339(created_at),
             created_by: caller.name,
-            plan: Some(serde_json::to_value(&plan).map_err(ApiError::internal)?),
+            plan: Some(serde_json::value::to_raw_value(&plan).map_err(ApiError::internal)?),
         }),
     ))
 }

@@ -23,7 +23,17 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// Recently verified tokens, so a read does not pay a second query for its token.
+    auth_cache: std::sync::Arc<std::sync::Mutex<AuthCache>>,
 }
+
+/// Successful token lookups, by SHA-256, for [`AUTH_CACHE_TTL`]. Unknown tokens always go to
+/// the database; a revocation through this process clears the cache at once, one made by
+/// another process (the CLI on the same file, another server on PostgreSQL) takes effect
+/// within the TTL.
+type AuthCache = std::collections::HashMap<String, (Caller, std::time::Instant)>;
+const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+const AUTH_CACHE_MAX: usize = 1024;
 
 /// What a storage call can fail with.
 #[derive(Debug)]
@@ -105,7 +115,11 @@ pub async fn open_db(url: &str) -> StoreResult<Db> {
             })
         });
     let pool = options.connect(url).await?;
-    Ok(Db { pool, backend })
+    Ok(Db {
+        pool,
+        backend,
+        auth_cache: Default::default(),
+    })
 }
 
 /// The URL without its password, for messages.
@@ -401,6 +415,10 @@ impl Db {
     /// Revokes the token with this name (or this numeric id). Revoking a revoked token is a
     /// no-op.
     pub async fn revoke_token(&self, name_or_id: &str) -> StoreResult<TokenInfo> {
+        self.auth_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         let id: i64 = name_or_id.parse().unwrap_or(-1);
         sqlx::query(
             "UPDATE tokens SET revoked_at = $1 WHERE (name = $2 OR id = $3) AND revoked_at IS NULL",
@@ -443,18 +461,43 @@ impl Db {
 
     /// The caller a secret belongs to; `None` for unknown and revoked secrets alike.
     pub async fn authenticate(&self, secret: &str) -> StoreResult<Option<Caller>> {
+        let hash = auth::secret_sha256(secret);
+        let cached = {
+            let cache = self
+                .auth_cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache
+                .get(&hash)
+                .filter(|(_, at)| at.elapsed() < AUTH_CACHE_TTL)
+                .map(|(c, _)| c.clone())
+        };
+        if cached.is_some() {
+            return Ok(cached);
+        }
         let row = sqlx::query(
             "SELECT name, role FROM tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
         )
-        .bind(auth::secret_sha256(secret))
+        .bind(&hash)
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
         let role: String = r.try_get(1)?;
-        Ok(Role::parse(&role).map(|role| Caller {
+        let caller = Role::parse(&role).map(|role| Caller {
             name: r.try_get(0).unwrap_or_default(),
             role,
-        }))
+        });
+        if let Some(c) = &caller {
+            let mut cache = self
+                .auth_cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() >= AUTH_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(hash, (c.clone(), std::time::Instant::now()));
+        }
+        Ok(caller)
     }
 
     // -------------------------------------------------------------------------------------

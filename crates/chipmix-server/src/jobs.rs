@@ -500,7 +500,7 @@ fn run_inner(
                 let d = done.fetch_add(n, Ordering::Relaxed) + n;
                 progress.set(montecarlo_progress(d, p.samples, p.replan));
             };
-            to_json(&montecarlo::run(
+            let report = montecarlo::run(
                 &ctx,
                 &base_plan,
                 &MonteCarloOptions {
@@ -515,7 +515,11 @@ fn run_inner(
                     },
                 },
                 &on_progress,
-            ))
+            );
+            to_json(&report).map(|mut json| {
+                json["chart_samples"] = montecarlo_chart_samples(&report);
+                json
+            })
         }
         JobSpec::Sweep(_) => Err(JobStop::Failed(
             "internal error: a sweep needs no base plan".into(),
@@ -537,6 +541,34 @@ fn montecarlo_progress(done: u64, samples: usize, replan: usize) -> f64 {
     }
     let replanned = ((done as f64 - samples).max(0.0) / replan as f64).min(1.0);
     0.05 + 0.2 * fixed + 0.74 * replanned
+}
+
+/// Per-sample values a Monte Carlo result keeps for its histogram (the dashboard draws it), at
+/// most this many of each: the report itself leaves them out, and a job may have millions.
+pub const CHART_SAMPLES: usize = 5_000;
+
+/// The first [`CHART_SAMPLES`] samples in sample order (samples are independent draws, so these
+/// are a fair subsample): each one's unserved fraction with today's plan and, of the re-planned
+/// ones, the re-planned cost (`null` where no plan exists).
+fn montecarlo_chart_samples(r: &montecarlo::MonteCarloReport) -> Value {
+    let unserved: Vec<f64> = r
+        .fixed_plan
+        .unserved_by_sample
+        .iter()
+        .take(CHART_SAMPLES)
+        .copied()
+        .collect();
+    let replanned: Option<Vec<Option<f64>>> = r.replan.as_ref().map(|rp| {
+        rp.cost_by_sample
+            .iter()
+            .take(CHART_SAMPLES)
+            .copied()
+            .collect()
+    });
+    serde_json::json!({
+        "unserved_fraction": unserved,
+        "replan_cost_usd_per_month": replanned,
+    })
 }
 
 /// The jobs running in this process, by id: their cancellation flags.

@@ -9,6 +9,7 @@
 mod api;
 pub mod auth;
 pub mod cli;
+mod dashboard;
 pub mod db;
 mod diff;
 mod engine;
@@ -100,7 +101,7 @@ impl AppState {
     }
 }
 
-/// Every route, with the body limit and the request metrics.
+/// Every route (the API and the dashboard), with the body limit and the request metrics.
 pub async fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(api::healthz))
@@ -146,6 +147,7 @@ pub async fn router(state: AppState) -> Router {
             "/api/v1/tokens/{name}",
             axum::routing::delete(api::revoke_token),
         )
+        .merge(dashboard::routes())
         .fallback(api::fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
