@@ -130,6 +130,7 @@ pub fn parse(text: &str) -> Result<Node, (Pos, String)> {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
+                builder.count(1, pos)?;
                 let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let value = if style == ScalarStyle::Plain && !forced_str {
                     resolve_plain(&text)
@@ -138,15 +139,18 @@ pub fn parse(text: &str) -> Result<Node, (Pos, String)> {
                 };
                 builder.push(Node { value, pos }, anchor)?;
             }
-            Event::SequenceStart(anchor, _) => builder.open(Value::Seq(Vec::new()), pos, anchor),
-            Event::MappingStart(anchor, _) => builder.open(Value::Map(Vec::new()), pos, anchor),
+            Event::SequenceStart(anchor, _) => builder.open(Value::Seq(Vec::new()), pos, anchor)?,
+            Event::MappingStart(anchor, _) => builder.open(Value::Map(Vec::new()), pos, anchor)?,
             Event::SequenceEnd | Event::MappingEnd => builder.close()?,
             Event::Alias(id) => {
-                let node = builder
+                let n = builder
                     .anchors
                     .get(&id)
-                    .cloned()
+                    .map(|(_, n)| *n)
                     .ok_or((pos, "alias to an unknown anchor".to_string()))?;
+                // Counted before the copy is made, so an expansion bomb stops here.
+                builder.count(n, pos)?;
+                let node = builder.anchors[&id].0.clone();
                 builder.push(node, 0)?;
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
@@ -163,13 +167,42 @@ struct Builder {
     /// Open collections, with the anchor to record when each closes and, for a mapping, the
     /// key waiting for its value.
     stack: Vec<(Node, usize, Option<Key>)>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
+    /// Nodes in the document so far, aliases expanded: bounded, so that a few lines of nested
+    /// aliases ("billion laughs") cannot make the reader build an enormous tree.
+    nodes: usize,
+}
+
+/// Far above any real portfolio (frontier-lab has a few hundred nodes).
+const MAX_NODES: usize = 1_000_000;
+
+fn size(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Seq(items) => items.iter().map(size).sum(),
+        Value::Map(entries) => entries.iter().map(|(_, v)| 1 + size(v)).sum(),
+        _ => 0,
+    }
 }
 
 impl Builder {
-    fn open(&mut self, value: Value, pos: Pos, anchor: usize) {
+    fn count(&mut self, n: usize, pos: Pos) -> Result<(), (Pos, String)> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err((
+                pos,
+                format!(
+                    "the document expands to more than {MAX_NODES} nodes (through aliases); a portfolio is far smaller"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, value: Value, pos: Pos, anchor: usize) -> Result<(), (Pos, String)> {
+        self.count(1, pos)?;
         self.stack.push((Node { value, pos }, anchor, None));
+        Ok(())
     }
 
     fn close(&mut self) -> Result<(), (Pos, String)> {
@@ -179,7 +212,8 @@ impl Builder {
 
     fn push(&mut self, node: Node, anchor: usize) -> Result<(), (Pos, String)> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let n = size(&node);
+            self.anchors.insert(anchor, (node.clone(), n));
         }
         let Some((parent, _, pending_key)) = self.stack.last_mut() else {
             self.root = Some(node);
@@ -212,8 +246,6 @@ impl Builder {
     }
 }
 
-/// YAML 1.2 core-schema resolution of a plain scalar, plus `_` digit separators
-/// (`50_000_000`), which YAML 1.1 allowed and people write.
 /// Sets the number at a dotted `path` (`policy.max_vendor_share`, `policy.resilience.min_served`,
 /// `workloads.chat-70b.peak_requests_per_s`: a list entry is picked by its `name`), creating
 /// missing mapping keys. The new node takes the position of the node it replaces or of its
@@ -279,6 +311,8 @@ pub fn set_number(root: &mut Node, path: &str, value: f64) -> Result<(), String>
     Ok(())
 }
 
+/// YAML 1.2 core-schema resolution of a plain scalar, plus `_` digit separators
+/// (`50_000_000`), which YAML 1.1 allowed and people write.
 fn resolve_plain(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,

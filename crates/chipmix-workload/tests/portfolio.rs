@@ -174,3 +174,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn alias_bombs_are_refused_not_expanded() {
+    // Nine levels of ten aliases each would expand to 10^9 nodes.
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    text.push_str("workloads: *a9\n");
+    let base = chipmix_catalog::Catalog::builtin().unwrap();
+    let started = std::time::Instant::now();
+    let errors =
+        chipmix_workload::portfolio::parse("bomb.yaml", &text, std::path::Path::new("."), &base)
+            .unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("expands to more than")),
+        "{errors:#?}"
+    );
+    // Refused early, not after building the tree.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Ordinary aliases still work.
+    let ok = "name: a\nslo: &slo { ttft_ms: 500, tpot_ms: 40 }\n";
+    assert!(chipmix_workload::yaml::parse(ok).is_ok());
+}
