@@ -1,12 +1,12 @@
 //! `chipmix export kueue|skypilot FILE --out DIR`: the plan in the formats the engines consume.
 
-use crate::catalog_cmd::{self, CatalogFiles};
-use crate::plan_cmd::plan_file;
+use crate::catalog_cmd::CatalogFiles;
+use crate::plan_cmd::{load_portfolio, plan_file};
 use crate::{CmdResult, Failure};
 use chipmix_export::{kueue, skypilot};
 use chipmix_perf::Calibration;
 use chipmix_plan::{Plan, PlanOptions, verify};
-use chipmix_workload::{Portfolio, portfolio};
+use chipmix_workload::Portfolio;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -148,13 +148,7 @@ fn load(args: &Common) -> Result<(Plan, Portfolio, chipmix_catalog::Catalog), Fa
             },
         );
     };
-    let base = catalog_cmd::load(&args.catalog)?;
-    let p = portfolio::load(&args.file, &base)
-        .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?
-        .portfolio;
-    let c = p
-        .effective_catalog(&base)
-        .map_err(|e| Failure::BadInput(e.iter().map(|x| format!("error: {x}")).collect()))?;
+    let (p, c) = load_portfolio(&args.file, &args.catalog)?;
     let text = std::fs::read_to_string(plan_path).map_err(|e| {
         Failure::bad(format!(
             "{}: error: cannot read the file: {e}",

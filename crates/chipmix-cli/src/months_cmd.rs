@@ -1,6 +1,6 @@
 //! `chipmix plan FILE` for a portfolio with a `horizon:`: the month-by-month plan.
 
-use crate::output::{self, new_table, usd};
+use crate::output::{self, usd};
 use crate::plan_cmd::PlanFormat;
 use crate::{CmdResult, Failure};
 use chipmix_catalog::Catalog;
@@ -158,23 +158,13 @@ fn text(plan: &MonthlyPlan, md: bool) -> String {
             ]
         })
         .collect();
-    if md {
-        let _ = writeln!(
-            s,
-            "| {} |\n|---:|---:|---:|---:|---:|---:|---:|---|",
-            header.join(" | ")
-        );
-        for r in &rows {
-            let _ = writeln!(s, "| {} |", r.join(" | "));
-        }
-    } else {
-        let mut t = new_table();
-        t.set_header(header.to_vec());
-        for r in rows {
-            t.add_row(r);
-        }
-        let _ = writeln!(s, "{t}");
-    }
+    output::table_or_markdown(
+        &mut s,
+        md,
+        &header,
+        rows,
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+    );
     if !plan.reservations.is_empty() {
         let _ = writeln!(
             s,

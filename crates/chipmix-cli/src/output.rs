@@ -119,3 +119,29 @@ pub fn usd(v: f64) -> String {
     }
     format!("{}${out}", if neg { "-" } else { "" })
 }
+
+/// Rows as a markdown table (`align` is its separator line, e.g. `|---|---:|`) or as an aligned
+/// text table, appended to `s`.
+pub fn table_or_markdown(
+    s: &mut String,
+    markdown: bool,
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+    align: &str,
+) {
+    use std::fmt::Write as _;
+    if markdown {
+        let _ = writeln!(s, "| {} |\n{align}", header.join(" | "));
+        for r in rows {
+            let _ = writeln!(s, "| {} |", r.join(" | "));
+        }
+        let _ = writeln!(s);
+    } else {
+        let mut t = new_table();
+        t.set_header(header.to_vec());
+        for r in rows {
+            t.add_row(r);
+        }
+        let _ = writeln!(s, "{t}");
+    }
+}

@@ -67,7 +67,8 @@ pub fn load_portfolio(
     Ok((p, catalog))
 }
 
-fn plan_loaded(
+/// Plans an already loaded portfolio and verifies the plan independently.
+pub fn plan_loaded(
     file: &std::path::Path,
     p: portfolio::Portfolio,
     catalog: chipmix_catalog::Catalog,

@@ -2,8 +2,8 @@
 //! and bargaining power, printed as tables, JSON or markdown reports with SVG charts.
 
 use crate::catalog_cmd::{self, CatalogFiles};
-use crate::output::{self, new_table, usd};
-use crate::plan_cmd::{PlanFormat, plan_file};
+use crate::output::{self, usd};
+use crate::plan_cmd::{PlanFormat, load_portfolio, plan_file, plan_loaded};
 use crate::{CmdResult, Failure};
 use chipmix_charts::{Bar, Series};
 use chipmix_perf::Calibration;
@@ -102,8 +102,7 @@ pub fn leverage(args: LeverageArgs) -> CmdResult {
                 report.portfolio,
                 usd(report.base_cost_usd_per_month)
             );
-            let mut t = new_table();
-            t.set_header(vec![
+            let header = &[
                 "kind",
                 "name",
                 "spend/month",
@@ -112,11 +111,10 @@ pub fn leverage(args: LeverageArgs) -> CmdResult {
                 "delta",
                 "break-even price rise",
                 "notes",
-            ]);
-            for r in leverage_rows(&report, true) {
-                t.add_row(r);
-            }
-            println!("{t}");
+            ];
+            let mut s = String::new();
+            output::table_or_markdown(&mut s, false, header, leverage_rows(&report, true), "");
+            print!("{s}");
             println!("method: {}", report.method);
             Ok(())
         }
@@ -291,15 +289,9 @@ pub fn stress(args: StressArgs) -> CmdResult {
     };
     let options = args.solve.options(1e-4);
     // Read the scenario before solving anything: a typo should fail fast.
-    let base_catalog = catalog_cmd::load(&args.solve.catalog)?;
-    let peek = chipmix_workload::portfolio::load(file, &base_catalog)
-        .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?
-        .portfolio;
-    let peek_catalog = peek
-        .effective_catalog(&base_catalog)
-        .map_err(|e| Failure::BadInput(e.iter().map(|x| format!("error: {x}")).collect()))?;
-    let chosen = load_scenario(name, &peek_catalog, &peek)?;
-    let (base, p, c) = plan_file(file, &args.solve.catalog, &options)?;
+    let (p, c) = load_portfolio(file, &args.solve.catalog)?;
+    let chosen = load_scenario(name, &c, &p)?;
+    let (base, p, c) = plan_loaded(file, p, c, &options)?;
     let cal = Calibration::builtin();
     let ctx = Context {
         portfolio: &p,
@@ -392,14 +384,7 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
         let _ = writeln!(s, "\ntoday's plan, kept:");
     }
     let f = &r.fixed_plan;
-    let mut t = new_table();
-    t.set_header(vec![
-        "service",
-        "peak req/s",
-        "served req/s",
-        "served",
-        "SLOs",
-    ]);
+    let header = &["service", "peak req/s", "served req/s", "served", "SLOs"];
     let mut rows = Vec::new();
     for x in &f.services {
         rows.push(vec![
@@ -414,10 +399,9 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
             },
         ]);
     }
-    table_or_markdown(&mut s, markdown, &mut t, rows, "|---|---:|---:|---:|---|");
+    output::table_or_markdown(&mut s, markdown, header, rows, "|---|---:|---:|---:|---|");
     if !f.training.is_empty() {
-        let mut t = new_table();
-        t.set_header(vec!["training job", "dp", "days", "deadline", "outcome"]);
+        let header = &["training job", "dp", "days", "deadline", "outcome"];
         let rows = f
             .training
             .iter()
@@ -443,7 +427,7 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
         if !markdown {
             let _ = writeln!(s);
         }
-        table_or_markdown(&mut s, markdown, &mut t, rows, "|---|---|---|---:|---|");
+        output::table_or_markdown(&mut s, markdown, header, rows, "|---|---|---|---:|---|");
     }
     let _ = writeln!(
         s,
@@ -499,31 +483,6 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
         }
     }
     s
-}
-
-fn table_or_markdown(
-    s: &mut String,
-    markdown: bool,
-    t: &mut comfy_table::Table,
-    rows: Vec<Vec<String>>,
-    align: &str,
-) {
-    if markdown {
-        let header: Vec<String> = t
-            .header()
-            .map(|h| h.cell_iter().map(|c| c.content()).collect())
-            .unwrap_or_default();
-        let _ = writeln!(s, "| {} |\n{align}", header.join(" | "));
-        for r in rows {
-            let _ = writeln!(s, "| {} |", r.join(" | "));
-        }
-        let _ = writeln!(s);
-    } else {
-        for r in rows {
-            t.add_row(r);
-        }
-        let _ = writeln!(s, "{t}");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,19 +548,17 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
         PlanFormat::Json => output::print_json(&report),
         PlanFormat::Table => {
             println!("sweep of {} for {}", report.param, report.portfolio);
-            let mut t = new_table();
-            t.set_header(vec![
+            let header = &[
                 "value",
                 "cost/month",
                 "vs best",
                 "gap",
                 "HHI",
                 "vendor shares",
-            ]);
-            for r in sweep_rows(&report) {
-                t.add_row(r);
-            }
-            println!("{t}");
+            ];
+            let mut s = String::new();
+            output::table_or_markdown(&mut s, false, header, sweep_rows(&report), "");
+            print!("{s}");
             Ok(())
         }
         PlanFormat::Markdown => {

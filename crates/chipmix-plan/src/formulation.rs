@@ -82,6 +82,22 @@ pub struct Formulation {
     pub horizon_months: f64,
 }
 
+/// The commitment whose discount applies to an offering: the first that covers it.
+pub fn discount_contract(portfolio: &Portfolio, provider: &str, chip: &str) -> Option<usize> {
+    portfolio
+        .contracts
+        .iter()
+        .position(|k| matches!(k, Contract::Commitment { .. }) && k.covers(provider, chip))
+}
+
+/// The commitment discount on an offering's price (0 when no commitment covers it).
+pub fn commitment_discount(portfolio: &Portfolio, provider: &str, chip: &str) -> f64 {
+    match discount_contract(portfolio, provider, chip).map(|k| &portfolio.contracts[k]) {
+        Some(Contract::Commitment { discount, .. }) => *discount,
+        _ => 0.0,
+    }
+}
+
 /// The demand a service must be provisioned for: peak × (1 + headroom).
 pub fn provisioned_demand(portfolio: &Portfolio, workload: usize) -> f64 {
     match &portfolio.workloads[workload].kind {
@@ -174,14 +190,11 @@ pub fn build(
     let mut m = LinearModel::default();
     let mut kinds = Vec::new();
 
-    // Discounts: the first commitment that covers the offering.
     let discount_contract: Vec<Option<usize>> = candidates
         .iter()
         .map(|c| {
             let o = &offerings[c.offering];
-            portfolio.contracts.iter().position(|k| {
-                matches!(k, Contract::Commitment { .. }) && k.covers(&o.provider, &o.chip)
-            })
+            discount_contract(portfolio, &o.provider, &o.chip)
         })
         .collect();
     let unit_spend: Vec<f64> = candidates

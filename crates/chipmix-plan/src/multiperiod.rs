@@ -13,6 +13,7 @@
 
 use crate::candidates::{self, Candidate, CandidateKind, DAYS_PER_MONTH, HOURS_PER_MONTH};
 use crate::explain;
+use crate::formulation::commitment_discount;
 use crate::lp::{self, LinearModel, Outcome, SolveOptions};
 use crate::{PlanError, PlanOptions};
 use chipmix_catalog::{Catalog, Vendor};
@@ -201,17 +202,6 @@ fn terms_for<'h>(
         .enumerate()
         .filter(|(_, r)| r.provider == "*" || r.provider.eq_ignore_ascii_case(provider))
         .collect()
-}
-
-fn commitment_discount(portfolio: &Portfolio, provider: &str, chip: &str) -> f64 {
-    portfolio
-        .contracts
-        .iter()
-        .find_map(|k| match k {
-            Contract::Commitment { discount, .. } if k.covers(provider, chip) => Some(*discount),
-            _ => None,
-        })
-        .unwrap_or(0.0)
 }
 
 fn build(
