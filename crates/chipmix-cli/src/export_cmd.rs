@@ -145,6 +145,7 @@ fn load(args: &Common) -> Result<(Plan, Portfolio, chipmix_catalog::Catalog), Fa
                 time_limit_s: args.time_limit,
                 relative_gap: 1e-4,
                 analysis: false,
+                method: Default::default(),
             },
         );
     };

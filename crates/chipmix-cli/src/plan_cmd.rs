@@ -118,6 +118,7 @@ pub fn run(args: PlanArgs) -> CmdResult {
         time_limit_s: args.time_limit,
         relative_gap: args.gap.unwrap_or(1e-4),
         analysis: !args.no_analysis,
+        method: Default::default(),
     };
     let (p, catalog) = load_portfolio(&args.file, &args.catalog)?;
     if p.horizon.is_some() {
@@ -183,15 +184,26 @@ fn allocation_rows(plan: &Plan) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// How the plan was solved, when not by one branch-and-bound (the usual case for small
+/// portfolios, left unsaid).
+fn method_note(plan: &Plan) -> String {
+    if plan.method.is_empty() || plan.method == "direct" {
+        String::new()
+    } else {
+        format!(", {}", plan.method)
+    }
+}
+
 fn print_table(plan: &Plan, p: &portfolio::Portfolio) -> CmdResult {
     println!(
-        "plan for {}: {} — {} per month (bound {}, gap {:.3}%, solved in {:.2} s; horizon {} months)",
+        "plan for {}: {} — {} per month (bound {}, gap {:.3}%, solved in {:.2} s{}; horizon {} months)",
         plan.portfolio,
         plan.status.as_str(),
         usd(plan.objective_usd_per_month),
         usd(plan.bound_usd_per_month),
         plan.gap * 100.0,
         plan.solve_seconds,
+        method_note(plan),
         plan.horizon_months
     );
     println!();
@@ -316,12 +328,13 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
     let _ = writeln!(md, "# Compute plan: {}\n", plan.portfolio);
     let _ = writeln!(
         md,
-        "**{}** per month — status `{}`, proven bound {}, gap {:.3}%, solved in {:.2} s by HiGHS over {} candidates ({} variables, {} constraints). Horizon: {} months.\n",
+        "**{}** per month — status `{}`, proven bound {}, gap {:.3}%, solved in {:.2} s by HiGHS{} over {} candidates ({} variables, {} constraints). Horizon: {} months.\n",
         usd(plan.objective_usd_per_month),
         plan.status.as_str(),
         usd(plan.bound_usd_per_month),
         plan.gap * 100.0,
         plan.solve_seconds,
+        method_note(plan),
         plan.candidates,
         plan.variables,
         plan.constraints,

@@ -37,6 +37,7 @@ impl SolveArgs {
             time_limit_s: self.time_limit,
             relative_gap: self.gap.unwrap_or(default_gap),
             analysis: false,
+            method: Default::default(),
         }
     }
 }

@@ -185,6 +185,7 @@ pub fn run(args: SimulateArgs) -> CmdResult {
             time_limit_s: 60.0,
             relative_gap: 1e-4,
             analysis: false,
+            method: Default::default(),
         },
     )?;
     let mut fleet = Fleet::from_plan(&plan, &catalog, &p).map_err(|e| bad(e.to_string()))?;

@@ -25,6 +25,7 @@ fn planned(text: &str) -> (Plan, Portfolio, Catalog) {
         time_limit_s: 60.0,
         relative_gap: 1e-4,
         analysis: false,
+        method: Default::default(),
     };
     let pl = plan(&p, &c, &Calibration::builtin(), &options).unwrap();
     (pl, p, c)

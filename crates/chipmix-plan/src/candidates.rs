@@ -4,10 +4,13 @@
 //! can be explained.
 
 use chipmix_catalog::{Catalog, Offering, Vendor};
-use chipmix_perf::training::{self, TrainConfig, TrainRequest};
-use chipmix_perf::{Calibration, ModelShape, PerfError, Replica, System, serve_on_offering};
+use chipmix_perf::training::{self, TrainConfig, TrainEstimate, TrainRequest};
+use chipmix_perf::{
+    Calibration, ModelShape, OfferingServe, PerfError, Replica, System, serve_on_offering,
+};
 use chipmix_workload::{FailureScope, Portfolio, Workload, WorkloadKind};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// Hours in an average month (8,766 h per year / 12).
 pub const HOURS_PER_MONTH: f64 = 730.5;
@@ -132,83 +135,160 @@ pub fn policy_rejects(portfolio: &Portfolio, catalog: &Catalog, o: &Offering) ->
     None
 }
 
-/// Generates the candidates of every workload.
+/// Provider, instance type, chip, chips per instance, network, memory and vCPUs: what the
+/// performance model reads from an offering.
+type HardwareKey = (
+    String,
+    String,
+    String,
+    u32,
+    Option<u64>,
+    Option<u64>,
+    Option<u32>,
+);
+
+/// Offerings that differ only in region, price or capacity are the same hardware: the
+/// performance model gives them the same answer, so it is asked once per workload and class.
+fn hardware_classes(catalog: &Catalog) -> Vec<usize> {
+    let mut seen: HashMap<HardwareKey, usize> = HashMap::new();
+    catalog
+        .offerings()
+        .iter()
+        .map(|o| {
+            let key = (
+                o.provider.clone(),
+                o.instance_type.clone(),
+                o.chip.clone(),
+                o.chips_per_instance,
+                o.network_gbps.map(f64::to_bits),
+                o.memory_gib.map(f64::to_bits),
+                o.vcpus,
+            );
+            let next = seen.len();
+            *seen.entry(key).or_insert(next)
+        })
+        .collect()
+}
+
+/// Per workload, the performance model's answers by hardware class (and, for training, by
+/// instance count).
+#[derive(Default)]
+struct Memo {
+    serve: HashMap<usize, (usize, Result<OfferingServe, String>)>,
+    train: HashMap<(usize, u32), Result<TrainEstimate, PerfError>>,
+}
+
+/// Generates the candidates of every workload (workloads in parallel; the result does not
+/// depend on the number of threads).
 pub fn generate(portfolio: &Portfolio, catalog: &Catalog, calibration: &Calibration) -> Generated {
+    use rayon::prelude::*;
+    let classes = hardware_classes(catalog);
+    let per_workload: Vec<(Vec<Candidate>, Vec<Rejection>)> = portfolio
+        .workloads
+        .par_iter()
+        .enumerate()
+        .map(|(wi, w)| workload_candidates(portfolio, catalog, calibration, &classes, wi, w))
+        .collect();
     let mut candidates = Vec::new();
     let mut rejections = Vec::new();
-    for (wi, w) in portfolio.workloads.iter().enumerate() {
-        let shape = ModelShape::new(&w.model);
-        let mut rejected = Vec::new();
-        let before = candidates.len();
-        for (oi, o) in catalog.offerings().iter().enumerate() {
-            let reject = |reason: String| Rejection {
-                offering: o.id(),
-                reason,
-            };
-            if let Some(reason) = policy_rejects(portfolio, catalog, o) {
-                rejected.push(reject(reason));
-                continue;
-            }
-            let chip = catalog.chip(&o.chip).expect("catalog invariant");
-            if !w.software.contains(&chip.software) {
-                rejected.push(reject(format!(
-                    "{} runs {}, the workload runs [{}]",
-                    chip.id,
-                    chip.software,
-                    w.software
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-                continue;
-            }
-            if matches!(w.kind, WorkloadKind::Training(_)) && !chip.trains {
-                rejected.push(reject(format!("{} is an inference-only chip", chip.id)));
-                continue;
-            }
-            let mut pricings = vec![(false, o.usd_per_hour.unwrap_or(0.0))];
-            if w.preemptible
-                && let Some(spot) = o.spot_usd_per_hour
-            {
-                pricings.push((true, spot));
-            }
-            let made = match &w.kind {
-                WorkloadKind::Inference(_) => serve_candidates(
-                    portfolio,
-                    catalog,
-                    calibration,
-                    &shape,
-                    w,
-                    wi,
-                    oi,
-                    o,
-                    &pricings,
-                ),
-                WorkloadKind::Training(_) => train_candidates(
-                    portfolio,
-                    catalog,
-                    calibration,
-                    &shape,
-                    w,
-                    wi,
-                    oi,
-                    o,
-                    &pricings,
-                ),
-            };
-            match made {
-                Ok(mut c) => candidates.append(&mut c),
-                Err(reason) => rejected.push(reject(reason)),
-            }
-        }
-        prune_dominated(&mut candidates, before, catalog, portfolio);
-        rejections.push(rejected);
+    for (mut c, r) in per_workload {
+        candidates.append(&mut c);
+        rejections.push(r);
     }
     Generated {
         candidates,
         rejections,
     }
+}
+
+fn workload_candidates(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+    classes: &[usize],
+    wi: usize,
+    w: &Workload,
+) -> (Vec<Candidate>, Vec<Rejection>) {
+    let shape = ModelShape::new(&w.model);
+    let mut memo = Memo::default();
+    let mut candidates = Vec::new();
+    let mut rejected = Vec::new();
+    for (oi, o) in catalog.offerings().iter().enumerate() {
+        let reject = |reason: String| Rejection {
+            offering: o.id(),
+            reason,
+        };
+        if let Some(reason) = policy_rejects(portfolio, catalog, o) {
+            rejected.push(reject(reason));
+            continue;
+        }
+        let chip = catalog.chip(&o.chip).expect("catalog invariant");
+        if !w.software.contains(&chip.software) {
+            rejected.push(reject(format!(
+                "{} runs {}, the workload runs [{}]",
+                chip.id,
+                chip.software,
+                w.software
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+            continue;
+        }
+        if matches!(w.kind, WorkloadKind::Training(_)) && !chip.trains {
+            rejected.push(reject(format!("{} is an inference-only chip", chip.id)));
+            continue;
+        }
+        let mut pricings = vec![(false, o.usd_per_hour.unwrap_or(0.0))];
+        if w.preemptible
+            && let Some(spot) = o.spot_usd_per_hour
+        {
+            pricings.push((true, spot));
+        }
+        let site = Site {
+            wi,
+            oi,
+            o,
+            class: classes[oi],
+        };
+        let made = match &w.kind {
+            WorkloadKind::Inference(_) => serve_candidates(
+                portfolio,
+                catalog,
+                calibration,
+                &shape,
+                w,
+                &site,
+                &pricings,
+                &mut memo,
+            ),
+            WorkloadKind::Training(_) => train_candidates(
+                portfolio,
+                catalog,
+                calibration,
+                &shape,
+                w,
+                &site,
+                &pricings,
+                &mut memo,
+            ),
+        };
+        match made {
+            Ok(mut c) => candidates.append(&mut c),
+            Err(reason) => rejected.push(reject(reason)),
+        }
+    }
+    prune_dominated(&mut candidates, 0, catalog, portfolio);
+    (candidates, rejected)
+}
+
+/// Where a candidate is made: workload, offering and the offering's hardware class.
+struct Site<'a> {
+    wi: usize,
+    oi: usize,
+    o: &'a Offering,
+    class: usize,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -218,25 +298,36 @@ fn serve_candidates(
     calibration: &Calibration,
     shape: &ModelShape,
     w: &Workload,
-    wi: usize,
-    oi: usize,
-    o: &Offering,
+    site: &Site,
     pricings: &[(bool, f64)],
+    memo: &mut Memo,
 ) -> Result<Vec<Candidate>, String> {
     let WorkloadKind::Inference(svc) = &w.kind else {
         unreachable!()
     };
-    let s = serve_on_offering(
-        catalog,
-        calibration,
-        shape,
-        o,
-        w.precision,
-        svc.prompt_tokens,
-        svc.output_tokens,
-        svc.slo,
-    )
-    .map_err(|e| e.to_string())?;
+    let (wi, oi, o) = (site.wi, site.oi, site.o);
+    let (first, answer) = memo.serve.entry(site.class).or_insert_with(|| {
+        let answer = serve_on_offering(
+            catalog,
+            calibration,
+            shape,
+            o,
+            w.precision,
+            svc.prompt_tokens,
+            svc.output_tokens,
+            svc.slo,
+        )
+        .map_err(|e| e.to_string());
+        (oi, answer)
+    });
+    // A reason found on another offering of the class names that offering: name this one.
+    let s = match answer {
+        Ok(s) => s.clone(),
+        Err(reason) if *first == oi => return Err(reason.clone()),
+        Err(reason) => {
+            return Err(reason.replace(&catalog.offerings()[*first].id(), &o.id()));
+        }
+    };
     let chip = catalog.chip(&o.chip).expect("catalog invariant");
     let (instances_per_unit, replicas_per_unit) = if s.instances_per_replica > 1 {
         (s.instances_per_replica, 1)
@@ -309,11 +400,11 @@ fn train_candidates(
     calibration: &Calibration,
     shape: &ModelShape,
     w: &Workload,
-    wi: usize,
-    oi: usize,
-    o: &Offering,
+    site: &Site,
     pricings: &[(bool, f64)],
+    memo: &mut Memo,
 ) -> Result<Vec<Candidate>, String> {
+    let (wi, oi, o) = (site.wi, site.oi, site.o);
     let WorkloadKind::Training(job) = &w.kind else {
         unreachable!()
     };
@@ -331,21 +422,26 @@ fn train_candidates(
     let mut best_days = f64::INFINITY;
     let mut last_err = None;
     let counts = instance_counts(limit);
-    let estimate = |n: u32| {
-        training::estimate(
-            shape,
-            &system,
-            &TrainRequest {
-                chips: n * o.chips_per_instance,
-                seq_len: job.seq_len,
-                global_batch_tokens: gbt,
-                precision: w.precision,
-                tp: None,
-                pp: None,
-                dp: None,
-                micro_batch: None,
-            },
-        )
+    let mut estimate = |n: u32| {
+        memo.train
+            .entry((site.class, n))
+            .or_insert_with(|| {
+                training::estimate(
+                    shape,
+                    &system,
+                    &TrainRequest {
+                        chips: n * o.chips_per_instance,
+                        seq_len: job.seq_len,
+                        global_batch_tokens: gbt,
+                        precision: w.precision,
+                        tp: None,
+                        pp: None,
+                        dp: None,
+                        micro_batch: None,
+                    },
+                )
+            })
+            .clone()
     };
     for &(spot, usd) in pricings {
         let availability = if spot {

@@ -12,6 +12,7 @@
 //! formulation.
 
 pub mod candidates;
+mod decompose;
 pub mod explain;
 pub mod formulation;
 pub mod lp;
@@ -38,7 +39,25 @@ pub struct PlanOptions {
     pub relative_gap: f64,
     /// Also solve the baselines and re-solve without each binding rule (a few more solves).
     pub analysis: bool,
+    pub method: SolveMethod,
 }
+
+/// How the MILP is solved. Both prove their gap against a bound valid for the whole MILP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SolveMethod {
+    /// Decomposed from [`DECOMPOSE_FROM_WORKLOADS`] workloads on, direct below.
+    #[default]
+    Auto,
+    /// One branch-and-bound over the whole model (HiGHS), after an LP-rounding heuristic.
+    Direct,
+    /// Column generation by workload (Dantzig–Wolfe) and a MILP over the patterns found;
+    /// falls back to `Direct` when it reaches no plan.
+    Decomposed,
+}
+
+/// Portfolios this large are decomposed by [`SolveMethod::Auto`]: below it one branch-and-bound
+/// is fast and its LP duals give shadow prices for every row.
+pub const DECOMPOSE_FROM_WORKLOADS: usize = 50;
 
 impl Default for PlanOptions {
     fn default() -> Self {
@@ -46,6 +65,7 @@ impl Default for PlanOptions {
             time_limit_s: 60.0,
             relative_gap: 1e-4,
             analysis: true,
+            method: SolveMethod::Auto,
         }
     }
 }
@@ -89,7 +109,12 @@ pub fn plan(
         relative_gap: options.relative_gap,
         relax: false,
     };
-    let solved = solve_with_rounding(portfolio, catalog, cands, &f, &solve_options);
+    let decompose = match options.method {
+        SolveMethod::Auto => portfolio.workloads.len() >= DECOMPOSE_FROM_WORKLOADS,
+        SolveMethod::Direct => false,
+        SolveMethod::Decomposed => true,
+    };
+    let (solved, method) = solve_milp(portfolio, catalog, cands, &f, &solve_options, decompose);
     match solved.outcome {
         Outcome::Optimal | Outcome::TimeLimit => {}
         Outcome::Infeasible => {
@@ -109,12 +134,137 @@ pub fn plan(
         }
     }
     let mut plan = assemble(portfolio, catalog, calibration, cands, &f, &solved);
-    plan.binding_constraints = shadow_prices(portfolio, catalog, &f, &solve_options, &plan);
+    plan.method = method;
+    // A decomposed solve brings the duals of its master LP (a tighter relaxation than the
+    // plain one, and no second solve of the whole model); they price the portfolio-wide rows.
+    let duals = if decompose && solved.duals.len() == f.model.rows.len() {
+        solved.duals.clone()
+    } else {
+        let relaxed = lp::solve(
+            &f.model,
+            &SolveOptions {
+                relax: true,
+                ..solve_options
+            },
+        );
+        relaxed.duals
+    };
+    plan.binding_constraints = shadow_prices(portfolio, catalog, &f, &duals, &plan);
     if options.analysis {
-        plan.rule_costs = rule_costs(portfolio, catalog, cands, horizon, &solve_options, &plan);
-        plan.baselines = baselines(portfolio, catalog, cands, horizon, &solve_options);
+        plan.rule_costs = rule_costs(
+            portfolio,
+            catalog,
+            cands,
+            horizon,
+            &solve_options,
+            decompose,
+            &plan,
+        );
+        plan.baselines = baselines(
+            portfolio,
+            catalog,
+            cands,
+            horizon,
+            &solve_options,
+            decompose,
+        );
     }
     Ok(plan)
+}
+
+/// Solves a formulation of the portfolio (the plan's, or one with rules relaxed) the chosen
+/// way; the second value says how.
+fn solve_milp(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    cands: &[Candidate],
+    f: &Formulation,
+    options: &SolveOptions,
+    decompose: bool,
+) -> (lp::Solved, String) {
+    if decompose {
+        solve_decomposed(portfolio, catalog, cands, f, options)
+    } else {
+        (
+            solve_with_rounding(portfolio, catalog, cands, f, options),
+            "direct".to_string(),
+        )
+    }
+}
+
+/// The decomposition's plan. When it reaches none (an infeasible portfolio among them: the
+/// direct path explains infeasibility), or not the requested gap, the direct solve runs with
+/// the time left; the better plan is kept, with the better of the two bounds (both valid).
+fn solve_decomposed(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    cands: &[Candidate],
+    f: &Formulation,
+    options: &SolveOptions,
+) -> (lp::Solved, String) {
+    let start = std::time::Instant::now();
+    let decomposed = decompose::solve(f, options);
+    let described = |d: &decompose::Decomposed| {
+        format!(
+            "decomposed ({} column-generation rounds, {} patterns)",
+            d.iterations, d.patterns
+        )
+    };
+    if let Ok(d) = &decomposed
+        && d.solved.gap <= options.relative_gap
+    {
+        return (d.solved.clone(), described(d));
+    }
+    let mut method = "direct (the decomposition reached no plan)".to_string();
+    let remaining = (options.time_limit_s - start.elapsed().as_secs_f64()).max(0.05);
+    let mut direct = solve_with_rounding(
+        portfolio,
+        catalog,
+        cands,
+        f,
+        &SolveOptions {
+            time_limit_s: remaining,
+            ..*options
+        },
+    );
+    if let Ok(d) = decomposed
+        && matches!(
+            direct.outcome,
+            Outcome::Optimal | Outcome::TimeLimit | Outcome::NoSolution
+        )
+    {
+        let bound = if direct.bound.is_finite() {
+            direct.bound.max(d.solved.bound)
+        } else {
+            d.solved.bound
+        };
+        let take_decomposed =
+            direct.outcome == Outcome::NoSolution || d.solved.objective < direct.objective;
+        method = format!(
+            "{}, then direct; the {} plan kept",
+            described(&d),
+            if take_decomposed {
+                "decomposed"
+            } else {
+                "direct"
+            }
+        );
+        let mut best = if take_decomposed { d.solved } else { direct };
+        best.bound = bound.min(best.objective);
+        best.gap = if best.objective.abs() > 1e-9 {
+            ((best.objective - best.bound) / best.objective.abs()).max(0.0)
+        } else {
+            0.0
+        };
+        best.outcome = if best.gap <= options.relative_gap {
+            Outcome::Optimal
+        } else {
+            Outcome::TimeLimit
+        };
+        direct = best;
+    }
+    direct.seconds = start.elapsed().as_secs_f64();
+    (direct, method)
 }
 
 /// The LP relaxation gives a bound; rounding its solution gives a plan. When the two are
@@ -657,6 +807,7 @@ fn assemble(
         bound_usd_per_month: bound,
         gap,
         solve_seconds: solved.seconds,
+        method: "direct".into(),
         horizon_months: f.horizon_months,
         allocations,
         services,
@@ -683,23 +834,16 @@ fn assemble(
     }
 }
 
-/// Shadow prices from the LP relaxation: the rows that bind, and what one more unit of each
-/// would be worth.
+/// Shadow prices from an LP relaxation's `duals` (`NaN` for rows it does not price): the
+/// rows that bind, and what one more unit of each would be worth.
 fn shadow_prices(
     portfolio: &Portfolio,
     catalog: &Catalog,
     f: &Formulation,
-    options: &SolveOptions,
+    duals: &[f64],
     plan: &Plan,
 ) -> Vec<Binding> {
-    let relaxed = lp::solve(
-        &f.model,
-        &SolveOptions {
-            relax: true,
-            ..*options
-        },
-    );
-    if relaxed.duals.len() != f.model.rows.len() {
+    if duals.len() != f.model.rows.len() {
         return Vec::new();
     }
     let offerings = catalog.offerings();
@@ -709,9 +853,10 @@ fn shadow_prices(
     };
     let mut out: Vec<(f64, Binding)> = Vec::new();
     for (r, kind) in f.row_kinds.iter().enumerate() {
-        let dual = relaxed.duals[r];
+        let dual = duals[r];
         // Assignment rows and vendor-count indicators are structure, not rules to loosen.
-        if dual.abs() < 1e-7
+        if dual.is_nan()
+            || dual.abs() < 1e-7
             || matches!(
                 kind,
                 RowKind::TrainOnce { .. }
@@ -831,12 +976,13 @@ fn rule_costs(
     cands: &[Candidate],
     horizon: f64,
     options: &SolveOptions,
+    decompose: bool,
     plan: &Plan,
 ) -> Vec<RuleCost> {
     let mut out = Vec::new();
     let mut try_rule = |name: String, relax: Relaxations| {
         let f = formulation::build(portfolio, catalog, cands, horizon, relax);
-        let s = lp::solve(&f.model, options);
+        let (s, _) = solve_milp(portfolio, catalog, cands, &f, options, decompose);
         if matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit) {
             // Differences within the solvers' gaps are noise, not a cost.
             let noise =
@@ -905,6 +1051,7 @@ fn baselines(
     cands: &[Candidate],
     horizon: f64,
     options: &SolveOptions,
+    decompose: bool,
 ) -> Vec<Baseline> {
     let mut out = Vec::new();
     // Everything on the single cheapest vendor, caps and vendor rules ignored.
@@ -919,7 +1066,7 @@ fn baselines(
             only_vendor: Some(v),
         };
         let fv = formulation::build(portfolio, catalog, cands, horizon, relax);
-        let s = lp::solve(&fv.model, options);
+        let (s, _) = solve_milp(portfolio, catalog, cands, &fv, options, decompose);
         if matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit)
             && best.is_none_or(|(c, _)| s.objective < c)
         {

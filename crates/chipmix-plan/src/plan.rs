@@ -124,6 +124,10 @@ pub struct Plan {
     /// (objective − bound) / objective.
     pub gap: f64,
     pub solve_seconds: f64,
+    /// How the MILP was solved: `direct` (one branch-and-bound) or `decomposed` (column
+    /// generation by workload, with its rounds and patterns).
+    #[serde(default)]
+    pub method: String,
     pub horizon_months: f64,
     pub allocations: Vec<Allocation>,
     pub services: Vec<ServiceSummary>,

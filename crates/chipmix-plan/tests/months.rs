@@ -23,6 +23,7 @@ fn options() -> PlanOptions {
         time_limit_s: 60.0,
         relative_gap: 0.005,
         analysis: false,
+        method: Default::default(),
     }
 }
 

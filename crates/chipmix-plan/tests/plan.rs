@@ -1,7 +1,7 @@
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::synthetic::{self, Shape};
-use chipmix_plan::{PlanError, PlanOptions, plan, verify::verify};
+use chipmix_plan::{PlanError, PlanOptions, SolveMethod, plan, verify::verify};
 use chipmix_workload::{FailureScope, Resilience, portfolio};
 use proptest::prelude::*;
 use std::path::Path;
@@ -24,6 +24,7 @@ fn quick() -> PlanOptions {
         time_limit_s: 30.0,
         relative_gap: 1e-6,
         analysis: false,
+        method: Default::default(),
     }
 }
 
@@ -278,4 +279,72 @@ proptest! {
             Err(e) => prop_assert!(false, "{e}"),
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The decomposition's bound is valid and its plan verified: its bound never exceeds the
+    /// direct solve's optimum, its plan costs at most the requested gap above it, and the
+    /// direct bound never exceeds the decomposed plan's cost.
+    #[test]
+    fn decomposed_and_direct_solves_agree(
+        seed in 0u64..10_000,
+        n in 2usize..14,
+        cap in proptest::option::of(0.45f64..0.9),
+        contracts in any::<bool>(),
+        wide in any::<bool>(),
+    ) {
+        let cal = Calibration::builtin();
+        let base = Catalog::builtin().unwrap();
+        let c = if wide { synthetic::catalog(&base, 120, seed) } else { base };
+        let shape = Shape { workloads: n, training_fraction: 0.2, vendor_cap: cap, with_contracts: contracts, resilience: None };
+        let p = synthetic::portfolio(seed, &shape);
+        let gap = 0.005;
+        let options = |method| PlanOptions { relative_gap: gap, method, ..quick() };
+        let direct = plan(&p, &c, &cal, &PlanOptions { relative_gap: 1e-6, ..options(SolveMethod::Direct) });
+        let decomposed = plan(&p, &c, &cal, &options(SolveMethod::Decomposed));
+        match (direct, decomposed) {
+            (Ok(d), Ok(w)) => {
+                let violations = verify(&w, &p, &c, &cal);
+                prop_assert!(violations.is_empty(), "{violations:?}");
+                let tol = 1e-6 * d.objective_usd_per_month.abs().max(1.0);
+                prop_assert!(w.bound_usd_per_month <= d.objective_usd_per_month + tol,
+                    "decomposed bound {} above the optimum {} ({})", w.bound_usd_per_month, d.objective_usd_per_month, w.method);
+                prop_assert!(d.bound_usd_per_month <= w.objective_usd_per_month + tol);
+                prop_assert!(w.objective_usd_per_month <= d.objective_usd_per_month * (1.0 + gap) + tol + d.objective_usd_per_month * d.gap,
+                    "decomposed {} vs direct {} ({})", w.objective_usd_per_month, d.objective_usd_per_month, w.method);
+            }
+            (Err(PlanError::Infeasible(_)), Err(PlanError::Infeasible(_))) => {}
+            (d, w) => prop_assert!(false, "direct {:?} / decomposed {:?}", d.map(|x| x.objective_usd_per_month), w.map(|x| x.objective_usd_per_month)),
+        }
+    }
+}
+
+/// From `DECOMPOSE_FROM_WORKLOADS` on, the default solve is the decomposition: a generated
+/// portfolio of 200 workloads over a 150-offering catalog is planned that way, to the requested
+/// gap against its own proven bound, and the verifier accepts the plan.
+#[test]
+fn large_portfolios_are_decomposed_verified_and_within_the_gap() {
+    let cal = Calibration::builtin();
+    let c = synthetic::catalog(&Catalog::builtin().unwrap(), 150, 3);
+    let shape = Shape {
+        workloads: 200,
+        training_fraction: 0.1,
+        vendor_cap: Some(0.6),
+        with_contracts: true,
+        resilience: None,
+    };
+    let p = synthetic::portfolio(5, &shape);
+    let options = PlanOptions {
+        relative_gap: 0.005,
+        ..quick()
+    };
+    let pl = plan(&p, &c, &cal, &options).unwrap();
+    assert!(pl.method.starts_with("decomposed"), "{}", pl.method);
+    assert_eq!(pl.status, chipmix_plan::Status::Optimal);
+    assert!(pl.gap <= 0.005, "gap {}", pl.gap);
+    assert!(pl.bound_usd_per_month <= pl.objective_usd_per_month);
+    let violations = verify(&pl, &p, &c, &cal);
+    assert!(violations.is_empty(), "{violations:?}");
 }

@@ -29,6 +29,7 @@ fn main() {
             time_limit_s: 30.0,
             relative_gap: 0.005,
             analysis: false,
+            method: Default::default(),
         },
     };
     let plan = ctx.plan().unwrap();

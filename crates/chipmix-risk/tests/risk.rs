@@ -34,6 +34,7 @@ fn options(gap: f64) -> PlanOptions {
         time_limit_s: 60.0,
         relative_gap: gap,
         analysis: false,
+        method: Default::default(),
     }
 }
 

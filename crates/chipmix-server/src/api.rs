@@ -474,6 +474,7 @@ pub async fn create_plan(
         time_limit_s: req.time_limit_s.unwrap_or(max_s).min(max_s),
         relative_gap: req.gap.unwrap_or(1e-4),
         analysis: req.analysis.unwrap_or(true),
+        method: Default::default(),
     };
     engine::check_options(&options).map_err(ApiError::unprocessable)?;
     let _slot = state

@@ -327,6 +327,7 @@ impl JobSpec {
                 .min(max_time_limit_s),
             relative_gap: gap.unwrap_or(default_gap),
             analysis: false,
+            method: Default::default(),
         }
     }
 }

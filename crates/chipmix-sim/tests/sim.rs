@@ -625,6 +625,7 @@ fn philly_jobs_on_a_planned_fleet() {
             time_limit_s: 30.0,
             relative_gap: 1e-4,
             analysis: false,
+            method: Default::default(),
         },
     )
     .unwrap();

@@ -54,6 +54,7 @@ pub fn setup() -> Setup {
             time_limit_s: 30.0,
             relative_gap: 1e-4,
             analysis: false,
+            method: Default::default(),
         },
     )
     .expect("plan");
