@@ -34,8 +34,30 @@ pub struct PlanArgs {
     /// Skip the baselines and the re-solves that price each rule
     #[arg(long)]
     no_analysis: bool,
+    /// How to solve: `auto` decomposes portfolios of 50 workloads or more; `direct` is one
+    /// branch-and-bound over the whole model; `decomposed` is column generation by workload
+    #[arg(long, value_enum, default_value_t)]
+    method: MethodArg,
     #[command(flatten)]
     catalog: CatalogFiles,
+}
+
+#[derive(Clone, Copy, Default, ValueEnum)]
+pub enum MethodArg {
+    #[default]
+    Auto,
+    Direct,
+    Decomposed,
+}
+
+impl From<MethodArg> for chipmix_plan::SolveMethod {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Auto => chipmix_plan::SolveMethod::Auto,
+            MethodArg::Direct => chipmix_plan::SolveMethod::Direct,
+            MethodArg::Decomposed => chipmix_plan::SolveMethod::Decomposed,
+        }
+    }
 }
 
 /// Loads, validates and plans a portfolio, then verifies the plan independently. Shared by
@@ -118,7 +140,7 @@ pub fn run(args: PlanArgs) -> CmdResult {
         time_limit_s: args.time_limit,
         relative_gap: args.gap.unwrap_or(1e-4),
         analysis: !args.no_analysis,
-        method: Default::default(),
+        method: args.method.into(),
     };
     let (p, catalog) = load_portfolio(&args.file, &args.catalog)?;
     if p.horizon.is_some() {

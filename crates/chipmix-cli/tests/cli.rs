@@ -271,6 +271,42 @@ fn chips_listing_carries_sources_and_confidence() {
     assert_eq!(text.lines().count(), 1 + 17);
 }
 
+/// `--method` picks the solver; both methods prove the same optimum on the example within the
+/// gap, and the plan says how it was solved.
+#[test]
+fn plan_methods_agree_and_say_which_ran() {
+    let run = |method: &str| {
+        let out = chipmix(&[
+            "plan",
+            "examples/frontier-lab.yaml",
+            "--format",
+            "json",
+            "--no-analysis",
+            "--method",
+            method,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let direct = run("direct");
+    let decomposed = run("decomposed");
+    assert_eq!(direct["method"], "direct");
+    assert!(
+        decomposed["method"]
+            .as_str()
+            .unwrap()
+            .starts_with("decomposed"),
+        "{}",
+        decomposed["method"]
+    );
+    let cost = |v: &serde_json::Value| v["objective_usd_per_month"].as_f64().unwrap();
+    let bound = |v: &serde_json::Value| v["bound_usd_per_month"].as_f64().unwrap();
+    assert!(bound(&decomposed) <= cost(&direct) * (1.0 + 1e-9));
+    assert!(bound(&direct) <= cost(&decomposed) * (1.0 + 1e-9));
+    let bad = chipmix(&["plan", "examples/frontier-lab.yaml", "--method", "fastest"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
 #[test]
 fn plan_json_has_the_fields_scripts_rely_on() {
     let out = chipmix(&[

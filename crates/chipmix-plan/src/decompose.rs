@@ -778,26 +778,7 @@ fn cheapest_ruled(
         nodes: 0,
     };
     s.dive();
-    let res = s.dfs(0, 0.0);
-    if std::env::var_os("CHIPMIX_DW_NODES").is_some() {
-        eprintln!(
-            "ruled n={} frac={:?} counts={} nodes={} ok={} best={} demand={} vendors={} works={:?}",
-            order.len(),
-            r.fraction,
-            r.counts.is_some(),
-            s.nodes,
-            res.is_ok(),
-            s.best,
-            r.demand,
-            r.vendors,
-            order
-                .iter()
-                .take(6)
-                .map(|&i| (r.work[i], weights[i], r.vendor[i], upper[i]))
-                .collect::<Vec<_>>()
-        );
-    }
-    res?;
+    s.dfs(0, 0.0)?;
     if !s.best.is_finite() {
         return Ok(None);
     }
@@ -966,8 +947,10 @@ pub(crate) struct Decomposed {
 
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// Some block, or the master LP over all patterns, has no solution: the portfolio is
-    /// infeasible (the direct MILP explains why).
+    /// A workload has no solution even on its own: a proof that the portfolio is infeasible.
+    BlockInfeasible,
+    /// Even mixing patterns cannot meet the portfolio-wide rows (with artificial slacks priced
+    /// high, so not a proof).
     Infeasible,
     /// The decomposition did not reach a plan (time, numerical trouble).
     Unsolved,
@@ -1013,7 +996,7 @@ fn price_all(
         .enumerate()
         .map(|(b, block)| {
             price(m, block, b, weights, time_limit_s).map_err(|e| match e {
-                PriceError::Infeasible => Failure::Infeasible,
+                PriceError::Infeasible => Failure::BlockInfeasible,
                 PriceError::Failed => Failure::Unsolved,
             })
         })
@@ -1151,12 +1134,8 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
             [st.master_columns.len()..first_pattern_column]
             .iter()
             .sum();
-        let t_lp = elapsed();
         let weights = reduced_costs(m, &st, &y);
         let priced = price_all(m, &st, &weights, pricing_limit)?;
-        if std::env::var_os("CHIPMIX_DW_LOG").is_some() {
-            eprintln!("dw lp done {t_lp:.3} pricing done {:.3}", elapsed());
-        }
 
         // Lagrangian bound: L(y) = Σ rows y·rhs + Σ master columns min over their box
         // + Σ blocks their cheapest pattern. Valid for the MILP at any sign-correct y.
@@ -1202,12 +1181,6 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
             }
         }
         model = model_next;
-        if std::env::var_os("CHIPMIX_DW_LOG").is_some() {
-            eprintln!(
-                "dw it {iterations} t {:.3} master {objective:.1} bound {best_bound:.1} added {added} artificial {artificial_used:.3}",
-                elapsed()
-            );
-        }
         let lp_gap = (objective - best_bound) / objective.abs().max(1.0);
         let done = added == 0 || lp_gap <= options.relative_gap * 0.2;
         if done || elapsed() > options.time_limit_s * 0.6 || iterations >= 1000 {
@@ -1309,14 +1282,6 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
                 best = Some((objective, repaired.values));
             }
         }
-    }
-    if std::env::var_os("CHIPMIX_DW_LOG").is_some() {
-        eprintln!(
-            "dw integer t {:.3} best {:?} patterns {}",
-            elapsed(),
-            best.as_ref().map(|b| b.0),
-            patterns.len()
-        );
     }
     let (objective, values) = best.ok_or(Failure::Unsolved)?;
     let bound = best_bound.min(objective);

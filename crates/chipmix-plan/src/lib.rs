@@ -210,10 +210,24 @@ fn solve_decomposed(
             d.iterations, d.patterns
         )
     };
-    if let Ok(d) = &decomposed
-        && d.solved.gap <= options.relative_gap
-    {
-        return (d.solved.clone(), described(d));
+    match &decomposed {
+        Ok(d) if d.solved.gap <= options.relative_gap => return (d.solved.clone(), described(d)),
+        // The caller explains infeasibility with the whole model.
+        Err(decompose::Failure::BlockInfeasible) => {
+            return (
+                lp::Solved {
+                    outcome: Outcome::Infeasible,
+                    objective: f64::NAN,
+                    bound: f64::NAN,
+                    gap: f64::NAN,
+                    seconds: start.elapsed().as_secs_f64(),
+                    values: Vec::new(),
+                    duals: Vec::new(),
+                },
+                "decomposed (a workload has no solution on its own)".into(),
+            );
+        }
+        _ => {}
     }
     let mut method = "direct (the decomposition reached no plan)".to_string();
     let remaining = (options.time_limit_s - start.elapsed().as_secs_f64()).max(0.05);

@@ -282,7 +282,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(16))]
+    #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// The decomposition's bound is valid and its plan verified: its bound never exceeds the
     /// direct solve's optimum, its plan costs at most the requested gap above it, and the
@@ -294,11 +294,17 @@ proptest! {
         cap in proptest::option::of(0.45f64..0.9),
         contracts in any::<bool>(),
         wide in any::<bool>(),
+        resilient in proptest::option::of(0usize..3),
     ) {
         let cal = Calibration::builtin();
         let base = Catalog::builtin().unwrap();
         let c = if wide { synthetic::catalog(&base, 120, seed) } else { base };
-        let shape = Shape { workloads: n, training_fraction: 0.2, vendor_cap: cap, with_contracts: contracts, resilience: None };
+        // Resilience rows make a block HiGHS prices (the general path).
+        let resilience = resilient.map(|scope| Resilience {
+            survive: [FailureScope::Vendor, FailureScope::Provider, FailureScope::Region][scope],
+            min_served: 0.3,
+        });
+        let shape = Shape { workloads: n, training_fraction: 0.2, vendor_cap: cap, with_contracts: contracts, resilience };
         let p = synthetic::portfolio(seed, &shape);
         let gap = 0.005;
         let options = |method| PlanOptions { relative_gap: gap, method, ..quick() };
