@@ -450,7 +450,9 @@ fn cheapest_cover(
             if k == self.order.len() || self.suffix[k] < need - self.tol {
                 return Ok(());
             }
-            if cost + self.bound(k, need) >= self.best - 1e-12 * self.best.abs() {
+            if self.best.is_finite()
+                && cost + self.bound(k, need) >= self.best - 1e-12 * self.best.abs()
+            {
                 return Ok(());
             }
             self.nodes += 1;
@@ -684,6 +686,15 @@ fn cheapest_ruled(
             self.total += units * self.r.work[i];
             self.by_vendor[v] += units * self.r.work[i];
         }
+        /// What a branch must beat to be explored (no limit before a first plan: `∞ − ∞` would
+        /// be NaN and prune everything).
+        fn threshold(&self) -> f64 {
+            if self.best.is_finite() {
+                self.best - 1e-12 * self.best.abs()
+            } else {
+                f64::INFINITY
+            }
+        }
         fn record(&mut self, cost: f64) {
             if cost < self.best {
                 self.best = cost;
@@ -752,7 +763,7 @@ fn cheapest_ruled(
                 }
                 self.add(i, 1.0);
                 let child = cost + self.weights[i];
-                let promising = child + self.bound(next) < self.best - 1e-12 * self.best.abs();
+                let promising = child + self.bound(next) < self.threshold();
                 let result = if promising {
                     self.dfs(next, child)
                 } else {
@@ -1025,14 +1036,36 @@ fn pattern_column(m: &LinearModel, st: &Structure, p: &Pattern) -> (f64, Vec<(us
     (cost, coeffs)
 }
 
-fn configure(model: &mut highs::Model, time_limit_s: f64, relative_gap: f64) {
-    if std::env::var_os("CHIPMIX_HIGHS_LOG").is_none() {
-        model.make_quiet();
+/// The master's rows (coupling rows, then one convexity row per block) and its own columns
+/// (the contract columns; integer ones as such when `integer`); patterns are added after.
+fn master_problem(
+    m: &LinearModel,
+    st: &Structure,
+    integer: bool,
+) -> (ColProblem, Vec<highs::Row>, Vec<highs::Row>) {
+    let mut pb = ColProblem::default();
+    let rows: Vec<highs::Row> = st
+        .coupling
+        .iter()
+        .map(|&r| pb.add_row(m.rows[r].lower..=m.rows[r].upper))
+        .collect();
+    let convexity: Vec<highs::Row> = (0..st.blocks.len())
+        .map(|_| pb.add_row(1.0..=1.0))
+        .collect();
+    for &c in &st.master_columns {
+        let col = &m.columns[c];
+        let factors: Vec<(highs::Row, f64)> = st.column_coupling[c]
+            .iter()
+            .map(|&(k, a)| (rows[k], a))
+            .collect();
+        pb.add_column_with_integrality(
+            col.cost,
+            col.lower..=col.upper,
+            factors,
+            integer && col.integer,
+        );
     }
-    model.set_option("time_limit", time_limit_s.max(0.01));
-    model.set_option("mip_rel_gap", relative_gap.max(0.0));
-    model.set_option("threads", 1);
-    model.set_option("random_seed", 0);
+    (pb, rows, convexity)
 }
 
 fn objective_of(m: &LinearModel, values: &[f64]) -> f64 {
@@ -1052,21 +1085,7 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
     // Master: coupling rows, one convexity row per block; columns are the master's own
     // variables, then artificial slacks on the coupling rows (so the first patterns need not
     // fit together), then patterns.
-    let mut pb = ColProblem::default();
-    let rows: Vec<highs::Row> = st
-        .coupling
-        .iter()
-        .map(|&r| pb.add_row(m.rows[r].lower..=m.rows[r].upper))
-        .collect();
-    let convexity: Vec<highs::Row> = (0..nb).map(|_| pb.add_row(1.0..=1.0)).collect();
-    for &c in &st.master_columns {
-        let col = &m.columns[c];
-        let factors: Vec<(highs::Row, f64)> = st.column_coupling[c]
-            .iter()
-            .map(|&(k, a)| (rows[k], a))
-            .collect();
-        pb.add_column(col.cost, col.lower..=col.upper, factors);
-    }
+    let (mut pb, rows, convexity) = master_problem(m, &st, false);
     let mut artificials = 0;
     for (k, &r) in st.coupling.iter().enumerate() {
         let row = &m.rows[r];
@@ -1089,6 +1108,16 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
     }
     let first_pattern_column = st.master_columns.len() + artificials;
     let mut patterns: Vec<Pattern> = Vec::new();
+    // A pattern already in the master can price out again only by the LP's tolerances:
+    // adding it twice would loop.
+    let mut known: std::collections::HashSet<(usize, Vec<(usize, u64)>)> =
+        std::collections::HashSet::new();
+    let key = |p: &Pattern| {
+        (
+            p.block,
+            p.values.iter().map(|&(c, v)| (c, v.to_bits())).collect(),
+        )
+    };
     let add_pattern = |model_add: &mut dyn FnMut(f64, Vec<(highs::Row, f64)>), p: &Pattern| {
         let (cost, coeffs) = pattern_column(m, &st, p);
         let mut factors: Vec<(highs::Row, f64)> =
@@ -1101,6 +1130,7 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
     let zero = vec![0.0; nk];
     let initial = price_all(m, &st, &reduced_costs(m, &st, &zero), pricing_limit)?;
     for p in initial {
+        known.insert(key(&p.pattern));
         add_pattern(
             &mut |cost, factors| pb.add_column(cost, 0.0.., factors),
             &p.pattern,
@@ -1108,7 +1138,7 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
         patterns.push(p.pattern);
     }
     let mut model = pb.optimise(Sense::Minimise);
-    configure(&mut model, options.time_limit_s, 0.0);
+    crate::lp::configure(&mut model, options.time_limit_s, 0.0);
 
     let mut best_bound = f64::NEG_INFINITY;
     let mut iterations = 0;
@@ -1169,7 +1199,7 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
         for (b, p) in priced.into_iter().enumerate() {
             let weight: f64 = p.pattern.values.iter().map(|&(c, v)| weights[c] * v).sum();
             let tolerance = 1e-9 * (1.0 + weight.abs().max(mu[b].abs()));
-            if weight - mu[b] < -tolerance {
+            if weight - mu[b] < -tolerance && known.insert(key(&p.pattern)) {
                 add_pattern(
                     &mut |cost, factors| {
                         model_next.add_col(cost, 0.0.., factors);
@@ -1197,21 +1227,7 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
     }
 
     // The plan: one pattern per block, in a MILP over the patterns found.
-    let mut pb = ColProblem::default();
-    let rows: Vec<highs::Row> = st
-        .coupling
-        .iter()
-        .map(|&r| pb.add_row(m.rows[r].lower..=m.rows[r].upper))
-        .collect();
-    let convexity: Vec<highs::Row> = (0..nb).map(|_| pb.add_row(1.0..=1.0)).collect();
-    for &c in &st.master_columns {
-        let col = &m.columns[c];
-        let factors: Vec<(highs::Row, f64)> = st.column_coupling[c]
-            .iter()
-            .map(|&(k, a)| (rows[k], a))
-            .collect();
-        pb.add_column_with_integrality(col.cost, col.lower..=col.upper, factors, col.integer);
-    }
+    let (mut pb, rows, convexity) = master_problem(m, &st, true);
     for p in &patterns {
         let (cost, coeffs) = pattern_column(m, &st, p);
         let mut factors: Vec<(highs::Row, f64)> =
@@ -1221,7 +1237,7 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
     }
     let mut model = pb.optimise(Sense::Minimise);
     let remaining = (options.time_limit_s - elapsed()).max(0.05);
-    configure(&mut model, remaining * 0.5, options.relative_gap * 0.5);
+    crate::lp::configure(&mut model, remaining * 0.5, options.relative_gap * 0.5);
     let solved = model.try_solve().map_err(|_| Failure::Unsolved)?;
     let mut best: Option<(f64, Vec<f64>)> = None;
     let gap_to = |objective: f64| (objective - best_bound) / objective.abs().max(1e-9);
@@ -1284,26 +1300,17 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
         }
     }
     let (objective, values) = best.ok_or(Failure::Unsolved)?;
-    let bound = best_bound.min(objective);
-    let gap = if objective.abs() > 1e-9 {
-        ((objective - bound) / objective.abs()).max(0.0)
-    } else {
-        0.0
+    let solved = Solved {
+        outcome: Outcome::Optimal,
+        objective,
+        bound: best_bound,
+        gap: 0.0,
+        seconds: elapsed(),
+        values,
+        duals: duals_out,
     };
     Ok(Decomposed {
-        solved: Solved {
-            outcome: if gap <= options.relative_gap {
-                Outcome::Optimal
-            } else {
-                Outcome::TimeLimit
-            },
-            objective,
-            bound,
-            gap,
-            seconds: elapsed(),
-            values,
-            duals: duals_out,
-        },
+        solved: solved.with_bound(best_bound, options.relative_gap),
         iterations,
         patterns: patterns.len(),
     })

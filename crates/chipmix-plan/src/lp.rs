@@ -83,7 +83,8 @@ pub struct Solved {
     pub gap: f64,
     pub seconds: f64,
     pub values: Vec<f64>,
-    /// Row duals (LP only).
+    /// Row duals: an LP's, or those a decomposition's master LP priced (`NaN` on rows it
+    /// does not see); empty for a MILP solved whole.
     pub duals: Vec<f64>,
 }
 
@@ -92,6 +93,46 @@ pub struct SolveOptions {
     pub relative_gap: f64,
     /// Solve the LP relaxation (integrality dropped).
     pub relax: bool,
+}
+
+/// (objective − bound) / |objective|, the gap a plan reports (0 for a zero objective).
+pub fn relative_gap(objective: f64, bound: f64) -> f64 {
+    if objective.abs() > 1e-9 {
+        ((objective - bound) / objective.abs()).max(0.0)
+    } else {
+        0.0
+    }
+}
+
+impl Solved {
+    /// This plan with a proven `bound` (capped at its own objective), its gap, and
+    /// `Optimal` when the gap is within `target`, `TimeLimit` otherwise.
+    pub fn with_bound(mut self, bound: f64, target: f64) -> Solved {
+        self.bound = bound.min(self.objective);
+        self.gap = relative_gap(self.objective, self.bound);
+        self.outcome = if self.gap <= target {
+            Outcome::Optimal
+        } else {
+            Outcome::TimeLimit
+        };
+        self
+    }
+}
+
+/// The options every HiGHS model of chipmix runs with.
+pub fn configure(model: &mut highs::Model, time_limit_s: f64, relative_gap: f64) {
+    // `CHIPMIX_HIGHS_LOG=1` shows HiGHS's own log on stderr, for diagnosing slow solves.
+    if std::env::var_os("CHIPMIX_HIGHS_LOG").is_none() {
+        model.make_quiet();
+    } else {
+        model.set_option("output_flag", true);
+        model.set_option("log_to_console", true);
+    }
+    model.set_option("time_limit", time_limit_s.max(0.01));
+    model.set_option("mip_rel_gap", relative_gap.max(0.0));
+    // Deterministic across machines of any core count.
+    model.set_option("threads", 1);
+    model.set_option("random_seed", 0);
 }
 
 /// Minimizes `model` with HiGHS.
@@ -116,18 +157,7 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
         }
     }
     let mut m = pb.optimise(Sense::Minimise);
-    // `CHIPMIX_HIGHS_LOG=1` shows HiGHS's own log on stderr, for diagnosing slow solves.
-    if std::env::var_os("CHIPMIX_HIGHS_LOG").is_none() {
-        m.make_quiet();
-    } else {
-        m.set_option("output_flag", true);
-        m.set_option("log_to_console", true);
-    }
-    m.set_option("time_limit", options.time_limit_s.max(0.01));
-    m.set_option("mip_rel_gap", options.relative_gap.max(0.0));
-    // Deterministic across machines of any core count.
-    m.set_option("threads", 1);
-    m.set_option("random_seed", 0);
+    configure(&mut m, options.time_limit_s, options.relative_gap);
     let solved = m.solve();
     let status = solved.status();
     let has_solution = solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible;
@@ -163,11 +193,7 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
         let bound = solved
             .double_info_value(c"mip_dual_bound")
             .unwrap_or(objective);
-        let gap = if objective.abs() > 1e-9 {
-            ((objective - bound) / objective.abs()).max(0.0)
-        } else {
-            0.0
-        };
+        let gap = relative_gap(objective, bound);
         (bound, gap)
     } else {
         (objective, 0.0)
@@ -180,6 +206,11 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
         gap,
         seconds,
         values: solution.columns().to_vec(),
-        duals: solution.dual_rows().to_vec(),
+        // A MILP has no duals worth reading; an LP's are its shadow prices.
+        duals: if is_mip {
+            Vec::new()
+        } else {
+            solution.dual_rows().to_vec()
+        },
     }
 }

@@ -792,11 +792,7 @@ fn assemble(
     }
     let objective: f64 = by_month.iter().map(|m| m.cost_usd).sum::<f64>() + beyond;
     let bound = (solved.bound - (solved.objective - objective)).min(objective);
-    let gap = if objective.abs() > 1e-9 {
-        ((objective - bound) / objective.abs()).max(0.0)
-    } else {
-        0.0
-    };
+    let gap = lp::relative_gap(objective, bound);
     if portfolio
         .inference_services()
         .any(|(_, s)| s.min_vendors > 1 || s.max_vendor_fraction < 1.0)
