@@ -4,6 +4,8 @@
 //! candidate-generation time, solve time (median and slowest), end-to-end plan time, status
 //! and the worst proven gap of a few runs (seeds 42, 43, 44; candidates: the last run's).
 //!
+//! A second table solves portfolios under `policy.resilience` over the 300-offering catalog.
+//!
 //! `cargo bench -p chipmix-plan --bench planner` (add `-- quick` to skip the 1,000-workload
 //! cases).
 
@@ -11,6 +13,7 @@ use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::synthetic::{self, Shape};
 use chipmix_plan::{PlanOptions, SolveMethod, candidates, plan};
+use chipmix_workload::{FailureScope, Resilience};
 use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -20,6 +23,73 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
+    scaling(quick);
+    resilient(quick);
+}
+
+/// Portfolios under `policy.resilience` (keep 50% of each service's peak after losing any one
+/// region, or any one provider): blocks with one row per failure domain.
+fn resilient(quick: bool) {
+    let base = Catalog::builtin().unwrap();
+    let wide = synthetic::catalog(&base, 300, 7);
+    let cal = Calibration::builtin();
+    println!();
+    println!("| workloads | survive | method | solve s | status | gap |");
+    println!("|---:|---|---|---:|---|---:|");
+    let cases = [
+        (100, FailureScope::Region, SolveMethod::Decomposed),
+        (100, FailureScope::Region, SolveMethod::Direct),
+        (1000, FailureScope::Provider, SolveMethod::Decomposed),
+    ];
+    for (n, survive, method) in cases {
+        if quick && n > 100 {
+            continue;
+        }
+        let shape = Shape {
+            workloads: n,
+            training_fraction: 0.1,
+            vendor_cap: Some(0.6),
+            with_contracts: true,
+            resilience: Some(Resilience {
+                survive,
+                min_served: 0.5,
+            }),
+        };
+        let p = synthetic::portfolio(42, &shape);
+        let options = PlanOptions {
+            time_limit_s: 60.0,
+            relative_gap: 0.005,
+            analysis: false,
+            method,
+        };
+        let (status, solve, gap) = match plan(&p, &wide, &cal, &options) {
+            Ok(pl) => (
+                pl.status.as_str().to_string(),
+                format!("{:.2}", pl.solve_seconds),
+                format!("{:.3}%", pl.gap * 100.0),
+            ),
+            Err(e) => (
+                format!("{e}").chars().take(40).collect(),
+                "—".into(),
+                "—".into(),
+            ),
+        };
+        let method = match method {
+            SolveMethod::Direct => "direct",
+            _ => "decomposed",
+        };
+        println!(
+            "| {n} | {} | {method} | {solve} | {status} | {gap} |",
+            match survive {
+                FailureScope::Region => "region",
+                FailureScope::Provider => "provider",
+                FailureScope::Vendor => "vendor",
+            }
+        );
+    }
+}
+
+fn scaling(quick: bool) {
     let base = Catalog::builtin().unwrap();
     let wide = synthetic::catalog(&base, 300, 7);
     let cal = Calibration::builtin();

@@ -15,6 +15,7 @@
 use crate::formulation::{Formulation, RowKind};
 use crate::lp::{LinearModel, Outcome, SolveOptions, Solved};
 use highs::{ColProblem, HighsModelStatus, HighsSolutionStatus, Sense};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// The workload a row belongs to, when it constrains that workload alone.
@@ -41,11 +42,12 @@ enum Pricing {
     ChooseOne,
     /// Integer units covering a demand: one `≥` row with positive coefficients.
     Cover { row: usize },
-    /// A service with per-vendor rules (fraction cap, minimum vendors), read off its rows:
+    /// A service with per-vendor rules (fraction cap, minimum vendors) or resilience rows,
+    /// read off its rows:
     /// exact branch-and-bound of our own, HiGHS past the node limit.
     Ruled(Box<Ruled>),
-    /// Anything else (resilience rows): a small MILP for HiGHS, with the block's columns
-    /// renumbered from 0.
+    /// Anything else (rows of a shape the pricer does not know): a small MILP for HiGHS, with
+    /// the block's columns renumbered from 0.
     General(LinearModel),
 }
 
@@ -63,8 +65,17 @@ struct Ruled {
     fraction: Option<f64>,
     /// At least `m` vendors deliver at least `floor` each; the binary of each vendor.
     counts: Option<Counts>,
+    /// Losing any one failure domain leaves at least its `keep` of work.
+    resilience: Option<Domains>,
     /// The same block for HiGHS.
     sub: LinearModel,
+}
+
+struct Domains {
+    /// Failure domain (dense index) of each unit column; `usize::MAX` for the binaries.
+    of: Vec<usize>,
+    /// Per domain: the work the other domains must deliver without it.
+    keep: Vec<f64>,
 }
 
 struct Counts {
@@ -244,6 +255,8 @@ fn ruled(
     let mut floor: Option<f64> = None;
     let mut m_needed: Option<usize> = None;
     let mut binary_of: Vec<(usize, usize)> = Vec::new();
+    let mut domain: Vec<usize> = vec![usize::MAX; n];
+    let mut keep: Vec<f64> = Vec::new();
     let vendor_index = |v: chipmix_catalog::Vendor, names: &mut Vec<chipmix_catalog::Vendor>| {
         names.iter().position(|x| *x == v).unwrap_or_else(|| {
             names.push(v);
@@ -311,14 +324,49 @@ fn ruled(
                     }
                 }
             }
+            RowKind::Resilience { .. } => {
+                // Every unit column but the failed domain's, at its work.
+                if row.upper != f64::INFINITY || !row.lower.is_finite() {
+                    return None;
+                }
+                let mut present = vec![false; n];
+                for &(c, a) in &row.coefficients {
+                    let j = local[&c];
+                    if work[j] <= 0.0 || (a - work[j]).abs() > 1e-9 * work[j] {
+                        return None;
+                    }
+                    present[j] = true;
+                }
+                let d = keep.len();
+                keep.push(row.lower);
+                for j in (0..n).filter(|&j| work[j] > 0.0 && !present[j]) {
+                    if domain[j] != usize::MAX {
+                        return None;
+                    }
+                    domain[j] = d;
+                }
+            }
             _ => return None,
         }
     }
-    // Every unit column has one vendor; every other column is a vendor-count binary.
+    // Without vendor rules every unit counts as one vendor's.
+    let vendors = if fraction.is_none() && floor.is_none() {
+        for j in (0..n).filter(|&j| work[j] > 0.0) {
+            vendor[j] = Some(0);
+        }
+        1
+    } else {
+        vendor_names.len()
+    };
+    // Every unit column has one vendor (and, with resilience, one domain); every other column
+    // is a vendor-count binary.
     for j in 0..n {
         let col = &m.columns[columns[j]];
         let is_binary = binary_of.iter().any(|&(_, b)| b == j);
         if (work[j] > 0.0) == is_binary || vendor[j].is_none() && !is_binary {
+            return None;
+        }
+        if !keep.is_empty() && !is_binary && domain[j] == usize::MAX {
             return None;
         }
         if !col.integer || col.lower != 0.0 || !col.upper.is_finite() {
@@ -341,9 +389,10 @@ fn ruled(
         demand,
         work,
         vendor,
-        vendors: vendor_names.len(),
+        vendors,
         fraction,
         counts,
+        resilience: (!keep.is_empty()).then_some(Domains { of: domain, keep }),
         sub: LinearModel::default(),
     })
 }
@@ -511,11 +560,12 @@ fn satisfies_rows(m: &LinearModel, rows: &[usize], columns: &[usize], x: &[f64])
     })
 }
 
-/// The cheapest units for a service with vendor rules under `weights`: depth-first
-/// branch-and-bound over units by cost per unit of work. Each node is bounded by the largest
-/// of three fractional covers, each a relaxation: the demand left; for a vendor over its
-/// fraction, the work other vendors must add; for missing vendors, the cheapest ones brought
-/// to the counted floor. `Err` when a weight is not positive or past the node limit.
+/// The cheapest units for a service with vendor rules or resilience under `weights`:
+/// depth-first branch-and-bound over units by cost per unit of work. Each node is bounded by
+/// the largest of four fractional covers, each a relaxation: the demand left; for a vendor over
+/// its fraction, the work other vendors must add; for missing vendors, the cheapest ones
+/// brought to the counted floor; for a failure domain whose loss leaves too little, the work
+/// the other domains must add. `Err` when a weight is not positive or past the node limit.
 fn cheapest_ruled(
     r: &Ruled,
     weights: &[f64],
@@ -540,8 +590,13 @@ fn cheapest_ruled(
         weights: &'a [f64],
         upper: &'a [f64],
         tol: f64,
+        /// The item just before each in the order that differs only in weight (same work,
+        /// vendor and failure domain): while it has units left, this one is never needed —
+        /// swapping them costs no more.
+        twin: Vec<Option<usize>>,
         total: f64,
         by_vendor: Vec<f64>,
+        by_domain: Vec<f64>,
         counts: Vec<f64>,
         best: f64,
         best_counts: Vec<f64>,
@@ -554,7 +609,7 @@ fn cheapest_ruled(
                 if need <= self.tol {
                     return cost;
                 }
-                if !only(self.r.vendor[i].unwrap_or(usize::MAX)) {
+                if !only(i) {
                     continue;
                 }
                 let take = (need / self.r.work[i]).min(self.upper[i] - self.counts[i]);
@@ -585,6 +640,7 @@ fn cheapest_ruled(
                         .all(|&t| t <= f * self.total + self.tol)
                 })
                 && self.r.counts.as_ref().is_none_or(|c| self.counted() >= c.m)
+                && self.resilience_deficits().is_empty()
         }
         /// The fractional cover with every vendor held to its fraction of the total, at the
         /// smallest total the demand and the work already placed allow (more total only
@@ -626,7 +682,7 @@ fn cheapest_ruled(
             }
             let (mut largest, mut cheapest) = (0.0f64, f64::INFINITY);
             for &i in &self.order[k..] {
-                if only(self.r.vendor[i].unwrap_or(usize::MAX)) {
+                if only(i) {
                     largest =
                         largest.max(self.r.work[i] * (self.upper[i] - self.counts[i]).min(1.0));
                     cheapest = cheapest.min(self.weights[i]);
@@ -646,7 +702,10 @@ fn cheapest_ruled(
             if let Some(f) = self.r.fraction {
                 for (v, &t) in self.by_vendor.iter().enumerate() {
                     if t > f * self.total + self.tol {
-                        b = b.max(self.unit_bound(k, t / f - self.total, |x| x != v));
+                        b =
+                            b.max(self.unit_bound(k, t / f - self.total, |i| {
+                                self.r.vendor[i] != Some(v)
+                            }));
                     }
                 }
             }
@@ -659,10 +718,11 @@ fn cheapest_ruled(
                         .enumerate()
                         .filter(|&(_, &t)| t < c.floor - self.tol)
                         .map(|(v, &t)| {
-                            self.cover(k, c.floor - t, |x| x == v).max(self.unit_bound(
+                            let own = |i: usize| self.r.vendor[i] == Some(v);
+                            self.cover(k, c.floor - t, own).max(self.unit_bound(
                                 k,
                                 c.floor - t,
-                                |x| x == v,
+                                own,
                             ))
                         })
                         .collect();
@@ -675,6 +735,20 @@ fn cheapest_ruled(
                     b = b.max(sum);
                 }
             }
+            // Losing a domain: the others must still cover what it leaves short. Only the
+            // largest shortfall is bounded: each is a valid bound, and scanning every domain
+            // at every node costs more than the pruning it adds.
+            if let Some(d) = &self.r.resilience
+                && let Some((x, short)) = self
+                    .resilience_deficits()
+                    .into_iter()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+            {
+                let elsewhere = |i: usize| d.of[i] != x;
+                b = b
+                    .max(self.cover(k, short, elsewhere))
+                    .max(self.unit_bound(k, short, elsewhere));
+            }
             b
         }
         fn left(&self, i: usize) -> f64 {
@@ -685,6 +759,22 @@ fn cheapest_ruled(
             self.counts[i] += units;
             self.total += units * self.r.work[i];
             self.by_vendor[v] += units * self.r.work[i];
+            if let Some(d) = &self.r.resilience {
+                self.by_domain[d.of[i]] += units * self.r.work[i];
+            }
+        }
+        /// Per failure domain with a shortfall: the domain and the work the others still owe.
+        fn resilience_deficits(&self) -> Vec<(usize, f64)> {
+            let Some(d) = &self.r.resilience else {
+                return Vec::new();
+            };
+            d.keep
+                .iter()
+                .zip(&self.by_domain)
+                .enumerate()
+                .map(|(x, (&keep, &lost))| (x, keep - (self.total - lost)))
+                .filter(|&(_, short)| short > self.tol)
+                .collect()
         }
         /// What a branch must beat to be explored (no limit before a first plan: `∞ − ∞` would
         /// be NaN and prune everything).
@@ -704,8 +794,7 @@ fn cheapest_ruled(
         /// A first plan to prune with: add, one unit at a time, the unit whose cost plus bound
         /// afterwards is least.
         fn dive(&mut self) {
-            let start = self.counts.clone();
-            let (total, by_vendor) = (self.total, self.by_vendor.clone());
+            let mut added = Vec::new();
             let mut cost = 0.0;
             while !self.feasible() {
                 let mut pick = None;
@@ -723,14 +812,15 @@ fn cheapest_ruled(
                 }
                 let Some((i, _)) = pick else { break };
                 self.add(i, 1.0);
+                added.push(i);
                 cost += self.weights[i];
             }
             if self.feasible() {
                 self.record(cost);
             }
-            self.counts = start;
-            self.total = total;
-            self.by_vendor = by_vendor;
+            for i in added {
+                self.add(i, -1.0);
+            }
         }
         /// Whether a unit can still be part of a cheapest plan. Without a fraction cap every
         /// rule is "at least": a unit added once the demand is covered and its vendor counted
@@ -745,6 +835,11 @@ fn cheapest_ruled(
                 .counts
                 .as_ref()
                 .is_some_and(|c| self.by_vendor[v] < c.floor - self.tol)
+                || self.r.resilience.as_ref().is_some_and(|d| {
+                    self.resilience_deficits()
+                        .iter()
+                        .any(|&(x, _)| d.of[i] != x)
+                })
         }
         /// Adds units in the order's sequence (a multiset, each once), pruned by the bound.
         fn dfs(&mut self, k: usize, cost: f64) -> Result<(), ()> {
@@ -758,7 +853,10 @@ fn cheapest_ruled(
             }
             for next in k..self.order.len() {
                 let i = self.order[next];
-                if self.left(i) < 1.0 || !self.helps(i) {
+                if self.left(i) < 1.0
+                    || self.twin[i].is_some_and(|t| self.left(t) >= 1.0)
+                    || !self.helps(i)
+                {
                     continue;
                 }
                 self.add(i, 1.0);
@@ -775,14 +873,22 @@ fn cheapest_ruled(
             Ok(())
         }
     }
+    let mut twin = vec![None; n];
+    let mut last: HashMap<(u64, Option<usize>, usize), usize> = HashMap::new();
+    for &i in &order {
+        let domain = r.resilience.as_ref().map_or(0, |d| d.of[i]);
+        twin[i] = last.insert((r.work[i].to_bits(), r.vendor[i], domain), i);
+    }
     let mut s = Search {
         r,
         order: &order,
+        twin,
         weights,
         upper,
         tol: 1e-9 * r.demand.abs().max(1.0),
         total: 0.0,
         by_vendor: vec![0.0; r.vendors],
+        by_domain: vec![0.0; r.resilience.as_ref().map_or(0, |d| d.keep.len())],
         counts: vec![0.0; n],
         best: f64::INFINITY,
         best_counts: Vec::new(),
@@ -1390,13 +1496,15 @@ mod tests {
             }
         }
 
-        /// The vendor-rule pricer is exact: it matches enumeration under the same rules.
+        /// The vendor-rule pricer is exact: it matches enumeration under the same rules
+        /// (fraction cap, minimum vendors, surviving the loss of any one failure domain).
         #[test]
         fn cheapest_ruled_matches_enumeration(
             items in proptest::collection::vec(item(), 1..6),
             demand in 0.5f64..20.0,
             fraction in proptest::option::of(0.5f64..0.9),
             min_vendors in proptest::option::of(2usize..3),
+            resilience in proptest::option::of((0.1f64..0.9, proptest::collection::vec(0usize..3, 6))),
         ) {
             let weights: Vec<f64> = items.iter().map(|i| i.0).collect();
             let work: Vec<f64> = items.iter().map(|i| i.1).collect();
@@ -1407,6 +1515,10 @@ mod tests {
                 m,
                 binary: vec![usize::MAX; 3],
             });
+            let domains = resilience.as_ref().map(|(served, of)| Domains {
+                of: of[..items.len()].to_vec(),
+                keep: vec![served * demand; 3],
+            });
             let ruled = Ruled {
                 rows: Vec::new(),
                 demand,
@@ -1415,6 +1527,7 @@ mod tests {
                 vendors: 3,
                 fraction,
                 counts,
+                resilience: domains,
                 sub: LinearModel::default(),
             };
             let tol = 1e-9 * demand.max(1.0);
@@ -1430,6 +1543,12 @@ mod tests {
                     && fraction.is_none_or(|f| by_vendor.iter().all(|&t| t <= f * total + tol))
                     && min_vendors.is_none_or(|m| {
                         by_vendor.iter().filter(|&&t| t >= demand / (2.0 * m as f64) - tol).count() >= m
+                    })
+                    && resilience.as_ref().is_none_or(|(served, of)| {
+                        (0..3).all(|d| {
+                            let kept: f64 = (0..x.len()).filter(|&j| of[j] != d).map(|j| x[j] * work[j]).sum();
+                            kept >= served * demand - tol
+                        })
                     })
             });
             match (found, truth) {
