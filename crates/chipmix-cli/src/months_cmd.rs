@@ -6,7 +6,7 @@ use crate::{CmdResult, Failure};
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::multiperiod::{self, MonthlyPlan};
-use chipmix_plan::{PlanError, PlanOptions, verify};
+use chipmix_plan::{PlanOptions, verify};
 use chipmix_workload::Portfolio;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -18,29 +18,10 @@ pub fn run(
     options: &PlanOptions,
     format: PlanFormat,
 ) -> CmdResult {
-    if !(options.time_limit_s > 0.0 && options.relative_gap >= 0.0) {
-        return Err(Failure::bad(
-            "error: --time-limit must be > 0 and --gap ≥ 0",
-        ));
-    }
+    crate::plan_cmd::check_options(options)?;
     let calibration = Calibration::builtin();
-    let plan = match multiperiod::plan_months(p, catalog, &calibration, options) {
-        Ok(plan) => plan,
-        Err(PlanError::Infeasible(reasons)) => {
-            let mut lines = vec![format!(
-                "{}: infeasible: no month-by-month plan meets every constraint",
-                file.display()
-            )];
-            lines.extend(reasons.into_iter().map(|r| format!("  - {r}")));
-            return Err(Failure::Infeasible(lines));
-        }
-        Err(PlanError::NoSolution(m)) => {
-            return Err(Failure::Infeasible(vec![format!(
-                "{}: {m}",
-                file.display()
-            )]));
-        }
-    };
+    let plan = multiperiod::plan_months(p, catalog, &calibration, options)
+        .map_err(|e| crate::plan_cmd::no_plan(file, "month-by-month plan", e))?;
     let violations = verify::verify_months(&plan, p, catalog, &calibration);
     if !violations.is_empty() {
         return Err(Failure::Internal(format!(

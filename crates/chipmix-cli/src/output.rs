@@ -2,6 +2,7 @@
 //! scripts.
 
 use crate::{CmdResult, Failure};
+pub use chipmix_plan::plan::usd;
 use comfy_table::{ContentArrangement, Table, presets::NOTHING};
 use serde::Serialize;
 use std::io::Write;
@@ -101,23 +102,6 @@ pub fn cell(text: &str, max_chars: usize) -> String {
 /// Billions with two decimals: `70.55B`.
 pub fn billions(n: u64) -> String {
     format!("{:.2}B", n as f64 / 1e9)
-}
-
-/// Whole dollars with thousands separators: `$19,311,802`, `-$4,000`.
-pub fn usd(v: f64) -> String {
-    if !v.is_finite() {
-        return "n/a".into();
-    }
-    let neg = v < 0.0;
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("{}${out}", if neg { "-" } else { "" })
 }
 
 /// Rows as a markdown table (`align` is its separator line, e.g. `|---|---:|`) or as an aligned

@@ -89,6 +89,36 @@ pub fn load_portfolio(
     Ok((p, catalog))
 }
 
+/// `--time-limit` and `--gap` as every planning command accepts them.
+pub fn check_options(options: &PlanOptions) -> Result<(), Failure> {
+    let valid = options.time_limit_s.is_finite()
+        && options.time_limit_s > 0.0
+        && options.relative_gap.is_finite()
+        && options.relative_gap >= 0.0;
+    if valid {
+        Ok(())
+    } else {
+        Err(Failure::bad(
+            "error: --time-limit must be > 0 and --gap ≥ 0",
+        ))
+    }
+}
+
+/// Why no `what` (a plan, a month-by-month plan) came out: exit code 3 with the reasons.
+pub fn no_plan(file: &std::path::Path, what: &str, e: PlanError) -> Failure {
+    match e {
+        PlanError::Infeasible(reasons) => {
+            let mut lines = vec![format!(
+                "{}: infeasible: no {what} meets every constraint",
+                file.display()
+            )];
+            lines.extend(reasons.into_iter().map(|r| format!("  - {r}")));
+            Failure::Infeasible(lines)
+        }
+        PlanError::NoSolution(m) => Failure::Infeasible(vec![format!("{}: {m}", file.display())]),
+    }
+}
+
 /// Plans an already loaded portfolio and verifies the plan independently.
 pub fn plan_loaded(
     file: &std::path::Path,
@@ -97,32 +127,9 @@ pub fn plan_loaded(
     options: &PlanOptions,
 ) -> Result<(Plan, portfolio::Portfolio, chipmix_catalog::Catalog), Failure> {
     let calibration = Calibration::builtin();
-    let valid = options.time_limit_s.is_finite()
-        && options.time_limit_s > 0.0
-        && options.relative_gap.is_finite()
-        && options.relative_gap >= 0.0;
-    if !valid {
-        return Err(Failure::bad(
-            "error: --time-limit must be > 0 and --gap ≥ 0",
-        ));
-    }
-    let plan = match chipmix_plan::plan(&p, &catalog, &calibration, options) {
-        Ok(plan) => plan,
-        Err(PlanError::Infeasible(reasons)) => {
-            let mut lines = vec![format!(
-                "{}: infeasible: no plan meets every constraint",
-                file.display()
-            )];
-            lines.extend(reasons.into_iter().map(|r| format!("  - {r}")));
-            return Err(Failure::Infeasible(lines));
-        }
-        Err(PlanError::NoSolution(m)) => {
-            return Err(Failure::Infeasible(vec![format!(
-                "{}: {m}",
-                file.display()
-            )]));
-        }
-    };
+    check_options(options)?;
+    let plan = chipmix_plan::plan(&p, &catalog, &calibration, options)
+        .map_err(|e| no_plan(file, "plan", e))?;
     let violations = verify::verify(&plan, &p, &catalog, &calibration);
     if !violations.is_empty() {
         return Err(Failure::Internal(format!(
@@ -165,33 +172,7 @@ fn allocation_rows(plan: &Plan) -> Vec<Vec<String>> {
     plan.allocations
         .iter()
         .map(|a| {
-            let detail = match a.kind.as_str() {
-                "inference" => format!(
-                    "{} × tp{}{} → {:.1} req/s (TTFT {:.0} ms, TPOT {:.1} ms)",
-                    a.replicas.unwrap_or(0),
-                    a.replica_tp.unwrap_or(0),
-                    a.replica_pp
-                        .filter(|&p| p > 1)
-                        .map(|p| format!("·pp{p}"))
-                        .unwrap_or_default(),
-                    a.requests_per_s.unwrap_or(0.0),
-                    a.ttft_ms.unwrap_or(0.0),
-                    a.tpot_ms.unwrap_or(0.0)
-                ),
-                _ => {
-                    let c = a
-                        .train_config
-                        .expect("training allocations carry their layout");
-                    format!(
-                        "tp{} pp{} dp{} → {:.1} days, MFU {:.0}%",
-                        c.tp,
-                        c.pp,
-                        c.dp,
-                        a.days.unwrap_or(0.0),
-                        a.mfu.unwrap_or(0.0) * 100.0
-                    )
-                }
-            };
+            let detail = a.layout();
             vec![
                 a.workload.clone(),
                 a.offering.clone() + if a.spot { " (spot)" } else { "" },

@@ -519,11 +519,7 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
         ));
     }
     let options = args.solve.options(1e-4);
-    if !(options.time_limit_s > 0.0 && options.relative_gap >= 0.0) {
-        return Err(Failure::bad(
-            "error: --time-limit must be > 0 and --gap ≥ 0",
-        ));
-    }
+    crate::plan_cmd::check_options(&options)?;
     let base = catalog_cmd::load(&args.solve.catalog)?;
     let file = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file)

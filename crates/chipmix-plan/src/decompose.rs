@@ -40,8 +40,13 @@ fn row_block(kind: &RowKind) -> Option<usize> {
 enum Pricing {
     /// Exactly one of binary columns (a training job's run-once row).
     ChooseOne,
-    /// Integer units covering a demand: one `≥` row with positive coefficients.
-    Cover { row: usize },
+    /// Integer units covering a demand: one `≥` row with positive coefficients (`work`,
+    /// per block column); HiGHS solves the same block (`sub`) past the node limit.
+    Cover {
+        demand: f64,
+        work: Vec<f64>,
+        sub: LinearModel,
+    },
     /// A service with per-vendor rules (fraction cap, minimum vendors) or resilience rows,
     /// read off its rows:
     /// exact branch-and-bound of our own, HiGHS past the node limit.
@@ -86,6 +91,8 @@ struct Counts {
 
 struct Block {
     columns: Vec<usize>,
+    /// Each column's upper bound in whole units.
+    upper: Vec<f64>,
     pricing: Pricing,
 }
 
@@ -144,7 +151,15 @@ fn structure(f: &Formulation) -> Option<Structure> {
         .zip(block_columns)
         .map(|(rows, columns)| {
             let pricing = pricing_of(m, &f.row_kinds, &rows, &columns);
-            Block { columns, pricing }
+            let upper = columns
+                .iter()
+                .map(|&c| m.columns[c].upper.floor())
+                .collect();
+            Block {
+                columns,
+                upper,
+                pricing,
+            }
         })
         .collect();
     Some(Structure {
@@ -156,6 +171,9 @@ fn structure(f: &Formulation) -> Option<Structure> {
 }
 
 fn pricing_of(m: &LinearModel, kinds: &[RowKind], rows: &[usize], columns: &[usize]) -> Pricing {
+    let local: std::collections::HashMap<usize, usize> =
+        columns.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+    let sub = sub_model(m, rows, columns, &local);
     let integer_from_zero = columns.iter().all(|&c| {
         let col = &m.columns[c];
         col.integer && col.lower == 0.0 && col.upper.is_finite()
@@ -178,14 +196,19 @@ fn pricing_of(m: &LinearModel, kinds: &[RowKind], rows: &[usize], columns: &[usi
                     && row.upper == f64::INFINITY
                     && row.coefficients.iter().all(|&(_, a)| a > 0.0) =>
             {
-                return Pricing::Cover { row: *r };
+                let mut work = vec![0.0; columns.len()];
+                for &(c, a) in &row.coefficients {
+                    work[local[&c]] = a;
+                }
+                return Pricing::Cover {
+                    demand: row.lower,
+                    work,
+                    sub,
+                };
             }
             _ => {}
         }
     }
-    let local: std::collections::HashMap<usize, usize> =
-        columns.iter().enumerate().map(|(i, &c)| (c, i)).collect();
-    let sub = sub_model(m, rows, columns, &local);
     match ruled(m, kinds, rows, columns, &local) {
         Some(mut r) => {
             r.sub = sub;
@@ -943,56 +966,19 @@ fn price(
                 lower_bound: w[best],
             })
         }
-        Pricing::Cover { row } => {
-            let row = &m.rows[*row];
-            let position: std::collections::HashMap<usize, usize> = block
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| (c, i))
-                .collect();
-            let mut work = vec![0.0; w.len()];
-            for &(c, a) in &row.coefficients {
-                work[position[&c]] = a;
-            }
-            let upper: Vec<f64> = block
-                .columns
-                .iter()
-                .map(|&c| m.columns[c].upper.floor())
-                .collect();
-            match cheapest_cover(&w, &work, &upper, row.lower) {
+        Pricing::Cover { demand, work, sub } => {
+            match cheapest_cover(&w, work, &block.upper, *demand) {
                 Ok(Some((weight, x))) => Ok(Priced {
                     pattern: pattern(block.columns.iter().copied().zip(x).collect()),
                     lower_bound: weight,
                 }),
                 Ok(None) => Err(PriceError::Infeasible),
-                Err(()) => {
-                    // Too many nodes: let HiGHS solve the same cover.
-                    let mut sub = LinearModel::default();
-                    for &c in &block.columns {
-                        let col = &m.columns[c];
-                        sub.column("", 0.0, col.lower, col.upper, col.integer);
-                    }
-                    sub.row(
-                        "",
-                        row.lower,
-                        row.upper,
-                        row.coefficients
-                            .iter()
-                            .map(|&(c, a)| (position[&c], a))
-                            .collect(),
-                    );
-                    price_general(&sub, block, b, &w, time_limit_s)
-                }
+                // Too many nodes: let HiGHS solve the same cover.
+                Err(()) => price_general(sub, block, b, &w, time_limit_s),
             }
         }
         Pricing::Ruled(r) => {
-            let upper: Vec<f64> = block
-                .columns
-                .iter()
-                .map(|&c| m.columns[c].upper.floor())
-                .collect();
-            match cheapest_ruled(r, &w, &upper) {
+            match cheapest_ruled(r, &w, &block.upper) {
                 Ok(Some((weight, x))) if satisfies_rows(m, &r.rows, &block.columns, &x) => {
                     Ok(Priced {
                         pattern: pattern(block.columns.iter().copied().zip(x).collect()),

@@ -63,6 +63,55 @@ pub struct Allocation {
     pub global_batch_tokens: Option<f64>,
 }
 
+impl Allocation {
+    /// The replica layout and what it delivers (inference), or the parallel layout, run length
+    /// and MFU (training): the line every report shows for an allocation.
+    pub fn layout(&self) -> String {
+        match (self.kind.as_str(), self.train_config) {
+            ("inference", _) => format!(
+                "{} × tp{}{} → {:.1} req/s (TTFT {:.0} ms, TPOT {:.1} ms)",
+                self.replicas.unwrap_or(0),
+                self.replica_tp.unwrap_or(0),
+                self.replica_pp
+                    .filter(|&p| p > 1)
+                    .map(|p| format!("·pp{p}"))
+                    .unwrap_or_default(),
+                self.requests_per_s.unwrap_or(0.0),
+                self.ttft_ms.unwrap_or(0.0),
+                self.tpot_ms.unwrap_or(0.0)
+            ),
+            (_, Some(c)) => format!(
+                "tp{} pp{} dp{} → {:.1} days, MFU {:.0}%",
+                c.tp,
+                c.pp,
+                c.dp,
+                self.days.unwrap_or(0.0),
+                self.mfu.unwrap_or(0.0) * 100.0
+            ),
+            (_, None) => String::new(),
+        }
+    }
+}
+
+/// Whole dollars with thousands separators, as every report writes money: `$19,311,802`,
+/// `-$4,000`; `n/a` when not a number.
+pub fn usd(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".into();
+    }
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    // A tiny negative rounds to 0: no `-$0`.
+    let neg = v < 0.0 && digits != "0";
+    format!("{}${out}", if neg { "-" } else { "" })
+}
+
 /// How much of an inference service the plan provisions, and on whose chips.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServiceSummary {

@@ -118,27 +118,26 @@ fn body_status(status: StatusCode) -> StatusCode {
     }
 }
 
+/// A body axum refused: too large, or not what `what` (`JSON body`, `body`) should be.
+fn rejected(status: StatusCode, what: &str, detail: String) -> ApiError {
+    let status = body_status(status);
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "request body too large".to_string()
+    } else {
+        format!("invalid {what}: {detail}")
+    };
+    ApiError::new(status, message)
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
-        let status = body_status(r.status());
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "request body too large".to_string()
-        } else {
-            format!("invalid JSON body: {}", r.body_text())
-        };
-        ApiError::new(status, message)
+        rejected(r.status(), "JSON body", r.body_text())
     }
 }
 
 impl From<StringRejection> for ApiError {
     fn from(r: StringRejection) -> Self {
-        let status = body_status(r.status());
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "request body too large".to_string()
-        } else {
-            format!("invalid body: {}", r.body_text())
-        };
-        ApiError::new(status, message)
+        rejected(r.status(), "body", r.body_text())
     }
 }
 

@@ -25,14 +25,13 @@ fn frontier() -> String {
 }
 
 async fn create_frontier(s: &TestServer, name: &str) {
-    let r = s
-        .post(
-            "/api/v1/portfolios",
-            &s.admin,
-            json!({"name": name, "yaml": frontier()}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    s.post(
+        "/api/v1/portfolios",
+        &s.admin,
+        json!({"name": name, "yaml": frontier()}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
 }
 
 fn num(v: &Value) -> f64 {
@@ -48,8 +47,8 @@ async fn portfolio_versions_plans_diff_and_exports(s: &TestServer) {
             &editor,
             json!({"name": "frontier-lab", "yaml": frontier()}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(r.body["version"], 1);
     assert_eq!(r.body["created_by"], "editor");
 
@@ -62,14 +61,14 @@ async fn portfolio_versions_plans_diff_and_exports(s: &TestServer) {
             &editor,
             json!({"yaml": tighter}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(r.body["version"], 2);
 
     let r = s
         .get("/api/v1/portfolios/frontier-lab/versions", &viewer)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .await
+        .expect(StatusCode::OK);
     let versions: Vec<i64> = r
         .body
         .as_array()
@@ -97,10 +96,9 @@ async fn portfolio_versions_plans_diff_and_exports(s: &TestServer) {
             .unwrap()
             .contains("max_vendor_share: 0.5")
     );
-    let r = s
-        .get("/api/v1/portfolios/frontier-lab?version=9", &viewer)
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    s.get("/api/v1/portfolios/frontier-lab?version=9", &viewer)
+        .await
+        .expect(StatusCode::NOT_FOUND);
     let r = s.get("/api/v1/portfolios/nope", &viewer).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
@@ -116,8 +114,8 @@ async fn portfolio_versions_plans_diff_and_exports(s: &TestServer) {
             &editor,
             json!({"version": 1, "analysis": false}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        .await
+        .expect(StatusCode::CREATED);
     let a = r.body["id"].as_i64().unwrap();
     assert_eq!(r.body["portfolio_version"], 1);
     assert_eq!(r.body["status"], "optimal");
@@ -130,14 +128,16 @@ async fn portfolio_versions_plans_diff_and_exports(s: &TestServer) {
             &editor,
             json!({"analysis": false}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        .await
+        .expect(StatusCode::CREATED);
     let b = r.body["id"].as_i64().unwrap();
     assert_eq!(r.body["portfolio_version"], 2);
     let cost_b = num(&r.body["objective_usd_per_month"]);
 
-    let r = s.get(&format!("/api/v1/plans/{a}"), &viewer).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = s
+        .get(&format!("/api/v1/plans/{a}"), &viewer)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(r.body["plan"]["portfolio"], "frontier-lab");
     assert!(!r.body["plan"]["allocations"].as_array().unwrap().is_empty());
     assert_eq!(num(&r.body["plan"]["objective_usd_per_month"]), cost_a);
@@ -159,8 +159,10 @@ async fn portfolio_versions_plans_diff_and_exports(s: &TestServer) {
         "lists leave the plan JSON out"
     );
 
-    let r = s.get(&format!("/api/v1/plans/{a}/diff/{b}"), &viewer).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = s
+        .get(&format!("/api/v1/plans/{a}/diff/{b}"), &viewer)
+        .await
+        .expect(StatusCode::OK);
     let delta = num(&r.body["objective_usd_per_month_delta"]);
     assert!((delta - (cost_b - cost_a)).abs() < 1e-6 * cost_a);
     assert!(delta > 0.0, "a tighter cap cannot be cheaper");
@@ -176,8 +178,8 @@ async fn portfolio_versions_plans_diff_and_exports(s: &TestServer) {
 
     let r = s
         .get(&format!("/api/v1/plans/{a}/export/kueue"), &viewer)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .await
+        .expect(StatusCode::OK);
     let files = r.body["files"].as_array().unwrap();
     assert!(!files.is_empty());
     for f in files {
@@ -196,13 +198,13 @@ async fn portfolio_versions_plans_diff_and_exports(s: &TestServer) {
             &format!("/api/v1/plans/{b}/export/kueue?namespace=research"),
             &viewer,
         )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .await
+        .expect(StatusCode::OK);
     assert!(r.text.contains("namespace: research"));
     let r = s
         .get(&format!("/api/v1/plans/{a}/export/skypilot"), &viewer)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .await
+        .expect(StatusCode::OK);
     assert!(!r.body["files"].as_array().unwrap().is_empty());
     let r = s.get("/api/v1/plans/424242/export/kueue", &viewer).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -219,8 +221,8 @@ async fn validation_errors_are_located(s: &TestServer) {
             &s.admin,
             json!({"name": "broken", "yaml": broken}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
     let ds = r.body["details"]["diagnostics"].as_array().unwrap();
     assert!(ds.len() >= 2, "{}", r.text);
     let tpot = ds
@@ -240,50 +242,45 @@ async fn validation_errors_are_located(s: &TestServer) {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // YAML syntax and model paths.
-    let r = s
-        .post(
-            "/api/v1/portfolios",
-            &s.admin,
-            json!({"name": "bad", "yaml": "name: [unclosed\n"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    s.post(
+        "/api/v1/portfolios",
+        &s.admin,
+        json!({"name": "bad", "yaml": "name: [unclosed\n"}),
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
     let r = s
         .post(
             "/api/v1/portfolios",
             &s.admin,
             json!({"name": "bad", "yaml": frontier().replace("model: llama-3-8b", "model: /etc/passwd")}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        .await.expect(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text.contains("name a preset"), "{}", r.text);
 
     // Names, duplicates, missing portfolios.
-    let r = s
-        .post(
-            "/api/v1/portfolios",
-            &s.admin,
-            json!({"name": "no/slashes", "yaml": frontier()}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    s.post(
+        "/api/v1/portfolios",
+        &s.admin,
+        json!({"name": "no/slashes", "yaml": frontier()}),
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
     create_frontier(s, "lab").await;
-    let r = s
-        .post(
-            "/api/v1/portfolios",
-            &s.admin,
-            json!({"name": "lab", "yaml": frontier()}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
-    let r = s
-        .put(
-            "/api/v1/portfolios/missing",
-            &s.admin,
-            json!({"yaml": frontier()}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    s.post(
+        "/api/v1/portfolios",
+        &s.admin,
+        json!({"name": "lab", "yaml": frontier()}),
+    )
+    .await
+    .expect(StatusCode::CONFLICT);
+    s.put(
+        "/api/v1/portfolios/missing",
+        &s.admin,
+        json!({"yaml": frontier()}),
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
     let r = s
         .put("/api/v1/portfolios/lab", &s.admin, json!({"yaml": broken}))
         .await;
@@ -299,27 +296,26 @@ async fn validation_errors_are_located(s: &TestServer) {
             Some(&s.admin),
             Some(Body::Raw("application/json", b"{\"name\": ".to_vec())),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        .await
+        .expect(StatusCode::BAD_REQUEST);
     assert!(r.body["error"].as_str().unwrap().contains("JSON"));
-    let r = s
-        .post(
-            "/api/v1/portfolios",
-            &s.admin,
-            json!({"name": "x", "yaml": "", "colour": "blue"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    let r = s
-        .post(
-            "/api/v1/portfolios/lab/plans",
-            &s.admin,
-            json!({"time_limit_s": -1}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    let r = s.get("/api/v1/plans/not-a-number", &s.admin).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    s.post(
+        "/api/v1/portfolios",
+        &s.admin,
+        json!({"name": "x", "yaml": "", "colour": "blue"}),
+    )
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    s.post(
+        "/api/v1/portfolios/lab/plans",
+        &s.admin,
+        json!({"time_limit_s": -1}),
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    s.get("/api/v1/plans/not-a-number", &s.admin)
+        .await
+        .expect(StatusCode::BAD_REQUEST);
     let r = s.get("/api/v1/nowhere", &s.admin).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.body["error"].is_string());
@@ -345,8 +341,8 @@ async fn catalog_overrides_change_the_catalog(s: &TestServer) {
             Some(&editor),
             Some(Body::Raw("text/csv", bad.as_bytes().to_vec())),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
     let ds = r.body["details"]["diagnostics"].as_array().unwrap();
     assert!(
         ds.iter()
@@ -365,8 +361,8 @@ async fn catalog_overrides_change_the_catalog(s: &TestServer) {
             Some(&editor),
             Some(Body::Raw("text/csv", good.as_bytes().to_vec())),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(r.body["version"], 1);
     assert_eq!(r.body["rows"], 1);
     let r = s.get("/api/v1/catalog/offerings", &s.admin).await;
@@ -392,8 +388,8 @@ async fn catalog_overrides_change_the_catalog(s: &TestServer) {
             &editor,
             json!({"analysis": false}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(r.body["catalog_override_version"], 1);
     let id = r.body["id"].as_i64().unwrap();
     // A newer override does not break the export of a plan made on the older one.
@@ -407,13 +403,12 @@ async fn catalog_overrides_change_the_catalog(s: &TestServer) {
                 b"provider,instance_type,region\n".to_vec(),
             )),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(r.body["version"], 2);
-    let r = s
-        .get(&format!("/api/v1/plans/{id}/export/kueue"), &s.admin)
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    s.get(&format!("/api/v1/plans/{id}/export/kueue"), &s.admin)
+        .await
+        .expect(StatusCode::OK);
     let viewer = s.token("v", "viewer").await;
     let r = s
         .send(
@@ -428,22 +423,21 @@ async fn catalog_overrides_change_the_catalog(s: &TestServer) {
 
 async fn infeasible_portfolio_is_422_with_reasons(s: &TestServer) {
     let tight = frontier().replace("budget_usd_per_month: 45M", "budget_usd_per_month: 1M");
-    let r = s
-        .post(
-            "/api/v1/portfolios",
-            &s.admin,
-            json!({"name": "tight", "yaml": tight}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    s.post(
+        "/api/v1/portfolios",
+        &s.admin,
+        json!({"name": "tight", "yaml": tight}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
     let r = s
         .post(
             "/api/v1/portfolios/tight/plans",
             &s.admin,
             json!({"analysis": false}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.body["error"].as_str().unwrap().contains("infeasible"));
     let reasons = r.body["details"]["reasons"].as_array().unwrap();
     assert!(
@@ -472,8 +466,8 @@ async fn montecarlo_job_finishes_and_a_long_one_cancels(s: &TestServer) {
             &s.admin,
             json!({"kind": "montecarlo", "params": {"samples": 300, "replan": 2, "seed": 7}}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        .await
+        .expect(StatusCode::ACCEPTED);
     let id = r.body["id"].as_i64().unwrap();
     assert!(matches!(
         r.body["status"].as_str(),
@@ -498,8 +492,8 @@ async fn montecarlo_job_finishes_and_a_long_one_cancels(s: &TestServer) {
             &s.admin,
             json!({"kind": "montecarlo", "params": {"samples": 1_000_000, "replan": 20_000}}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        .await
+        .expect(StatusCode::ACCEPTED);
     let long = r.body["id"].as_i64().unwrap();
     let started = Instant::now();
     loop {
@@ -527,18 +521,17 @@ async fn montecarlo_job_finishes_and_a_long_one_cancels(s: &TestServer) {
             Some(&s.admin),
             None,
         )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(r.body["status"], "cancelled");
-    let r = s
-        .send(
-            Method::POST,
-            &format!("/api/v1/jobs/{long}/cancel"),
-            Some(&s.admin),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    s.send(
+        Method::POST,
+        &format!("/api/v1/jobs/{long}/cancel"),
+        Some(&s.admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::CONFLICT);
     let r = s
         .send(
             Method::POST,
@@ -560,8 +553,7 @@ async fn montecarlo_job_finishes_and_a_long_one_cancels(s: &TestServer) {
             &s.admin,
             json!({"kind": "stress", "params": {"scenario": "nvidia-shortage-50", "fixed_plan": true}}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        .await.expect(StatusCode::ACCEPTED);
     let next = r.body["id"].as_i64().unwrap();
     let job = s.wait_job(next, Duration::from_secs(240)).await;
     assert_eq!(job["status"], "done", "{job}");
@@ -609,22 +601,20 @@ async fn job_parameters_are_checked(s: &TestServer) {
         );
         assert!(r.body["details"]["diagnostics"].is_array(), "{}", r.text);
     }
-    let r = s
-        .post(
-            "/api/v1/portfolios/lab/jobs",
-            &s.admin,
-            json!({"kind": "astrology"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    let r = s
-        .post(
-            "/api/v1/portfolios/none/jobs",
-            &s.admin,
-            json!({"kind": "leverage"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    s.post(
+        "/api/v1/portfolios/lab/jobs",
+        &s.admin,
+        json!({"kind": "astrology"}),
+    )
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    s.post(
+        "/api/v1/portfolios/none/jobs",
+        &s.admin,
+        json!({"kind": "leverage"}),
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
     let r = s.get("/api/v1/jobs/777", &s.admin).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
@@ -635,8 +625,7 @@ async fn job_parameters_are_checked(s: &TestServer) {
             &s.admin,
             json!({"kind": "sweep", "params": {"param": "policy.max_vendor_share", "from": 0.6, "to": 1.0, "steps": 2, "gap": 0.01}}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        .await.expect(StatusCode::ACCEPTED);
     let job = s
         .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
         .await;
@@ -665,10 +654,12 @@ async fn tokens_and_roles(s: &TestServer) {
     assert!(viewer.starts_with("cmx_") && viewer.len() == 68);
     assert_eq!(s.get(path, &viewer).await.status, StatusCode::OK);
     let body = json!({"name": "lab", "yaml": frontier()});
-    let r = s.post(path, &viewer, body.clone()).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
-    let r = s.post(path, &editor, body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    s.post(path, &viewer, body.clone())
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    s.post(path, &editor, body)
+        .await
+        .expect(StatusCode::CREATED);
 
     // Token management is the admin's.
     let r = s
@@ -683,30 +674,27 @@ async fn tokens_and_roles(s: &TestServer) {
         s.get("/api/v1/tokens", &editor).await.status,
         StatusCode::FORBIDDEN
     );
-    let r = s
-        .post(
-            "/api/v1/tokens",
-            &s.admin,
-            json!({"name": "viewer", "role": "viewer"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
-    let r = s
-        .post(
-            "/api/v1/tokens",
-            &s.admin,
-            json!({"name": "x", "role": "root"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
-    let r = s
-        .post(
-            "/api/v1/tokens",
-            &s.admin,
-            json!({"name": "9lives", "role": "viewer"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    s.post(
+        "/api/v1/tokens",
+        &s.admin,
+        json!({"name": "viewer", "role": "viewer"}),
+    )
+    .await
+    .expect(StatusCode::CONFLICT);
+    s.post(
+        "/api/v1/tokens",
+        &s.admin,
+        json!({"name": "x", "role": "root"}),
+    )
+    .await
+    .expect(StatusCode::BAD_REQUEST);
+    s.post(
+        "/api/v1/tokens",
+        &s.admin,
+        json!({"name": "9lives", "role": "viewer"}),
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
     let r = s.get("/api/v1/tokens", &s.admin).await;
     assert_eq!(r.status, StatusCode::OK);
     let names: Vec<&str> = r
@@ -733,8 +721,8 @@ async fn tokens_and_roles(s: &TestServer) {
             Some(&s.admin),
             None,
         )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        .await
+        .expect(StatusCode::OK);
     assert!(r.body["revoked_at"].is_string());
     let r = s.get(path, &editor).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);

@@ -6,6 +6,7 @@ use super::{Diag, HTMX_VERSION};
 use crate::db::{Caller, JobRow, PlanRow, PortfolioSummary, VersionMeta, rfc3339};
 use chipmix_charts::Bar;
 use chipmix_plan::Plan;
+pub use chipmix_plan::plan::usd;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// htmx settings: no `eval`, no injected `<style>` (the CSP allows no inline styles; the
@@ -15,23 +16,6 @@ const HTMX_CONFIG: &str = r#"{"allowEval":false,"includeIndicatorStyles":false,"
 
 // ------------------------------------------------------------------------------------------
 // Formatting
-
-/// `$1,234,567` (whole dollars), as the CLI prints money.
-pub fn usd(v: f64) -> String {
-    if !v.is_finite() {
-        return "n/a".into();
-    }
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    let neg = v < 0.0 && digits != "0";
-    format!("{}${out}", if neg { "-" } else { "" })
-}
 
 /// `12.3%` from a fraction.
 pub fn pct(v: f64) -> String {
@@ -528,32 +512,6 @@ pub fn plan_charts(plan: &Plan, cap: Option<f64>) -> PlanCharts {
     }
 }
 
-fn configuration(a: &chipmix_plan::Allocation) -> String {
-    match (a.kind.as_str(), a.train_config) {
-        ("inference", _) => format!(
-            "{} × tp{}{} → {:.1} req/s (TTFT {:.0} ms, TPOT {:.1} ms)",
-            a.replicas.unwrap_or(0),
-            a.replica_tp.unwrap_or(0),
-            a.replica_pp
-                .filter(|&p| p > 1)
-                .map(|p| format!("·pp{p}"))
-                .unwrap_or_default(),
-            a.requests_per_s.unwrap_or(0.0),
-            a.ttft_ms.unwrap_or(0.0),
-            a.tpot_ms.unwrap_or(0.0)
-        ),
-        (_, Some(c)) => format!(
-            "tp{} pp{} dp{} → {:.1} days, MFU {:.0}%",
-            c.tp,
-            c.pp,
-            c.dp,
-            a.days.unwrap_or(0.0),
-            a.mfu.unwrap_or(0.0) * 100.0
-        ),
-        (_, None) => String::new(),
-    }
-}
-
 fn chart(id: &str, svg: &str) -> Markup {
     html! { div.chart id=(id) { (PreEscaped(svg)) } }
 }
@@ -617,7 +575,7 @@ pub fn plan_page(
                                 td.num { (a.instances) }
                                 td.num { (a.chips) }
                                 td.num { (usd(a.usd_per_month)) }
-                                td.small { (configuration(a)) @if let Some(c) = &a.commitment { br; span.muted { "discount " (pct(a.discount)) " (" (c) ")" } } }
+                                td.small { (a.layout()) @if let Some(c) = &a.commitment { br; span.muted { "discount " (pct(a.discount)) " (" (c) ")" } } }
                             }
                         }
                     }

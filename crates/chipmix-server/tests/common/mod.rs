@@ -91,6 +91,15 @@ pub struct Response {
     pub text: String,
 }
 
+impl Response {
+    /// This response, after checking its status (the body is shown when it differs).
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Response {
+        assert_eq!(self.status, status, "{}", self.text);
+        self
+    }
+}
+
 impl TestServer {
     pub async fn start(store: Store, url: String) -> TestServer {
         Self::start_with(store, url, Config::default()).await
