@@ -9,6 +9,7 @@
 //! This crate knows nothing of workloads, performance or plans.
 
 mod chip;
+pub mod limits;
 mod offering;
 pub mod overrides;
 pub mod skypilot;
@@ -279,6 +280,13 @@ impl Catalog {
             }
             set(&mut o.chips_per_instance, ov.chips_per_instance);
             if ov.usd_per_hour.is_some() {
+                if o.price_confidence == PriceConfidence::NotSourced {
+                    // The shipped note says there is no price; now there is the user's.
+                    o.notes = format!(
+                        "price given by the user ({})",
+                        ov.source.as_deref().unwrap_or(&ov.origin)
+                    );
+                }
                 o.usd_per_hour = ov.usd_per_hour;
                 o.price_confidence = PriceConfidence::UserSupplied;
             }
@@ -384,7 +392,7 @@ impl Catalog {
             .req_str("price_confidence")?
             .parse()
             .map_err(|m: String| row.error("price_confidence", m))?;
-        let usd_per_hour = row.opt_positive("usd_per_hour")?;
+        let usd_per_hour = row.opt_number("usd_per_hour", &limits::USD_PER_HOUR)?;
         if usd_per_hour.is_none() && price_confidence != PriceConfidence::NotSourced {
             return Err(row.error(
                 "usd_per_hour",
@@ -397,15 +405,15 @@ impl Catalog {
             region: row.req_str("region")?.to_string(),
             chip: chip.id.clone(),
             chips_per_instance: row
-                .opt_count("chips_per_instance")?
+                .opt_count("chips_per_instance", &limits::CHIPS_PER_INSTANCE)?
                 .ok_or_else(|| row.error("chips_per_instance", "required, but empty"))?,
-            vcpus: row.opt_count("vcpus")?,
-            memory_gib: row.opt_positive("memory_gib")?,
-            network_gbps: row.opt_positive("network_gbps")?,
+            vcpus: row.opt_count("vcpus", &limits::VCPUS)?,
+            memory_gib: row.opt_number("memory_gib", &limits::MEMORY_GIB)?,
+            network_gbps: row.opt_number("network_gbps", &limits::NETWORK_GBPS)?,
             usd_per_hour,
-            spot_usd_per_hour: row.opt_positive("spot_usd_per_hour")?,
+            spot_usd_per_hour: row.opt_number("spot_usd_per_hour", &limits::USD_PER_HOUR)?,
             price_confidence,
-            capacity_instances: row.opt_count("capacity_instances")?,
+            capacity_instances: row.opt_count("capacity_instances", &limits::CAPACITY_INSTANCES)?,
             source: row.req_str("source")?.to_string(),
             notes: row.str("notes").to_string(),
         })
@@ -440,20 +448,20 @@ fn parse_chips(file: &str, text: &str) -> Result<Vec<Chip>, DataError> {
                 .req_str("software")?
                 .parse()
                 .map_err(|m: String| row.error("software", m))?,
-            bf16_tflops: row.req_positive("bf16_tflops")?,
-            fp8_tflops: row.opt_positive("fp8_tflops")?,
-            hbm_gib: row.req_positive("hbm_gib")?,
-            hbm_tb_per_s: row.req_positive("hbm_tb_s")?,
-            scaleup_gb_per_s: row.req_positive("scaleup_gb_s")?,
+            bf16_tflops: row.req_number("bf16_tflops", &limits::TFLOPS)?,
+            fp8_tflops: row.opt_number("fp8_tflops", &limits::TFLOPS)?,
+            hbm_gib: row.req_number("hbm_gib", &limits::HBM_GIB)?,
+            hbm_tb_per_s: row.req_number("hbm_tb_s", &limits::HBM_TBPS)?,
+            scaleup_gb_per_s: row.req_number("scaleup_gb_s", &limits::LINK_GBPS)?,
             scaleup_link: row.str("scaleup_link").to_string(),
             trains: match row.req_str("trains")? {
                 "yes" => true,
                 "no" => false,
                 other => return Err(row.error("trains", format!("`{other}` is not yes or no"))),
             },
-            cores_per_chip: row.opt_count("cores_per_chip")?,
-            tdp_w: row.opt_positive("tdp_w")?,
-            release_year: row.opt_count("release_year")?,
+            cores_per_chip: row.opt_count("cores_per_chip", &limits::CORES_PER_CHIP)?,
+            tdp_w: row.opt_number("tdp_w", &limits::TDP_W)?,
+            release_year: row.opt_count("release_year", &limits::RELEASE_YEAR)?,
             confidence: row
                 .req_str("confidence")?
                 .parse()

@@ -11,6 +11,7 @@
 //! | `vcpus`, `memory_gib`, `network_gbps` | host facts |
 //! | `source`, `notes` | where the numbers come from (shown wherever they are used) |
 
+use crate::limits;
 use crate::table::Table;
 use crate::{DataError, OfferingOverride, did_you_mean};
 
@@ -65,13 +66,15 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<OfferingOverride>, Vec<DataEr
                 instance_type: row.req_str("instance_type")?.to_string(),
                 region: row.req_str("region")?.to_string(),
                 chip: row.opt_str("chip").map(str::to_string),
-                chips_per_instance: row.opt_count("chips_per_instance")?,
-                usd_per_hour: row.opt_positive("usd_per_hour")?,
-                spot_usd_per_hour: row.opt_positive("spot_usd_per_hour")?,
-                capacity_instances: non_negative_count(&row, "capacity_instances")?,
-                vcpus: row.opt_count("vcpus")?,
-                memory_gib: row.opt_positive("memory_gib")?,
-                network_gbps: row.opt_positive("network_gbps")?,
+                chips_per_instance: row
+                    .opt_count("chips_per_instance", &limits::CHIPS_PER_INSTANCE)?,
+                usd_per_hour: row.opt_number("usd_per_hour", &limits::USD_PER_HOUR)?,
+                spot_usd_per_hour: row.opt_number("spot_usd_per_hour", &limits::USD_PER_HOUR)?,
+                capacity_instances: row
+                    .opt_count("capacity_instances", &limits::CAPACITY_INSTANCES)?,
+                vcpus: row.opt_count("vcpus", &limits::VCPUS)?,
+                memory_gib: row.opt_number("memory_gib", &limits::MEMORY_GIB)?,
+                network_gbps: row.opt_number("network_gbps", &limits::NETWORK_GBPS)?,
                 source: row.opt_str("source").map(str::to_string),
                 notes: row.opt_str("notes").map(str::to_string),
                 origin: format!("{file}:{}", row.line),
@@ -86,16 +89,5 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<OfferingOverride>, Vec<DataEr
         Ok(out)
     } else {
         Err(errors)
-    }
-}
-
-/// Capacity may be 0: "none of this can be had" is a real answer from a provider.
-fn non_negative_count(row: &crate::table::Row<'_>, field: &str) -> Result<Option<u32>, DataError> {
-    match row.opt_str(field) {
-        None => Ok(None),
-        Some(s) => s
-            .parse::<u32>()
-            .map(Some)
-            .map_err(|_| row.error(field, format!("must be a whole number ≥ 0, got `{s}`"))),
     }
 }

@@ -10,10 +10,17 @@
 //! row that does not become an offering is reported in [`SkyPilotImport::skipped`] with its line
 //! number: an accelerator chipmix does not know, a missing price, a GPU row with no host.
 
+use crate::limits::{self, Limit};
 use crate::table::{Row, Table};
 use crate::{Catalog, DataError, Offering, PriceConfidence, split_tpu_slice};
 use std::collections::BTreeMap;
 use std::fmt;
+
+/// SkyPilot writes vCPUs as a decimal (`96.0`, and fractions for shared-core types).
+const HOST_VCPUS: Limit = Limit {
+    whole: false,
+    ..limits::VCPUS
+};
 
 /// Which cloud a `vms.csv` describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,7 +213,7 @@ pub fn import(
                 });
                 return Ok(());
             };
-            let Some(price) = row.opt_positive("Price")? else {
+            let Some(price) = row.opt_number("Price", &limits::USD_PER_HOUR)? else {
                 skipped.push(Skipped {
                     line: row.line,
                     accelerator: format!("{instance} ({accel})"),
@@ -215,10 +222,10 @@ pub fn import(
                 return Ok(());
             };
             let count = row
-                .opt_count("AcceleratorCount")?
+                .opt_count("AcceleratorCount", &limits::CHIPS_PER_INSTANCE)?
                 .ok_or_else(|| row.error("AcceleratorCount", "required, but empty"))?;
             let spot = row
-                .opt_positive("SpotPrice")?
+                .opt_number("SpotPrice", &limits::USD_PER_HOUR)?
                 // AWS fills SpotPrice with the on-demand price in zones without spot.
                 .filter(|s| (s - price).abs() > 1e-9);
             let o = Offering {
@@ -227,8 +234,10 @@ pub fn import(
                 region: row.req_str("Region")?.to_string(),
                 chip: chip.id.clone(),
                 chips_per_instance: count,
-                vcpus: row.opt_positive("vCPUs")?.map(|v| v.round() as u32),
-                memory_gib: row.opt_positive("MemoryGiB")?,
+                vcpus: row
+                    .opt_number("vCPUs", &HOST_VCPUS)?
+                    .map(|v| v.round() as u32),
+                memory_gib: row.opt_number("MemoryGiB", &limits::MEMORY_GIB)?,
                 network_gbps: None,
                 usd_per_hour: Some(price),
                 spot_usd_per_hour: None,
@@ -254,7 +263,10 @@ pub fn import(
                     a.str("AcceleratorName").eq_ignore_ascii_case(acc_name)
                         && a.str("AvailabilityZone") == zone
                         && a.str("Region") == host.str("Region")
-                        && a.opt_count("AcceleratorCount").ok().flatten() == Some(*n)
+                        && a.opt_count("AcceleratorCount", &limits::CHIPS_PER_INSTANCE)
+                            .ok()
+                            .flatten()
+                            == Some(*n)
                 });
                 let Some((i, accel)) = found else {
                     return Ok(());
@@ -268,9 +280,10 @@ pub fn import(
                     });
                     return Ok(());
                 };
-                let (Some(host_price), Some(acc_price)) =
-                    (host.opt_positive("Price")?, accel.opt_positive("Price")?)
-                else {
+                let (Some(host_price), Some(acc_price)) = (
+                    host.opt_number("Price", &limits::USD_PER_HOUR)?,
+                    accel.opt_number("Price", &limits::USD_PER_HOUR)?,
+                ) else {
                     skipped.push(Skipped {
                         line: host.line,
                         accelerator: format!("{} ({acc_name})", host.str("InstanceType")),
@@ -279,8 +292,8 @@ pub fn import(
                     return Ok(());
                 };
                 let spot = match (
-                    host.opt_positive("SpotPrice")?,
-                    accel.opt_positive("SpotPrice")?,
+                    host.opt_number("SpotPrice", &limits::USD_PER_HOUR)?,
+                    accel.opt_number("SpotPrice", &limits::USD_PER_HOUR)?,
                 ) {
                     (Some(h), Some(a)) => Some(h + a),
                     _ => None,
@@ -291,8 +304,10 @@ pub fn import(
                     region: host.req_str("Region")?.to_string(),
                     chip: chip.id.clone(),
                     chips_per_instance: *n,
-                    vcpus: host.opt_positive("vCPUs")?.map(|v| v.round() as u32),
-                    memory_gib: host.opt_positive("MemoryGiB")?,
+                    vcpus: host
+                        .opt_number("vCPUs", &HOST_VCPUS)?
+                        .map(|v| v.round() as u32),
+                    memory_gib: host.opt_number("MemoryGiB", &limits::MEMORY_GIB)?,
                     network_gbps: None,
                     usd_per_hour: Some(host_price + acc_price),
                     spot_usd_per_hour: None,
@@ -361,7 +376,7 @@ fn tpu_row(
         });
         return Ok(None);
     };
-    let Some(price) = row.opt_positive("Price")? else {
+    let Some(price) = row.opt_number("Price", &limits::USD_PER_HOUR)? else {
         skipped.push(Skipped {
             line: row.line,
             accelerator: accel.to_string(),
@@ -392,7 +407,10 @@ fn tpu_row(
         source: source.to_string(),
         notes: "TPU slice, priced per slice with hosts included".to_string(),
     };
-    Ok(Some((o, row.opt_positive("SpotPrice")?)))
+    Ok(Some((
+        o,
+        row.opt_number("SpotPrice", &limits::USD_PER_HOUR)?,
+    )))
 }
 
 /// The accelerators built into a GCP machine type (`a3-highgpu-8g` → 8 × H100). Machine types

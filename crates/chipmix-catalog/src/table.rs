@@ -1,6 +1,7 @@
 //! Reading CSV tables by header name, with every error located at file, line and column name.
 
 use crate::DataError;
+use crate::limits::Limit;
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -124,29 +125,25 @@ impl Row<'_> {
         }
     }
 
-    /// A number that must be finite and > 0 when present.
-    pub fn opt_positive(&self, field: &str) -> Result<Option<f64>, DataError> {
+    /// A number that must lie within `limit` (finite, in range) when present.
+    pub fn opt_number(&self, field: &str, limit: &Limit) -> Result<Option<f64>, DataError> {
         let value: Option<f64> = self.opt_parse(field)?;
-        match value {
-            Some(v) if !(v.is_finite() && v > 0.0) => {
-                Err(self.error(field, format!("must be a number > 0, got `{v}`")))
-            }
-            v => Ok(v),
-        }
+        value
+            .map(|v| limit.check(v).map_err(|m| self.error(field, m)))
+            .transpose()
     }
 
-    pub fn req_positive(&self, field: &str) -> Result<f64, DataError> {
-        self.opt_positive(field)?
+    pub fn req_number(&self, field: &str, limit: &Limit) -> Result<f64, DataError> {
+        self.opt_number(field, limit)?
             .ok_or_else(|| self.error(field, "required, but empty"))
     }
 
-    /// A whole number that must be ≥ 1 when present; accepts `8.0` as SkyPilot writes counts.
-    pub fn opt_count(&self, field: &str) -> Result<Option<u32>, DataError> {
-        match self.opt_positive(field)? {
-            None => Ok(None),
-            Some(v) if v.fract() == 0.0 && v <= u32::MAX as f64 => Ok(Some(v as u32)),
-            Some(v) => Err(self.error(field, format!("must be a whole number, got `{v}`"))),
-        }
+    /// A whole number within `limit` when present; accepts `8.0` as SkyPilot writes counts.
+    pub fn opt_count(&self, field: &str, limit: &Limit) -> Result<Option<u32>, DataError> {
+        let value: Option<f64> = self.opt_parse(field)?;
+        value
+            .map(|v| limit.check_u32(v).map_err(|m| self.error(field, m)))
+            .transpose()
     }
 }
 

@@ -214,6 +214,10 @@ fn overrides_change_prices_add_offerings_and_reject_bad_rows() {
     assert!(c.providers().contains("coreweave"));
     let mi = c.find_offering("Standard_ND96isr_MI300X_v5").unwrap();
     assert_eq!(mi.usd_per_hour, Some(45.0));
+    // Priced by the user: nothing says "no price" any more (issue 13).
+    assert_eq!(mi.price_confidence, PriceConfidence::UserSupplied);
+    assert!(!mi.notes.contains("NO PRICE"), "{}", mi.notes);
+    assert!(mi.notes.contains("negotiated"), "{}", mi.notes);
 
     // A new offering without chip and price, a bad chip, and an unknown column.
     let bad = "provider,instance_type,region,chip,usd_per_hour\n\

@@ -78,7 +78,7 @@ pub fn load(files: &CatalogFiles) -> Result<Catalog, Failure> {
             Some((c, p)) if Cloud::parse(c).is_some() => (Cloud::parse(c), p),
             _ => (None, spec.as_str()),
         };
-        let text = std::fs::read_to_string(path)
+        let text = chipmix_catalog::limits::read_text_file(path)
             .map_err(|e| Failure::bad(format!("error: {path}: cannot read the file: {e}")))?;
         if cloud.is_some() || skypilot::looks_like_skypilot(&text) {
             let import = skypilot::import(&catalog, path, &text, cloud).map_err(lines)?;

@@ -1,8 +1,10 @@
 //! `chipmix estimate …` and `chipmix calibrate`
 
+use crate::args;
 use crate::catalog_cmd::{self, CatalogFiles};
 use crate::output::{self, Format, num};
 use crate::{CmdResult, Failure};
+use chipmix_catalog::limits;
 use chipmix_perf::fit::{self, Report};
 use chipmix_perf::{
     Calibration, InferenceSetup, ModelShape, PerfError, Replica, System, TrainRequest, training,
@@ -52,12 +54,12 @@ pub enum EstimateCommand {
         #[arg(long)]
         chip: String,
         /// Chips in tensor parallel (one replica)
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = args::count(&limits::CHIPS))]
         chips: u32,
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::BATCH))]
         batch: u32,
         /// Prompt length, tokens
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::TOKENS_PER_SEQUENCE))]
         prompt: u32,
     },
     /// Time of one decode step
@@ -66,12 +68,12 @@ pub enum EstimateCommand {
         common: Common,
         #[arg(long)]
         chip: String,
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = args::count(&limits::CHIPS))]
         chips: u32,
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::BATCH))]
         batch: u32,
         /// Tokens already in each sequence's context
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::TOKENS_PER_SEQUENCE))]
         context: u32,
     },
     /// Training step time, throughput and memory; searches the parallel layout unless given
@@ -80,27 +82,27 @@ pub enum EstimateCommand {
         common: Common,
         #[arg(long)]
         chip: String,
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::CHIPS))]
         chips: u32,
         /// Sequence length, tokens
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::TOKENS_PER_SEQUENCE))]
         seq: u32,
         /// Tokens per optimizer step (suffixes k, M, B, T: `16M`)
-        #[arg(long, value_parser = quantity)]
+        #[arg(long, value_parser = args::number(&limits::BATCH_TOKENS))]
         global_batch_tokens: f64,
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::BATCH))]
         micro_batch: Option<u32>,
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::CHIPS))]
         tp: Option<u32>,
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::CHIPS))]
         pp: Option<u32>,
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::CHIPS))]
         dp: Option<u32>,
         /// The instance the chips come in (sets the fabric); default: the chip's largest
         #[arg(long)]
         offering: Option<String>,
         /// Tokens to train on (`4T`): adds days to train
-        #[arg(long, value_parser = quantity)]
+        #[arg(long, value_parser = args::number(&limits::TRAINING_TOKENS))]
         tokens: Option<f64>,
     },
     /// Serving under TTFT/TPOT SLOs on an offering: capacity per replica and cost per token
@@ -110,32 +112,15 @@ pub enum EstimateCommand {
         /// `provider/instance/region`, or an instance type offered once
         #[arg(long)]
         offering: String,
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::TOKENS_PER_SEQUENCE))]
         prompt: u32,
-        #[arg(long)]
+        #[arg(long, value_parser = args::count(&limits::TOKENS_PER_SEQUENCE))]
         output: u32,
-        #[arg(long)]
+        #[arg(long, value_parser = args::number(&limits::LATENCY_MS))]
         ttft_ms: f64,
-        #[arg(long)]
+        #[arg(long, value_parser = args::number(&limits::LATENCY_MS))]
         tpot_ms: f64,
     },
-}
-
-/// A number with an optional decimal suffix: `16M`, `4T`, `1.5e12`.
-fn quantity(s: &str) -> Result<f64, String> {
-    let t = s.trim().replace('_', "");
-    let (num, factor) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 1e3),
-        Some((i, 'M')) => (&t[..i], 1e6),
-        Some((i, 'B' | 'G')) => (&t[..i], 1e9),
-        Some((i, 'T')) => (&t[..i], 1e12),
-        _ => (t.as_str(), 1.0),
-    };
-    num.parse::<f64>()
-        .ok()
-        .map(|v| v * factor)
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .ok_or_else(|| format!("`{s}` is not a positive number (suffixes k, M, B, T allowed)"))
 }
 
 fn bad(e: impl std::fmt::Display) -> Failure {
@@ -466,7 +451,7 @@ pub struct CalibrateArgs {
     /// data/measurements.csv
     file: Option<String>,
     /// Folds of the cross-validation that gives the held-out error
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = args::size(&limits::FOLDS))]
     folds: usize,
     /// Print every row's prediction, not only the per-chip summary
     #[arg(long)]
@@ -488,7 +473,7 @@ pub fn calibrate(args: CalibrateArgs) -> CmdResult {
     let (file, text) = match &args.file {
         Some(f) => (
             f.clone(),
-            std::fs::read_to_string(f)
+            chipmix_catalog::limits::read_text_file(f)
                 .map_err(|e| bad(format!("{f}: cannot read the file: {e}")))?,
         ),
         None => (
@@ -500,7 +485,13 @@ pub fn calibrate(args: CalibrateArgs) -> CmdResult {
         Failure::BadInput(errs.into_iter().map(|e| format!("error: {e}")).collect())
     })?;
     let date = args.date.clone().unwrap_or_else(today);
+    let bar = crate::progress::spinner(format!(
+        "fitting {} measurements with {}-fold cross-validation",
+        rows.len(),
+        args.folds
+    ));
     let report = fit::calibrate(&catalog, &rows, args.folds, &file, &date);
+    bar.finish_and_clear();
     if let Some(path) = &args.write {
         std::fs::write(path, report.calibration.to_csv())
             .map_err(|e| Failure::Internal(format!("writing {path}: {e}")))?;

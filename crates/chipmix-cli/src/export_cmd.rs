@@ -1,8 +1,10 @@
 //! `chipmix export kueue|skypilot FILE --out DIR`: the plan in the formats the engines consume.
 
+use crate::args;
 use crate::catalog_cmd::CatalogFiles;
 use crate::plan_cmd::{load_portfolio, plan_file};
 use crate::{CmdResult, Failure};
+use chipmix_catalog::limits;
 use chipmix_export::{kueue, skypilot};
 use chipmix_perf::Calibration;
 use chipmix_plan::{Plan, PlanOptions, verify};
@@ -31,7 +33,7 @@ pub struct Common {
     #[arg(long, value_name = "PLAN.json")]
     plan: Option<PathBuf>,
     /// Stop the solver after this many seconds (when planning)
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_parser = args::number(&limits::TIME_LIMIT_S))]
     time_limit: f64,
     #[command(flatten)]
     catalog: CatalogFiles,
@@ -150,7 +152,7 @@ fn load(args: &Common) -> Result<(Plan, Portfolio, chipmix_catalog::Catalog), Fa
         );
     };
     let (p, c) = load_portfolio(&args.file, &args.catalog)?;
-    let text = std::fs::read_to_string(plan_path).map_err(|e| {
+    let text = chipmix_catalog::limits::read_text_file(plan_path).map_err(|e| {
         Failure::bad(format!(
             "{}: error: cannot read the file: {e}",
             plan_path.display()

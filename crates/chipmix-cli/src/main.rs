@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success, 1 internal error, 2 bad input, 3 infeasible portfolio.
 
+mod args;
 mod catalog_cmd;
 mod estimate_cmd;
 mod export_cmd;
@@ -10,6 +11,7 @@ mod models_cmd;
 mod months_cmd;
 mod output;
 mod plan_cmd;
+mod progress;
 mod risk_cmd;
 mod simulate_cmd;
 mod validate_cmd;
@@ -58,12 +60,8 @@ enum Command {
     /// Serve the HTTP API (SQLite by default, PostgreSQL with --db postgres://…)
     Serve(chipmix_server::cli::ServerArgs),
     /// Create, revoke or list the server's API tokens
-    Token {
-        #[command(flatten)]
-        server: chipmix_server::cli::ServerArgs,
-        #[command(subcommand)]
-        command: chipmix_server::cli::TokenCommand,
-    },
+    #[command(subcommand)]
+    Token(chipmix_server::cli::TokenCommand),
     /// Write the plan for the engines that run it: Kueue objects or SkyPilot task YAML
     #[command(subcommand)]
     Export(export_cmd::ExportCommand),
@@ -99,9 +97,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => return chipmix_server::cli::main(args, None),
-        Command::Token { server, command } => {
-            return chipmix_server::cli::main(server, Some(command));
+        Command::Serve(args) => return chipmix_server::cli::serve_main(args, "chipmix"),
+        Command::Token(command) => {
+            return chipmix_server::cli::token_main(command, "chipmix");
         }
         Command::Catalog(cmd) => catalog_cmd::run(cmd),
         Command::Models(cmd) => models_cmd::run(cmd),

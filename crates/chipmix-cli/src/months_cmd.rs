@@ -20,8 +20,14 @@ pub fn run(
 ) -> CmdResult {
     crate::plan_cmd::check_options(options)?;
     let calibration = Calibration::builtin();
-    let plan = multiperiod::plan_months(p, catalog, &calibration, options)
-        .map_err(|e| crate::plan_cmd::no_plan(file, "month-by-month plan", e))?;
+    let bar = crate::progress::spinner(format!(
+        "planning {} month by month (solver limit {} s)",
+        file.display(),
+        options.time_limit_s
+    ));
+    let plan = multiperiod::plan_months(p, catalog, &calibration, options);
+    bar.finish_and_clear();
+    let plan = plan.map_err(|e| crate::plan_cmd::no_plan(file, "month-by-month plan", e))?;
     let violations = verify::verify_months(&plan, p, catalog, &calibration);
     if !violations.is_empty() {
         return Err(Failure::Internal(format!(

@@ -1,8 +1,10 @@
 //! `chipmix plan FILE`
 
+use crate::args;
 use crate::catalog_cmd::{self, CatalogFiles};
 use crate::output::{self, num, usd};
 use crate::{CmdResult, Failure};
+use chipmix_catalog::limits;
 use chipmix_perf::Calibration;
 use chipmix_plan::{Plan, PlanError, PlanOptions, verify};
 use chipmix_workload::portfolio;
@@ -25,11 +27,11 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t)]
     format: PlanFormat,
     /// Stop the solver after this many seconds (the plan then reports its gap)
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_parser = args::number(&limits::TIME_LIMIT_S))]
     time_limit: f64,
     /// Stop when the proven relative gap is at most this (default 0.0001; 0.01 for a
     /// month-by-month plan, whose many integer reservations make the last percent slow)
-    #[arg(long)]
+    #[arg(long, value_parser = args::number(&limits::GAP))]
     gap: Option<f64>,
     /// Skip the baselines and the re-solves that price each rule
     #[arg(long)]
@@ -91,17 +93,9 @@ pub fn load_portfolio(
 
 /// `--time-limit` and `--gap` as every planning command accepts them.
 pub fn check_options(options: &PlanOptions) -> Result<(), Failure> {
-    let valid = options.time_limit_s.is_finite()
-        && options.time_limit_s > 0.0
-        && options.relative_gap.is_finite()
-        && options.relative_gap >= 0.0;
-    if valid {
-        Ok(())
-    } else {
-        Err(Failure::bad(
-            "error: --time-limit must be > 0 and --gap ≥ 0",
-        ))
-    }
+    options
+        .check()
+        .map_err(|m| Failure::bad(format!("error: {m}")))
 }
 
 /// Why no `what` (a plan, a month-by-month plan) came out: exit code 3 with the reasons.
@@ -116,6 +110,11 @@ pub fn no_plan(file: &std::path::Path, what: &str, e: PlanError) -> Failure {
             Failure::Infeasible(lines)
         }
         PlanError::NoSolution(m) => Failure::Infeasible(vec![format!("{}: {m}", file.display())]),
+        PlanError::Cancelled => Failure::Internal(format!("{}: cancelled", file.display())),
+        PlanError::Solver(m) => Failure::Internal(format!(
+            "{}: the solver could not be run on the model (a bug in chipmix): {m}",
+            file.display()
+        )),
     }
 }
 
@@ -128,8 +127,14 @@ pub fn plan_loaded(
 ) -> Result<(Plan, portfolio::Portfolio, chipmix_catalog::Catalog), Failure> {
     let calibration = Calibration::builtin();
     check_options(options)?;
-    let plan = chipmix_plan::plan(&p, &catalog, &calibration, options)
-        .map_err(|e| no_plan(file, "plan", e))?;
+    let bar = crate::progress::spinner(format!(
+        "planning {} (solver limit {} s)",
+        file.display(),
+        options.time_limit_s
+    ));
+    let plan = chipmix_plan::plan(&p, &catalog, &calibration, options);
+    bar.finish_and_clear();
+    let plan = plan.map_err(|e| no_plan(file, "plan", e))?;
     let violations = verify::verify(&plan, &p, &catalog, &calibration);
     if !violations.is_empty() {
         return Err(Failure::Internal(format!(

@@ -1,19 +1,22 @@
 //! `chipmix leverage`, `chipmix stress`, `chipmix sweep`, `chipmix montecarlo`: supply risk
 //! and bargaining power, printed as tables, JSON or markdown reports with SVG charts.
 
+use crate::args;
 use crate::catalog_cmd::{self, CatalogFiles};
 use crate::output::{self, usd};
 use crate::plan_cmd::{PlanFormat, load_portfolio, plan_file, plan_loaded};
+use crate::progress;
 use crate::{CmdResult, Failure};
+use chipmix_catalog::limits;
 use chipmix_charts::{Bar, Series};
 use chipmix_perf::Calibration;
 use chipmix_plan::PlanOptions;
-use chipmix_risk::Context;
 use chipmix_risk::leverage::{self, LeverageOptions, LeverageReport};
 use chipmix_risk::montecarlo::{self, MonteCarloOptions, MonteCarloReport, ShockModel};
 use chipmix_risk::scenario::{self, Scenario};
 use chipmix_risk::stress::{self, StressReport};
 use chipmix_risk::sweep::{self, SweepReport};
+use chipmix_risk::{Context, Watch};
 use clap::Args;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,10 +25,10 @@ use std::path::{Path, PathBuf};
 #[derive(Args)]
 pub struct SolveArgs {
     /// Stop each solve after this many seconds
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_parser = args::number(&limits::TIME_LIMIT_S))]
     time_limit: f64,
     /// Stop each solve when the proven relative gap is at most this
-    #[arg(long)]
+    #[arg(long, value_parser = args::number(&limits::GAP))]
     gap: Option<f64>,
     #[command(flatten)]
     catalog: CatalogFiles,
@@ -67,7 +70,7 @@ pub struct LeverageArgs {
     #[arg(long)]
     no_break_even: bool,
     /// Highest price increase the break-even search tries, as a fraction (1 = +100%)
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, value_parser = args::number(&limits::PRICE_INCREASE))]
     max_increase: f64,
     #[command(flatten)]
     solve: SolveArgs,
@@ -80,11 +83,17 @@ pub fn leverage(args: LeverageArgs) -> CmdResult {
     let options = args.solve.options(1e-4);
     let (base, p, c) = plan_file(&args.file, &args.solve.catalog, &options)?;
     let cal = Calibration::builtin();
+    let bar = progress::counter("leverage: walk-away and break-even re-plans", "re-plans");
+    let replanned = || bar.inc(1);
     let ctx = Context {
         portfolio: &p,
         catalog: &c,
         calibration: &cal,
         options,
+        watch: Watch {
+            replanned: &replanned,
+            ..Watch::NONE
+        },
     };
     let report = leverage::leverage(
         &ctx,
@@ -95,6 +104,7 @@ pub fn leverage(args: LeverageArgs) -> CmdResult {
             ..LeverageOptions::default()
         },
     );
+    bar.finish_and_clear();
     match args.format {
         PlanFormat::Json => output::print_json(&report),
         PlanFormat::Table => {
@@ -294,13 +304,16 @@ pub fn stress(args: StressArgs) -> CmdResult {
     let chosen = load_scenario(name, &c, &p)?;
     let (base, p, c) = plan_loaded(file, p, c, &options)?;
     let cal = Calibration::builtin();
+    let bar = progress::spinner(format!("stress: re-planning under {}", chosen.name));
     let ctx = Context {
         portfolio: &p,
         catalog: &c,
         calibration: &cal,
         options,
+        watch: Watch::NONE,
     };
     let report = stress::stress(&ctx, &base, &chosen, args.fixed_plan);
+    bar.finish_and_clear();
     match args.format {
         PlanFormat::Json => output::print_json(&report),
         PlanFormat::Table => {
@@ -332,7 +345,7 @@ fn load_scenario(
             refs.join(", ")
         )));
     }
-    let text = std::fs::read_to_string(path)
+    let text = chipmix_catalog::limits::read_text_file(path)
         .map_err(|e| Failure::bad(format!("{name}: error: cannot read the file: {e}")))?;
     scenario::parse(name, &text, catalog, portfolio)
         .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))
@@ -497,11 +510,11 @@ pub struct SweepArgs {
     /// policy.budget_usd_per_month, policy.resilience.min_served, policy.headroom …
     #[arg(long)]
     param: String,
-    #[arg(long)]
+    #[arg(long, value_parser = args::number(&limits::SWEEP_VALUE))]
     from: f64,
-    #[arg(long)]
+    #[arg(long, value_parser = args::number(&limits::SWEEP_VALUE))]
     to: f64,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = args::size(&limits::SWEEP_STEPS))]
     steps: usize,
     #[arg(long, value_enum, default_value_t)]
     format: PlanFormat,
@@ -513,16 +526,11 @@ pub struct SweepArgs {
 }
 
 pub fn sweep(args: SweepArgs) -> CmdResult {
-    if !(args.from.is_finite() && args.to.is_finite()) || args.steps == 0 || args.steps > 1000 {
-        return Err(Failure::bad(
-            "error: --from and --to must be numbers and --steps between 1 and 1000",
-        ));
-    }
     let options = args.solve.options(1e-4);
     crate::plan_cmd::check_options(&options)?;
     let base = catalog_cmd::load(&args.solve.catalog)?;
     let file = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file)
+    let text = chipmix_catalog::limits::read_text_file(&args.file)
         .map_err(|e| Failure::bad(format!("{file}: error: cannot read the file: {e}")))?;
     let source = sweep::Source {
         file: &file,
@@ -530,6 +538,8 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
         base_dir: args.file.parent().unwrap_or(Path::new(".")),
     };
     let values = sweep::values(args.from, args.to, args.steps);
+    let bar = progress::bar(format!("sweep of {}", args.param), values.len() as u64);
+    let replanned = || bar.inc(1);
     let report = sweep::sweep(
         &source,
         &base,
@@ -537,8 +547,14 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
         &options,
         &args.param,
         &values,
-    )
-    .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?;
+        Watch {
+            replanned: &replanned,
+            ..Watch::NONE
+        },
+    );
+    bar.finish_and_clear();
+    let report =
+        report.map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))?;
     let svg = sweep_chart(&report);
     write_svg(args.svg.as_deref(), &svg)?;
     match args.format {
@@ -551,7 +567,7 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
                 "vs best",
                 "gap",
                 "HHI",
-                "vendor shares",
+                "vendor shares (or why no plan)",
             ];
             let mut s = String::new();
             output::table_or_markdown(&mut s, false, header, sweep_rows(&report), "");
@@ -562,7 +578,7 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
             let mut md = String::new();
             let _ = writeln!(
                 md,
-                "# Sweep of `{}`: {}\n\nThe optimal cost at each value (a blank cost: no plan satisfies the portfolio there).\n\n{svg}\n\n| value | cost/month | vs best | gap | HHI | vendor shares |\n|---:|---:|---:|---:|---:|---|",
+                "# Sweep of `{}`: {}\n\nThe optimal cost at each value (a blank cost: no plan satisfies the portfolio there).\n\n{svg}\n\n| value | cost/month | vs best | gap | HHI | vendor shares (or why no plan) |\n|---:|---:|---:|---:|---:|---|",
                 report.param, report.portfolio
             );
             for r in sweep_rows(&report) {
@@ -592,12 +608,16 @@ fn sweep_rows(report: &SweepReport) -> Vec<Vec<String>> {
                 p.gap
                     .map_or(String::new(), |g| format!("{:.3}%", g * 100.0)),
                 p.hhi.map_or(String::new(), |h| format!("{h:.3}")),
-                p.vendor_shares
-                    .iter()
-                    .filter(|(_, x)| **x > 0.0005)
-                    .map(|(v, x)| format!("{v} {:.1}%", x * 100.0))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                if p.cost_usd_per_month.is_some() {
+                    p.vendor_shares
+                        .iter()
+                        .filter(|(_, x)| **x > 0.0005)
+                        .map(|(v, x)| format!("{v} {:.1}%", x * 100.0))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    p.infeasible.join("; ")
+                },
             ]
         })
         .collect()
@@ -628,24 +648,28 @@ pub struct MonteCarloArgs {
     /// The portfolio file (YAML)
     file: PathBuf,
     /// Samples evaluated against today's plan
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = args::size(&limits::SAMPLES))]
     samples: usize,
     /// Of those, how many are also re-planned (0: none)
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 1_000, value_parser = args::size(&limits::SAMPLES))]
     replan: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Chance per sample that a vendor's supply is short (an assumption: set your own)
-    #[arg(long, default_value_t = ShockModel::default().vendor_shortage_probability)]
+    #[arg(long, default_value_t = ShockModel::default().vendor_shortage_probability,
+          value_parser = args::number(&limits::PROBABILITY))]
     vendor_shortage_p: f64,
     /// What a shortage leaves of the vendor's instances
-    #[arg(long, default_value_t = ShockModel::default().vendor_shortage_factor)]
+    #[arg(long, default_value_t = ShockModel::default().vendor_shortage_factor,
+          value_parser = args::number(&limits::PROBABILITY))]
     vendor_shortage_factor: f64,
     /// Chance per sample that a provider region goes down (an assumption: set your own)
-    #[arg(long, default_value_t = ShockModel::default().region_outage_probability)]
+    #[arg(long, default_value_t = ShockModel::default().region_outage_probability,
+          value_parser = args::number(&limits::PROBABILITY))]
     region_outage_p: f64,
     /// In an outage, the chance each offering of the region is lost (1: the whole region)
-    #[arg(long, default_value_t = ShockModel::default().region_correlation)]
+    #[arg(long, default_value_t = ShockModel::default().region_correlation,
+          value_parser = args::number(&limits::PROBABILITY))]
     region_correlation: f64,
     #[arg(long, value_enum, default_value_t)]
     format: PlanFormat,
@@ -683,6 +707,7 @@ pub fn montecarlo(args: MonteCarloArgs) -> CmdResult {
         catalog: &c,
         calibration: &cal,
         options,
+        watch: Watch::NONE,
     };
     let bar = indicatif::ProgressBar::new(args.samples as u64)
         .with_style(

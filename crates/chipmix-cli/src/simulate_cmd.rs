@@ -1,9 +1,11 @@
 //! `chipmix simulate FILE`: run the portfolio's plan against job and traffic traces.
 
+use crate::args;
 use crate::catalog_cmd::CatalogFiles;
 use crate::output::{self, usd};
 use crate::plan_cmd::{PlanFormat, plan_file};
 use crate::{CmdResult, Failure};
+use chipmix_catalog::limits;
 use chipmix_perf::Calibration;
 use chipmix_plan::PlanOptions;
 use chipmix_sim::{
@@ -47,7 +49,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "philly")]
     trace: String,
     /// Jobs per hour for `--trace generated`
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = args::number(&limits::PER_HOUR))]
     jobs_per_hour: f64,
     /// Inference load shape: an Azure LLM trace CSV (per-minute counts, busiest minute = peak)
     #[arg(long, value_name = "CSV")]
@@ -61,10 +63,10 @@ pub struct SimulateArgs {
     #[arg(long, value_enum, default_value = "milp")]
     replanner: ReplannerArg,
     /// Re-plan interval for `--policy replan`, hours
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = args::number(&limits::HOURS))]
     replan_hours: f64,
     /// Simulated days
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = args::number(&limits::DAYS))]
     days: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -75,7 +77,7 @@ pub struct SimulateArgs {
     #[arg(long)]
     fixed_supply: bool,
     /// Spot preemptions per spot instance-hour
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = args::number(&limits::PER_HOUR))]
     spot_preemptions_per_hour: f64,
     /// An outage: SCOPE@DAY+HOURS, SCOPE a vendor, a provider or provider/region
     /// (`aws/us-east-1@10+6`; repeatable)

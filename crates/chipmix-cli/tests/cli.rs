@@ -169,18 +169,32 @@ fn skypilot_catalog_files_import_through_the_cli() {
 fn bad_override_files_and_arguments_exit_2_with_location() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ovr.csv");
-    std::fs::write(
-        &path,
-        "provider,instance_type,region,usd_per_hour\naws,p5.48xlarge,us-east-1,-4\n",
-    )
-    .unwrap();
-    let out = chipmix(&["catalog", "offerings", "--catalog", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("ovr.csv:2: usd_per_hour: must be a number > 0"),
-        "{}",
-        stderr(&out)
-    );
+    // A negative price, and one so large that it used to panic the solver (issue 13).
+    for (price, shown) in [("-4", "-4"), ("1e300", "1e300")] {
+        std::fs::write(
+            &path,
+            format!(
+                "provider,instance_type,region,usd_per_hour\naws,p5.48xlarge,us-east-1,{price}\n"
+            ),
+        )
+        .unwrap();
+        for args in [
+            vec!["catalog", "offerings", "--catalog", path.to_str().unwrap()],
+            vec![
+                "plan",
+                "examples/startup.yaml",
+                "--catalog",
+                path.to_str().unwrap(),
+            ],
+        ] {
+            let out = chipmix(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+            let want = format!(
+                "ovr.csv:2: usd_per_hour: must be a number in (0, 1000000] USD/hour, got {shown}"
+            );
+            assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+        }
+    }
 
     let out = chipmix(&["catalog", "offerings", "--chip", "H1000"]);
     assert_eq!(out.status.code(), Some(2));

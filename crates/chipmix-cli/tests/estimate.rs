@@ -120,7 +120,7 @@ fn train_json_searches_or_evaluates_given_degrees() {
     args[11] = "lots";
     let (code, err) = stderr_of(&args);
     assert_eq!(code, Some(2));
-    assert!(err.contains("not a positive number"), "{err}");
+    assert!(err.contains("`lots` is not a number"), "{err}");
     args[11] = "4194304";
     let v = json(&args);
     for f in ["step_ms", "tokens_per_s", "mfu", "memory_gib_per_chip"] {
@@ -211,7 +211,7 @@ fn bad_estimate_input_exits_2_with_a_clear_message() {
                 "--context",
                 "8",
             ],
-            "batch: must be at least 1",
+            "must be a whole number in [1, 1000000] requests, got 0",
         ),
         (
             &[
@@ -323,7 +323,7 @@ fn bad_estimate_input_exits_2_with_a_clear_message() {
                 "--tpot-ms",
                 "60",
             ],
-            "slo: TTFT and TPOT must be > 0",
+            "must be a number in (0, 3600000] ms, got 0",
         ),
         (
             &[

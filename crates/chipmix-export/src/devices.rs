@@ -90,6 +90,35 @@ fn gke_tpu(catalog: &Catalog, o: &Offering) -> Option<(String, Option<String>)> 
     Some((accelerator.into(), topology.map(String::from)))
 }
 
+/// The clouds SkyPilot launches on (its `resources.cloud` values), as chipmix spells
+/// providers. The shipped task schema's `cloud` enum is this list (a test checks).
+pub const SKYPILOT_CLOUDS: &[&str] = &[
+    "aws",
+    "gcp",
+    "azure",
+    "kubernetes",
+    "lambda",
+    "runpod",
+    "nebius",
+    "oci",
+    "paperspace",
+    "fluidstack",
+    "cudo",
+    "vast",
+    "do",
+    "ibm",
+    "scp",
+    "hyperbolic",
+];
+
+/// SkyPilot's cloud for a provider, `None` for a provider SkyPilot cannot launch on.
+pub fn skypilot_cloud(provider: &str) -> Option<&'static str> {
+    SKYPILOT_CLOUDS
+        .iter()
+        .copied()
+        .find(|c| c.eq_ignore_ascii_case(provider))
+}
+
 /// SkyPilot's accelerator name for a chip (`H100`, `Trainium2`, `Inferentia2`), as in SkyPilot
 /// catalog v8 (`AcceleratorName`) and its docs; TPU slices are named by their slice
 /// (`tpu-v6e-32`), which is the offering's instance type. `None` where SkyPilot has no name we

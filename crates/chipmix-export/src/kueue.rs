@@ -15,7 +15,9 @@ use chipmix_catalog::{Catalog, Offering, Vendor};
 use chipmix_plan::{Allocation, Plan};
 use chipmix_workload::{Portfolio, Workload, WorkloadKind};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::batch::v1::{
+    Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+};
 use k8s_openapi::api::core::v1::{
     Container, EnvVar, PodSpec, PodTemplateSpec, ResourceRequirements, Toleration,
 };
@@ -555,6 +557,9 @@ fn meta(name: &str, namespace: &str, group: &str) -> ObjectMeta {
     }
 }
 
+/// Restarts of a training Job after real pod failures (Kubernetes' default).
+pub const TRAINING_BACKOFF_LIMIT: i32 = 6;
+
 /// One pod per instance, all admitted together (Kueue admits a Job as a whole).
 fn training_job(
     name: &str,
@@ -572,7 +577,20 @@ fn training_job(
             completion_mode: Some("Indexed".into()),
             // Kueue unsuspends the Job when it admits it.
             suspend: Some(true),
-            backoff_limit: Some(0),
+            // A training run resumes from its checkpoint: a failed pod restarts the Job up to
+            // Kubernetes' default six times, and a preemption (spot reclaim, eviction, node
+            // drain: the pod's DisruptionTarget condition) does not count as a failure at all.
+            backoff_limit: Some(TRAINING_BACKOFF_LIMIT),
+            pod_failure_policy: Some(PodFailurePolicy {
+                rules: vec![PodFailurePolicyRule {
+                    action: "Ignore".into(),
+                    on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                        type_: "DisruptionTarget".into(),
+                        status: "True".into(),
+                    }]),
+                    ..Default::default()
+                }],
+            }),
             template,
             ..Default::default()
         }),

@@ -107,6 +107,24 @@ impl<'a> InferenceSetup<'a> {
                 ),
             ));
         }
+        // On GPUs, tensor parallelism splits attention by head (vLLM, SGLang and TensorRT-LLM
+        // refuse a degree that does not divide the head count). Neuron (NxD Inference) pads
+        // heads up to the degree, and XLA/Synapse shard by their own rules, so only GPU stacks
+        // are held to divisors.
+        let heads = shape.heads as u64;
+        let splits_by_head = matches!(
+            system.chip.software,
+            chipmix_catalog::SoftwareStack::Cuda | chipmix_catalog::SoftwareStack::Rocm
+        );
+        if splits_by_head && heads > 0 && !heads.is_multiple_of(u64::from(replica.tp)) {
+            return Err(PerfError::invalid(
+                "chips",
+                format!(
+                    "tensor parallelism over {} chips does not divide the model's {heads} attention heads; use a divisor of {heads}",
+                    replica.tp
+                ),
+            ));
+        }
         let peak_flops = system.peak_flops(precision)?;
         Ok(InferenceSetup {
             shape,

@@ -1229,7 +1229,9 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
         );
         patterns.push(p.pattern);
     }
-    let mut model = pb.optimise(Sense::Minimise);
+    let mut model = pb
+        .try_optimise(Sense::Minimise)
+        .map_err(|_| Failure::Unsolved)?;
     crate::lp::configure(&mut model, options.time_limit_s, 0.0);
 
     let mut best_bound = f64::NEG_INFINITY;
@@ -1327,7 +1329,9 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
         factors.push((convexity[p.block], 1.0));
         pb.add_column_with_integrality(cost, 0.0..=1.0, factors, true);
     }
-    let mut model = pb.optimise(Sense::Minimise);
+    let mut model = pb
+        .try_optimise(Sense::Minimise)
+        .map_err(|_| Failure::Unsolved)?;
     let remaining = (options.time_limit_s - elapsed()).max(0.05);
     crate::lp::configure(&mut model, remaining * 0.5, options.relative_gap * 0.5);
     let solved = model.try_solve().map_err(|_| Failure::Unsolved)?;
@@ -1400,6 +1404,7 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
         seconds: elapsed(),
         values,
         duals: duals_out,
+        failure: None,
     };
     Ok(Decomposed {
         solved: solved.with_bound(best_bound, options.relative_gap),

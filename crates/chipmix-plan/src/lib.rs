@@ -42,6 +42,21 @@ pub struct PlanOptions {
     pub method: SolveMethod,
 }
 
+impl PlanOptions {
+    /// Whether the time limit and gap are within their limits (`chipmix_catalog::limits`);
+    /// the complaint names the option.
+    pub fn check(&self) -> Result<(), String> {
+        use chipmix_catalog::limits;
+        limits::TIME_LIMIT_S
+            .check(self.time_limit_s)
+            .map_err(|m| format!("the time limit {m}"))?;
+        limits::GAP
+            .check(self.relative_gap)
+            .map_err(|m| format!("the gap {m}"))?;
+        Ok(())
+    }
+}
+
 /// How the MILP is solved. Both prove their gap against a bound valid for the whole MILP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SolveMethod {
@@ -76,6 +91,11 @@ pub enum PlanError {
     Infeasible(Vec<String>),
     /// The solver stopped without finding any feasible plan.
     NoSolution(String),
+    /// The solver could not be run on the model chipmix built: a bug, since every input
+    /// number is range-checked where it enters.
+    Solver(String),
+    /// The analysis this plan was part of was cancelled before it ran.
+    Cancelled,
 }
 
 impl std::fmt::Display for PlanError {
@@ -83,11 +103,23 @@ impl std::fmt::Display for PlanError {
         match self {
             PlanError::Infeasible(reasons) => write!(f, "infeasible: {}", reasons.join("; ")),
             PlanError::NoSolution(m) => write!(f, "no solution: {m}"),
+            PlanError::Solver(m) => write!(f, "the solver could not be run: {m}"),
+            PlanError::Cancelled => write!(f, "cancelled"),
         }
     }
 }
 
 impl std::error::Error for PlanError {}
+
+/// The error for a solve that found no plan: the solver could not be run, or ran out of time.
+pub(crate) fn no_solution(solved: &lp::Solved, time_limit_s: f64) -> PlanError {
+    match &solved.failure {
+        Some(why) => PlanError::Solver(why.clone()),
+        None => PlanError::NoSolution(format!(
+            "HiGHS found no feasible plan within {time_limit_s} s; raise --time-limit"
+        )),
+    }
+}
 
 /// Plans `portfolio` on `catalog` (the portfolio's offering overrides already applied).
 pub fn plan(
@@ -126,12 +158,7 @@ pub fn plan(
                 &solve_options,
             )));
         }
-        Outcome::NoSolution => {
-            return Err(PlanError::NoSolution(format!(
-                "HiGHS found no feasible plan within {} s; raise --time-limit",
-                options.time_limit_s
-            )));
-        }
+        Outcome::NoSolution => return Err(no_solution(&solved, options.time_limit_s)),
     }
     let mut plan = assemble(portfolio, catalog, calibration, cands, &f, &solved);
     plan.method = method;
@@ -182,6 +209,13 @@ fn solve_milp(
     options: &SolveOptions,
     decompose: bool,
 ) -> (lp::Solved, String) {
+    // Nothing the solver cannot take reaches it (the input limits should already see to it).
+    if let Err(m) = f.model.check_numbers() {
+        return (
+            lp::Solved::failed(m, std::time::Instant::now()),
+            "none".into(),
+        );
+    }
     if decompose {
         solve_decomposed(portfolio, catalog, cands, f, options)
     } else {
@@ -225,6 +259,7 @@ fn solve_decomposed(
                     seconds: start.elapsed().as_secs_f64(),
                     values: Vec::new(),
                     duals: Vec::new(),
+                    failure: None,
                 },
                 "decomposed (a workload has no solution on its own)".into(),
             );
@@ -830,6 +865,38 @@ fn assemble(
 
 /// Shadow prices from an LP relaxation's `duals` (`NaN` for rows it does not price): the
 /// rows that bind, and what one more unit of each would be worth.
+/// What a binding credits row means, in the plan's own numbers: the credits cover all spend on
+/// the provider, and either some of each month's allowance is left or the plan uses exactly
+/// all of it (the degenerate case, where the row and the allowance bind together).
+fn credits_meaning(
+    portfolio: &Portfolio,
+    f: &Formulation,
+    plan: &Plan,
+    contract: usize,
+    dual: f64,
+) -> String {
+    let provider = portfolio.contracts[contract].provider();
+    let allowance =
+        f.contract_columns[contract].map_or(f64::INFINITY, |c| f.model.columns[c].upper);
+    let used = plan
+        .contracts
+        .iter()
+        .find(|c| c.kind == "credits" && c.provider == provider)
+        .map_or(0.0, |c| c.credits_used_usd_per_month);
+    if used >= allowance * (1.0 - 1e-6) {
+        format!(
+            "the credits on {provider} cover all spend there and it uses each month's allowance exactly ({}): a dollar of spend moved there is worth ${dual:.3} at the margin",
+            plan::usd(allowance)
+        )
+    } else {
+        format!(
+            "the credits on {provider} cover all spend there, {} of each month's {} unused: a dollar of spend moved there is worth ${dual:.3} at the margin",
+            plan::usd(allowance - used),
+            plan::usd(allowance)
+        )
+    }
+}
+
 fn shadow_prices(
     portfolio: &Portfolio,
     catalog: &Catalog,
@@ -943,11 +1010,7 @@ fn shadow_prices(
             ),
             RowKind::Credits { contract } => (
                 dual.abs(),
-                format!(
-                    "the credits on {} cover all spend there and are not used up: {:.0}% of each extra dollar spent there is free",
-                    portfolio.contracts[*contract].provider(),
-                    dual.abs() * 100.0
-                ),
+                credits_meaning(portfolio, f, plan, *contract, dual.abs()),
             ),
         };
         out.push((

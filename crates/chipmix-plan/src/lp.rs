@@ -28,7 +28,46 @@ pub struct LinearModel {
     pub rows: Vec<Row>,
 }
 
+/// Largest magnitude of a finite number handed to HiGHS. HiGHS refuses matrix entries above
+/// 1e15 and reads 1e20 as infinity; the input limits (`chipmix_catalog::limits`) keep every
+/// number of a real portfolio many orders of magnitude below this.
+pub const MAX_MAGNITUDE: f64 = 1e15;
+
 impl LinearModel {
+    /// The first number that must not reach the solver, named by its column or row: a NaN
+    /// anywhere, an infinite cost or coefficient, a finite magnitude over [`MAX_MAGNITUDE`].
+    pub fn check_numbers(&self) -> Result<(), String> {
+        let finite_ok = |v: f64| v.is_finite() && v.abs() <= MAX_MAGNITUDE;
+        let bound_ok = |v: f64| v.is_infinite() || finite_ok(v);
+        for c in &self.columns {
+            if !finite_ok(c.cost) {
+                return Err(format!("column `{}` has cost {}", c.name, c.cost));
+            }
+            if !bound_ok(c.lower) || !bound_ok(c.upper) || c.lower > c.upper {
+                return Err(format!(
+                    "column `{}` has bounds [{}, {}]",
+                    c.name, c.lower, c.upper
+                ));
+            }
+        }
+        for r in &self.rows {
+            if !bound_ok(r.lower) || !bound_ok(r.upper) {
+                return Err(format!(
+                    "row `{}` has bounds [{}, {}]",
+                    r.name, r.lower, r.upper
+                ));
+            }
+            if let Some(&(i, v)) = r.coefficients.iter().find(|&&(_, v)| !finite_ok(v)) {
+                let col = self.columns.get(i).map_or("?", |c| c.name.as_str());
+                return Err(format!(
+                    "row `{}` has coefficient {v} on column `{col}`",
+                    r.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn column(
         &mut self,
         name: impl Into<String>,
@@ -86,6 +125,9 @@ pub struct Solved {
     /// Row duals: an LP's, or those a decomposition's master LP priced (`NaN` on rows it
     /// does not see); empty for a MILP solved whole.
     pub duals: Vec<f64>,
+    /// Why the solver could not be run at all (a number out of its range, HiGHS refusing the
+    /// model); `outcome` is then `NoSolution`.
+    pub failure: Option<String>,
 }
 
 pub struct SolveOptions {
@@ -105,6 +147,20 @@ pub fn relative_gap(objective: f64, bound: f64) -> f64 {
 }
 
 impl Solved {
+    /// The solver could not be run on the model: why.
+    pub fn failed(why: String, start: Instant) -> Solved {
+        Solved {
+            outcome: Outcome::NoSolution,
+            objective: f64::NAN,
+            bound: f64::NAN,
+            gap: f64::NAN,
+            seconds: start.elapsed().as_secs_f64(),
+            values: Vec::new(),
+            duals: Vec::new(),
+            failure: Some(why),
+        }
+    }
+
     /// This plan with a proven `bound` (capped at its own objective), its gap, and
     /// `Optimal` when the gap is within `target`, `TimeLimit` otherwise.
     pub fn with_bound(mut self, bound: f64, target: f64) -> Solved {
@@ -138,6 +194,9 @@ pub fn configure(model: &mut highs::Model, time_limit_s: f64, relative_gap: f64)
 /// Minimizes `model` with HiGHS.
 pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
     let start = Instant::now();
+    if let Err(m) = model.check_numbers() {
+        return Solved::failed(m, start);
+    }
     let mut pb = RowProblem::new();
     let cols: Vec<highs::Col> = model
         .columns
@@ -156,9 +215,15 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
             (false, false) => pb.add_row::<f64, _, _, _>(.., &factors),
         }
     }
-    let mut m = pb.optimise(Sense::Minimise);
+    let mut m = match pb.try_optimise(Sense::Minimise) {
+        Ok(m) => m,
+        Err(e) => return Solved::failed(format!("HiGHS refused the model: {e:?}"), start),
+    };
     configure(&mut m, options.time_limit_s, options.relative_gap);
-    let solved = m.solve();
+    let solved = match m.try_solve() {
+        Ok(s) => s,
+        Err(e) => return Solved::failed(format!("HiGHS failed: {e:?}"), start),
+    };
     let status = solved.status();
     let has_solution = solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible;
     let outcome = match status {
@@ -185,6 +250,7 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
             seconds,
             values: Vec::new(),
             duals: Vec::new(),
+            failure: None,
         };
     }
     let objective = solved.objective_value();
@@ -212,5 +278,6 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
         } else {
             solution.dual_rows().to_vec()
         },
+        failure: None,
     }
 }

@@ -167,12 +167,7 @@ pub fn plan_months(
                 horizon.months
             )]));
         }
-        Outcome::NoSolution => {
-            return Err(PlanError::NoSolution(format!(
-                "HiGHS found no feasible plan within {} s; raise --time-limit",
-                options.time_limit_s
-            )));
-        }
+        Outcome::NoSolution => return Err(crate::no_solution(&solved, options.time_limit_s)),
     }
     // The baseline: no reservations at all.
     let on_demand_only = build(portfolio, catalog, cands, horizon, false)

@@ -7,8 +7,8 @@
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::PlanOptions;
-use chipmix_risk::Context;
 use chipmix_risk::montecarlo::{self, MonteCarloOptions, ShockModel};
+use chipmix_risk::{Context, Watch};
 use chipmix_workload::portfolio;
 use std::path::Path;
 use std::time::Instant;
@@ -31,6 +31,7 @@ fn main() {
             analysis: false,
             method: Default::default(),
         },
+        watch: Watch::NONE,
     };
     let plan = ctx.plan().unwrap();
     println!(

@@ -123,6 +123,39 @@ impl Default for LeverageOptions {
 /// Every vendor and provider in the plan, and every other one the policy allows and the
 /// catalog prices, each with its walk-away cost and (if used) break-even price increase.
 pub fn leverage(ctx: &Context, base: &Plan, options: &LeverageOptions) -> LeverageReport {
+    let entities = entities(ctx, base);
+    let rows = entities
+        .par_iter()
+        .map(|e| row(ctx, base, e, options))
+        .collect();
+    LeverageReport {
+        portfolio: ctx.portfolio.name.clone(),
+        base_cost_usd_per_month: base.objective_usd_per_month,
+        method: format!(
+            "walk-away: full re-plan (MILP) without the vendor/provider, contracts kept (a commitment to a provider left is still owed); break-even: bisection on MILP re-solves with its prices scaled — tried at +100%, doubled up to +{:.0}% until work moves, then {} bisection steps; \"work moves\" = the shares of their capacity that workloads lose on it sum to more than {:.0}% of one workload",
+            options.max_increase * 100.0,
+            options.steps,
+            SHIFT_TOLERANCE * 100.0
+        ),
+        rows,
+    }
+}
+
+/// About how many re-plans [`leverage`] makes (for a progress bar): per vendor and provider,
+/// the walk-away (and its rules-waived fallback) and, with break-even, the bracket and the
+/// bisection steps.
+pub fn replans_expected(ctx: &Context, base: &Plan, options: &LeverageOptions) -> u64 {
+    let per_entity = 1 + if options.break_even {
+        3 + u64::from(options.steps)
+    } else {
+        0
+    };
+    entities(ctx, base).len() as u64 * per_entity
+}
+
+/// The vendors and providers [`leverage`] looks at: those in the plan, and every other one the
+/// policy allows and the catalog prices.
+fn entities(ctx: &Context, base: &Plan) -> Vec<Entity> {
     let mut entities: BTreeSet<Entity> = BTreeSet::new();
     for a in &base.allocations {
         if let Ok(v) = a.vendor.parse::<Vendor>() {
@@ -151,22 +184,7 @@ pub fn leverage(ctx: &Context, base: &Plan, options: &LeverageOptions) -> Levera
             entities.insert(Entity::Provider(o.provider.clone()));
         }
     }
-    let entities: Vec<Entity> = entities.into_iter().collect();
-    let rows = entities
-        .par_iter()
-        .map(|e| row(ctx, base, e, options))
-        .collect();
-    LeverageReport {
-        portfolio: ctx.portfolio.name.clone(),
-        base_cost_usd_per_month: base.objective_usd_per_month,
-        method: format!(
-            "walk-away: full re-plan (MILP) without the vendor/provider, contracts kept (a commitment to a provider left is still owed); break-even: bisection on MILP re-solves with its prices scaled — tried at +100%, doubled up to +{:.0}% until work moves, then {} bisection steps; \"work moves\" = the shares of their capacity that workloads lose on it sum to more than {:.0}% of one workload",
-            options.max_increase * 100.0,
-            options.steps,
-            SHIFT_TOLERANCE * 100.0
-        ),
-        rows,
-    }
+    entities.into_iter().collect()
 }
 
 /// How much of a workload's capacity (summed over workloads) must leave an entity to count as
@@ -342,7 +360,7 @@ fn break_even(ctx: &Context, base: &Plan, entity: &Entity, options: &LeverageOpt
             Ok(plan) => moved_away(&work0, &work_on(&plan, ctx.portfolio, entity)),
             // Dearer prices broke the budget: the plan cannot keep the work as it is.
             Err(PlanError::Infeasible(_)) => true,
-            Err(PlanError::NoSolution(_)) => false,
+            Err(PlanError::NoSolution(_) | PlanError::Solver(_) | PlanError::Cancelled) => false,
         }
     };
     // Bracket: +100%, then doubling up to the limit; then bisect inside the bracket.

@@ -26,6 +26,8 @@ pub struct Context<'a> {
     pub calibration: &'a Calibration,
     /// Used for every re-plan, with the plan's own analysis (baselines, rule costs) off.
     pub options: PlanOptions,
+    /// Progress and cancellation of the analysis.
+    pub watch: Watch<'a>,
 }
 
 impl Context<'_> {
@@ -34,9 +36,14 @@ impl Context<'_> {
         self.plan_on(self.portfolio, self.catalog)
     }
 
-    /// The plan of a changed portfolio or catalog.
+    /// The plan of a changed portfolio or catalog. Once the analysis is cancelled (see
+    /// [`Watch`]) every re-plan fails at once with [`PlanError::Cancelled`], so the analysis
+    /// ends within the solve in flight.
     pub fn plan_on(&self, portfolio: &Portfolio, catalog: &Catalog) -> Result<Plan, PlanError> {
-        chipmix_plan::plan(
+        if (self.watch.cancelled)() {
+            return Err(PlanError::Cancelled);
+        }
+        let result = chipmix_plan::plan(
             portfolio,
             catalog,
             self.calibration,
@@ -44,8 +51,33 @@ impl Context<'_> {
                 analysis: false,
                 ..self.options.clone()
             },
-        )
+        );
+        (self.watch.replanned)();
+        result
     }
+}
+
+/// Who watches a long analysis: `cancelled` is asked before every re-plan (a server's cancel
+/// flag), `replanned` is called after each one (a progress bar). Both are called from many
+/// threads at once.
+#[derive(Clone, Copy)]
+pub struct Watch<'a> {
+    pub cancelled: &'a (dyn Fn() -> bool + Sync),
+    pub replanned: &'a (dyn Fn() + Sync),
+}
+
+fn never() -> bool {
+    false
+}
+
+fn nothing() {}
+
+impl Watch<'static> {
+    /// Nobody watches: never cancelled, progress not reported.
+    pub const NONE: Watch<'static> = Watch {
+        cancelled: &never,
+        replanned: &nothing,
+    };
 }
 
 /// The portfolio with its diversity rules (vendor-share cap, per-service vendor rules,

@@ -1,7 +1,7 @@
 //! Stress scenarios: named lists of shocks to capacity, price and demand.
 
-use chipmix_catalog::{Catalog, Offering, Vendor};
-use chipmix_workload::yaml::{self, Decoder, Diagnostic, Fields, Node, Severity, check};
+use chipmix_catalog::{Catalog, Offering, Vendor, limits};
+use chipmix_workload::yaml::{self, Decoder, Diagnostic, Fields, Node, Severity};
 use chipmix_workload::{Portfolio, WorkloadKind};
 use serde::Serialize;
 
@@ -259,8 +259,8 @@ fn decode_shock(
         }
     };
     let factor = match kind {
-        ShockKind::Capacity => d.opt_number(f, key, check::non_negative)?,
-        ShockKind::Price | ShockKind::Demand => d.opt_number(f, key, check::positive)?,
+        ShockKind::Capacity => d.opt_number(f, key, &limits::FACTOR)?,
+        ShockKind::Price | ShockKind::Demand => d.opt_number(f, key, &limits::POSITIVE_FACTOR)?,
     };
     let targets: Vec<&str> = ["vendor", "provider", "region", "chip", "workload"]
         .into_iter()

@@ -5,8 +5,8 @@
 //! swept value is validated exactly like one typed into the file, and service defaults
 //! (`policy.headroom` …) propagate as they would.
 
-use crate::Context;
 use crate::stress::Replanned;
+use crate::{Context, Watch};
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::PlanOptions;
@@ -48,14 +48,51 @@ pub fn values(from: f64, to: f64, steps: usize) -> Vec<f64> {
 }
 
 /// The portfolio file's text and where it came from.
+/// The portfolio at one value with its effective catalog, or why the value is refused.
+type Decoded = Result<(Portfolio, Catalog), Vec<Diagnostic>>;
+
+/// The portfolio with `param` set to `v`, and its effective catalog.
+fn decode_at(source: &Source, base_catalog: &Catalog, param: &str, v: f64) -> Decoded {
+    let loaded = portfolio::parse_with(
+        source.file,
+        source.text,
+        source.base_dir,
+        base_catalog,
+        &[(param, v)],
+    )
+    .map_err(|mut ds| {
+        for d in &mut ds {
+            d.message = format!("{} (with {param} = {v})", d.message);
+        }
+        ds
+    })?;
+    let p = loaded.portfolio;
+    let c = p.effective_catalog(base_catalog).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| Diagnostic {
+                severity: chipmix_workload::Severity::Error,
+                file: source.file.into(),
+                line: e.line,
+                column: 0,
+                path: e.field.clone().unwrap_or_default(),
+                message: e.message,
+            })
+            .collect::<Vec<_>>()
+    })?;
+    Ok((p, c))
+}
+
 pub struct Source<'a> {
     pub file: &'a str,
     pub text: &'a str,
     pub base_dir: &'a Path,
 }
 
-/// Decodes the portfolio at every value first (so one bad value fails the sweep before any
-/// solve, with the file position of the field), then plans all of them in parallel.
+/// Decodes the portfolio at every value first, then plans the valid ones in parallel. A value
+/// the portfolio refuses (a cap that leaves too few vendors, a fraction out of range) is a row
+/// of the report with the reason, like a value no plan satisfies; only when every value is
+/// refused (a wrong field path, a broken file) does the sweep fail, with the file positions.
 pub fn sweep(
     source: &Source,
     base_catalog: &Catalog,
@@ -63,60 +100,54 @@ pub fn sweep(
     options: &PlanOptions,
     param: &str,
     values: &[f64],
+    watch: Watch<'_>,
 ) -> Result<SweepReport, Vec<Diagnostic>> {
-    let mut inputs: Vec<(f64, Portfolio, Catalog)> = Vec::new();
-    for &v in values {
-        let loaded = portfolio::parse_with(
-            source.file,
-            source.text,
-            source.base_dir,
-            base_catalog,
-            &[(param, v)],
-        )
-        .map_err(|mut ds| {
-            for d in &mut ds {
-                d.message = format!("{} (with {param} = {v})", d.message);
-            }
-            ds
-        })?;
-        let p = loaded.portfolio;
-        let c = p.effective_catalog(base_catalog).map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|e| Diagnostic {
-                    severity: chipmix_workload::Severity::Error,
-                    file: source.file.into(),
-                    line: e.line,
-                    column: 0,
-                    path: e.field.clone().unwrap_or_default(),
-                    message: e.message,
-                })
-                .collect::<Vec<_>>()
-        })?;
-        inputs.push((v, p, c));
+    let inputs: Vec<(f64, Decoded)> = values
+        .iter()
+        .map(|&v| (v, decode_at(source, base_catalog, param, v)))
+        .collect();
+    if inputs.iter().all(|(_, r)| r.is_err())
+        && let Some((_, Err(ds))) = inputs.first()
+    {
+        return Err(ds.clone());
     }
     let name = inputs
-        .first()
-        .map(|(_, p, _)| p.name.clone())
+        .iter()
+        .find_map(|(_, r)| r.as_ref().ok().map(|(p, _)| p.name.clone()))
         .unwrap_or_default();
     let points = inputs
         .par_iter()
-        .map(|(v, p, c)| {
-            let ctx = Context {
-                portfolio: p,
-                catalog: c,
-                calibration,
-                options: options.clone(),
-            };
-            let r = Replanned::from_result(ctx.plan());
-            SweepPoint {
-                value: *v,
-                cost_usd_per_month: r.cost_usd_per_month,
-                gap: r.gap,
-                hhi: r.plan.as_ref().map(|pl| pl.hhi),
-                vendor_shares: r.vendor_shares,
-                infeasible: r.infeasible,
+        .map(|(v, input)| match input {
+            Ok((p, c)) => {
+                let ctx = Context {
+                    portfolio: p,
+                    catalog: c,
+                    calibration,
+                    options: options.clone(),
+                    watch,
+                };
+                let r = Replanned::from_result(ctx.plan());
+                SweepPoint {
+                    value: *v,
+                    cost_usd_per_month: r.cost_usd_per_month,
+                    gap: r.gap,
+                    hhi: r.plan.as_ref().map(|pl| pl.hhi),
+                    vendor_shares: r.vendor_shares,
+                    infeasible: r.infeasible,
+                }
             }
+            Err(ds) => SweepPoint {
+                value: *v,
+                cost_usd_per_month: None,
+                gap: None,
+                hhi: None,
+                vendor_shares: BTreeMap::new(),
+                infeasible: ds
+                    .iter()
+                    .filter(|d| d.severity == chipmix_workload::Severity::Error)
+                    .map(|d| format!("{}: {}", d.path, d.message))
+                    .collect(),
+            },
         })
         .collect();
     Ok(SweepReport {

@@ -2,12 +2,12 @@ use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::verify::{survival, verify};
 use chipmix_plan::{Plan, PlanOptions};
-use chipmix_risk::Context;
 use chipmix_risk::leverage::{LeverageOptions, leverage};
 use chipmix_risk::montecarlo::{self, MonteCarloOptions, ShockModel};
 use chipmix_risk::scenario::{self, Scenario, Shock, ShockKind, Target};
 use chipmix_risk::stress::{self, FixedPlan, Levels};
 use chipmix_risk::sweep::{self, Source};
+use chipmix_risk::{Context, Watch};
 use chipmix_workload::{FailureScope, Portfolio, portfolio};
 use proptest::prelude::*;
 use std::path::Path;
@@ -44,6 +44,7 @@ fn planned(p: &Portfolio, c: &Catalog, cal: &Calibration, gap: f64) -> Plan {
         catalog: c,
         calibration: cal,
         options: options(gap),
+        watch: Watch::NONE,
     };
     ctx.plan().unwrap()
 }
@@ -64,6 +65,7 @@ fn leverage_lists_every_vendor_in_the_plan_with_a_cost_delta_and_a_break_even() 
         catalog: &c,
         calibration: &cal,
         options: options(1e-4),
+        watch: Watch::NONE,
     };
     let base = ctx.plan().unwrap();
     let report = leverage(&ctx, &base, &LeverageOptions::default());
@@ -107,6 +109,7 @@ fn break_even_is_where_the_plan_starts_moving_work() {
         catalog: &c,
         calibration: &cal,
         options: options(1e-4),
+        watch: Watch::NONE,
     };
     let base = ctx.plan().unwrap();
     let report = leverage(&ctx, &base, &LeverageOptions::default());
@@ -254,6 +257,7 @@ fn shortage_halves_training_parallelism_and_replanning_costs_more_under_a_surge(
         catalog: &c,
         calibration: &cal,
         options: options(1e-4),
+        watch: Watch::NONE,
     };
     let base = ctx.plan().unwrap();
     let r = stress::stress(
@@ -293,6 +297,7 @@ fn monte_carlo_is_reproducible_for_a_seed_and_sane() {
         catalog: &c,
         calibration: &cal,
         options: options(0.005),
+        watch: Watch::NONE,
     };
     let base = ctx.plan().unwrap();
     let opts = |seed| MonteCarloOptions {
@@ -362,7 +367,10 @@ fn scenario_files_report_every_problem_with_its_line() {
     assert!(has(3, "exactly one"), "{errors:#?}");
     assert!(has(6, "nvidiaa"), "{errors:#?}");
     assert!(has(7, "demand shock"), "{errors:#?}");
-    assert!(has(9, "must be > 0"), "{errors:#?}");
+    assert!(
+        has(9, "must be a number in (0, 1000], got -1"),
+        "{errors:#?}"
+    );
     assert!(has(11, "mars-1"), "{errors:#?}");
     assert!(has(13, "chat-70b"), "{errors:#?}");
     let ok = scenario::parse(
@@ -386,14 +394,35 @@ fn sweep_values_go_through_validation_with_file_positions() {
         text: &text,
         base_dir: &root().join("examples"),
     };
-    // 1.5 is not a share: the error names the field and its line in the file.
-    let e = sweep::sweep(
+    // 1.5 is not a share: among valid values it is a row of the report with the reason
+    // (issue 13: one refused value used to fail the whole sweep) ...
+    let r = sweep::sweep(
         &src,
         &base,
         &cal,
         &options(1e-4),
         "policy.max_vendor_share",
         &[0.8, 1.5],
+        Watch::NONE,
+    )
+    .unwrap();
+    assert!(r.points[0].cost_usd_per_month.is_some());
+    assert!(r.points[1].cost_usd_per_month.is_none());
+    assert!(
+        r.points[1].infeasible[0].starts_with("policy.max_vendor_share: must be a fraction")
+            && r.points[1].infeasible[0].contains("1.5"),
+        "{:?}",
+        r.points[1].infeasible
+    );
+    // ... and when every value is refused, the sweep fails naming the field and its line.
+    let e = sweep::sweep(
+        &src,
+        &base,
+        &cal,
+        &options(1e-4),
+        "policy.max_vendor_share",
+        &[1.5, 2.0],
+        Watch::NONE,
     )
     .unwrap_err();
     let line = text
@@ -415,6 +444,7 @@ fn sweep_values_go_through_validation_with_file_positions() {
         &options(1e-4),
         "policy.max_vendor_shares",
         &[0.8],
+        Watch::NONE,
     )
     .unwrap_err();
     assert!(
@@ -469,10 +499,10 @@ proptest! {
         let base = Catalog::builtin().unwrap();
         let src = Source { file: "random.yaml", text: &text, base_dir: Path::new(".") };
         let values = sweep::values(0.35, 1.0, 6);
-        let report = match sweep::sweep(&src, &base, &cal, &options(1e-6), "policy.max_vendor_share", &values) {
+        let report = match sweep::sweep(&src, &base, &cal, &options(1e-6), "policy.max_vendor_share", &values, Watch::NONE) {
             Ok(r) => r,
             // A cap that the vendors the services can use cannot cover is rejected up front.
-            Err(_) => sweep::sweep(&src, &base, &cal, &options(1e-6), "policy.max_vendor_share", &values[2..]).unwrap(),
+            Err(_) => sweep::sweep(&src, &base, &cal, &options(1e-6), "policy.max_vendor_share", &values[2..], Watch::NONE).unwrap(),
         };
         let mut last: Option<f64> = None;
         for point in &report.points {

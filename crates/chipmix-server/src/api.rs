@@ -10,7 +10,7 @@ use crate::engine::{self, ExportFailure, ExportResponse, Located, SolveFailure};
 use crate::error::{ApiError, ErrorBody, Json, Path, Query, Text};
 use crate::jobs::{self, JobKind, JobSpec};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
 use chipmix_catalog::Catalog;
 use chipmix_plan::{Plan, PlanOptions};
@@ -55,13 +55,41 @@ pub struct Health {
     pub status: String,
 }
 
-/// Liveness: answers while the process serves HTTP. No token needed.
+/// Health: 200 while the process serves HTTP and its storage answers; 503 when the database
+/// is unreachable or its SQLite file was deleted or replaced. No token needed.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, body = Health)))]
-pub async fn healthz() -> axum::Json<Health> {
-    axum::Json(Health {
-        status: "ok".into(),
-    })
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
+    match state.db.check_storage().await {
+        Ok(()) => (
+            StatusCode::OK,
+            axum::Json(Health {
+                status: "ok".into(),
+            }),
+        ),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(Health {
+                status: format!("storage unavailable: {why}"),
+            }),
+        ),
+    }
+}
+
+/// Refuses every write (503) while the storage is gone, so nothing is acknowledged that a
+/// restart would lose.
+pub async fn storage_guard(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let reads = [Method::GET, Method::HEAD, Method::OPTIONS];
+    if !reads.contains(req.method())
+        && let Err(why) = state.db.check_file()
+    {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
+    next.run(req).await
 }
 
 /// Prometheus metrics (text format 0.0.4). No token needed.
@@ -71,7 +99,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<impl IntoRespon
     let jobs = state.db.job_counts().await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&jobs),
+        state.metrics.render(&jobs, state.running.in_flight()),
     ))
 }
 

@@ -84,6 +84,16 @@ pub fn new_secret() -> Result<String, String> {
     Ok(format!("{SECRET_PREFIX}{}", hex(&bytes)))
 }
 
+/// A dashboard session id: 32 random bytes, hex, behind a prefix that tells it from a token.
+pub fn new_session_id() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no random source: {e}"))?;
+    Ok(format!("{SESSION_PREFIX}{}", hex(&bytes)))
+}
+
+/// What every session id starts with.
+pub const SESSION_PREFIX: &str = "cms_";
+
 pub fn secret_sha256(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }

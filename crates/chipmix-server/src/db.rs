@@ -25,6 +25,10 @@ pub struct Db {
     backend: Backend,
     /// Recently verified tokens, so a read does not pay a second query for its token.
     auth_cache: std::sync::Arc<std::sync::Mutex<AuthCache>>,
+    /// The SQLite file this handle opened and its identity (device, inode) then: a file
+    /// deleted or replaced under a running server would otherwise go unnoticed (SQLite keeps
+    /// writing to the unlinked inode, and the data is gone on restart).
+    sqlite_file: Option<(std::path::PathBuf, (u64, u64))>,
 }
 
 /// Successful token lookups, by SHA-256, for [`AUTH_CACHE_TTL`]. Unknown tokens always go to
@@ -115,11 +119,66 @@ pub async fn open_db(url: &str) -> StoreResult<Db> {
             })
         });
     let pool = options.connect(url).await?;
+    let sqlite_file = match backend {
+        Backend::Sqlite => sqlite_path(url).and_then(|path| {
+            // Connecting created the file (mode=rwc); an in-memory database has none.
+            let id = file_identity(&path).ok()?;
+            Some((path, id))
+        }),
+        Backend::Postgres => None,
+    };
     Ok(Db {
         pool,
         backend,
         auth_cache: Default::default(),
+        sqlite_file,
     })
+}
+
+/// The file of a `sqlite://FILE?…` or `sqlite:FILE` URL; `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = rest.split('?').next().unwrap_or("");
+    (!file.is_empty() && !file.starts_with(":memory:")).then(|| std::path::PathBuf::from(file))
+}
+
+fn file_identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+impl Db {
+    /// Whether the storage this handle writes to is still there: the SQLite file it opened
+    /// (not deleted, not replaced). Cheap (one `stat`); checked before every write.
+    pub fn check_file(&self) -> Result<(), String> {
+        let Some((path, id)) = &self.sqlite_file else {
+            return Ok(());
+        };
+        match file_identity(path) {
+            Ok(now) if now == *id => Ok(()),
+            Ok(_) => Err(format!(
+                "the database file {} was replaced while the server ran; restart it",
+                path.display()
+            )),
+            Err(e) => Err(format!(
+                "the database file {} is gone ({e}); writes would be lost — restart the server",
+                path.display()
+            )),
+        }
+    }
+
+    /// [`Db::check_file`] and a round trip to the database.
+    pub async fn check_storage(&self) -> Result<(), String> {
+        self.check_file()?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("database error: {e}"))
+    }
 }
 
 /// The URL without its password, for messages.
@@ -498,6 +557,73 @@ impl Db {
             cache.insert(hash, (c.clone(), std::time::Instant::now()));
         }
         Ok(caller)
+    }
+
+    // -------------------------------------------------------------------------------------
+    // Dashboard sessions
+
+    /// Opens a dashboard session for the token `secret` lasting `lifetime`: a new random
+    /// session id (returned, shown to the browser only), stored as its SHA-256. `None` when
+    /// the token is unknown or revoked. Expired sessions are purged on the way.
+    pub async fn create_session(
+        &self,
+        secret: &str,
+        lifetime: Duration,
+    ) -> StoreResult<Option<String>> {
+        let now = now_ms();
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let token_id: Option<i64> =
+            sqlx::query("SELECT id FROM tokens WHERE token_sha256 = $1 AND revoked_at IS NULL")
+                .bind(auth::secret_sha256(secret))
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        let Some(token_id) = token_id else {
+            return Ok(None);
+        };
+        let session = auth::new_session_id().map_err(StoreError::Invalid)?;
+        let lifetime_ms = i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO sessions (session_sha256, token_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(auth::secret_sha256(&session))
+        .bind(token_id)
+        .bind(now)
+        .bind(now.saturating_add(lifetime_ms))
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(session))
+    }
+
+    /// The caller behind a live session: not expired, not signed out, its token not revoked.
+    pub async fn session_caller(&self, session: &str) -> StoreResult<Option<Caller>> {
+        let row = sqlx::query(
+            "SELECT t.name, t.role FROM sessions s JOIN tokens t ON t.id = s.token_id \
+             WHERE s.session_sha256 = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+        )
+        .bind(auth::secret_sha256(session))
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let role: String = r.try_get(1)?;
+        Ok(Role::parse(&role).map(|role| Caller {
+            name: r.try_get(0).unwrap_or_default(),
+            role,
+        }))
+    }
+
+    /// Ends a session (signing out). Ending an unknown session is a no-op.
+    pub async fn end_session(&self, session: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE session_sha256 = $1")
+            .bind(auth::secret_sha256(session))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     // -------------------------------------------------------------------------------------

@@ -202,15 +202,7 @@ pub enum SolveFailure {
 }
 
 pub fn check_options(o: &PlanOptions) -> Result<(), String> {
-    if o.time_limit_s.is_finite()
-        && o.time_limit_s > 0.0
-        && o.relative_gap.is_finite()
-        && o.relative_gap >= 0.0
-    {
-        Ok(())
-    } else {
-        Err("time_limit_s must be > 0 and gap ≥ 0".into())
-    }
+    o.check()
 }
 
 /// Plans and verifies, as `chipmix plan` does: a plan that fails verification is never
@@ -231,6 +223,9 @@ pub fn solve(
         Ok(plan) => plan,
         Err(PlanError::Infeasible(reasons)) => return Err(SolveFailure::Infeasible(reasons)),
         Err(PlanError::NoSolution(m)) => return Err(SolveFailure::NoSolution(m)),
+        Err(e @ (PlanError::Solver(_) | PlanError::Cancelled)) => {
+            return Err(SolveFailure::Internal(e.to_string()));
+        }
     };
     let violations = verify::verify(&plan, p, catalog, calibration);
     if !violations.is_empty() {

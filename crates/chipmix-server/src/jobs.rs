@@ -9,12 +9,12 @@ use crate::engine::{self, Located};
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::PlanOptions;
-use chipmix_risk::Context;
 use chipmix_risk::leverage::{self, LeverageOptions};
 use chipmix_risk::montecarlo::{self, MonteCarloOptions, ShockModel};
 use chipmix_risk::scenario::{self, Scenario};
 use chipmix_risk::stress;
 use chipmix_risk::sweep;
+use chipmix_risk::{Context, Watch};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -419,10 +419,25 @@ fn run_inner(
     progress: &Progress,
 ) -> Result<Value, JobStop> {
     let options = spec.options(max_time_limit_s);
+    // Every re-plan of an analysis asks `cancelled` first (a cancel stops the work within
+    // the solve in flight) and counts itself in `replans` for the progress shown.
+    let cancelled = || cancel.load(Ordering::Relaxed);
+    let replans = AtomicU64::new(0);
+    let expected = AtomicU64::new(1);
+    let replanned = || {
+        let done = replans.fetch_add(1, Ordering::Relaxed) + 1;
+        let of = expected.load(Ordering::Relaxed).max(done);
+        progress.set(0.05 + 0.9 * done as f64 / of as f64);
+    };
+    let watch = Watch {
+        cancelled: &cancelled,
+        replanned: &replanned,
+    };
     if let JobSpec::Sweep(p) = spec {
         // A sweep re-decodes the portfolio at every value and needs no base plan.
         check(cancel)?;
         let values = sweep::values(p.from, p.to, p.steps);
+        expected.store(values.len() as u64, Ordering::Relaxed);
         let report = sweep::sweep(
             &engine::sweep_source(yaml),
             base,
@@ -430,6 +445,7 @@ fn run_inner(
             &options,
             &p.param,
             &values,
+            watch,
         )
         .map_err(|ds| {
             JobStop::Failed(
@@ -478,18 +494,23 @@ fn run_inner(
         catalog: &catalog,
         calibration,
         options,
+        watch,
     };
     let report = match spec {
-        JobSpec::Leverage(p) => to_json(&leverage::leverage(
-            &ctx,
-            &base_plan,
-            &LeverageOptions {
+        JobSpec::Leverage(p) => {
+            let options = LeverageOptions {
                 break_even: p.break_even,
                 max_increase: p.max_increase,
                 ..LeverageOptions::default()
-            },
-        )),
+            };
+            expected.store(
+                leverage::replans_expected(&ctx, &base_plan, &options),
+                Ordering::Relaxed,
+            );
+            to_json(&leverage::leverage(&ctx, &base_plan, &options))
+        }
         JobSpec::Stress(p, chosen) => {
+            expected.store(2, Ordering::Relaxed);
             to_json(&stress::stress(&ctx, &base_plan, chosen, p.fixed_plan))
         }
         JobSpec::Montecarlo(p) => {
@@ -600,6 +621,12 @@ impl Running {
         {
             flag.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Jobs whose work is still running in this process (a cancelled job counts until its
+    /// analysis has actually stopped).
+    pub fn in_flight(&self) -> usize {
+        self.flags.lock().map_or(0, |m| m.len())
     }
 
     pub fn cancel_all(&self) {

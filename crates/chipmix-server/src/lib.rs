@@ -151,6 +151,10 @@ pub async fn router(state: AppState) -> Router {
         .fallback(api::fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            api::storage_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -186,7 +190,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if db.active_token_count().await? == 0 {
         eprintln!(
-            "chipmix-server: no tokens yet; every /api/v1 request will get 401. Create the first admin token with:\n  chipmix-server token create --name admin --role admin --db '{shown_url}'"
+            "chipmix serve: no tokens yet; every /api/v1 request will get 401. Create the first admin token with:\n  chipmix token create --name admin --role admin --db '{shown_url}'\n(or `chipmix-server token create …` with the standalone server binary)"
         );
     }
     let listener = tokio::net::TcpListener::bind(config.bind)

@@ -18,16 +18,15 @@ struct Cli {
 enum Command {
     /// Serve the API (the default)
     Serve,
-    /// Create or revoke bearer tokens
+    /// Create, revoke or list bearer tokens
     #[command(subcommand)]
     Token(TokenCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let token = match cli.command {
-        Some(Command::Token(t)) => Some(t),
-        _ => None,
-    };
-    chipmix_server::cli::main(cli.server, token)
+    match cli.command {
+        Some(Command::Token(command)) => chipmix_server::cli::token_main(command, "chipmix-server"),
+        _ => chipmix_server::cli::serve_main(cli.server, "chipmix-server"),
+    }
 }

@@ -66,8 +66,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition; `jobs` are the stored jobs by status.
-    pub fn render(&self, jobs: &[(String, i64)]) -> String {
+    /// The exposition; `jobs` are the stored jobs by status, `in_flight` the jobs whose work
+    /// still runs in this process.
+    pub fn render(&self, jobs: &[(String, i64)], in_flight: usize) -> String {
         let mut s = String::new();
         let Ok(m) = self.inner.lock() else {
             return s;
@@ -126,6 +127,10 @@ impl Metrics {
         }
         let _ = writeln!(
             s,
+            "# HELP chipmix_jobs_in_flight Jobs whose analysis is still running in this process.\n# TYPE chipmix_jobs_in_flight gauge\nchipmix_jobs_in_flight {in_flight}"
+        );
+        let _ = writeln!(
+            s,
             "# HELP chipmix_solves_total Plan solves requested through the API, by outcome.\n# TYPE chipmix_solves_total counter"
         );
         for (outcome, n) in &m.solves {
@@ -142,6 +147,25 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The method as a label: the standard ones by name, anything a client invents as `other`, so
+/// that no client can make a time series per request.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 7] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::OPTIONS, "OPTIONS"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| name)
+}
+
 /// Counts every request under its route template (`/api/v1/plans/{id}`), so that ids do not
 /// make a time series each; unmatched paths count as `unmatched`.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -149,7 +173,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_string();
     let started = Instant::now();
     let response = next.run(req).await;
     state.metrics.record_request(
@@ -166,12 +190,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn invented_methods_share_one_label() {
+        let invented: Vec<axum::http::Method> = (0..3000)
+            .map(|i| axum::http::Method::from_bytes(format!("X{i}").as_bytes()).unwrap())
+            .collect();
+        let labels: std::collections::BTreeSet<&str> = invented.iter().map(method_label).collect();
+        assert_eq!(labels.into_iter().collect::<Vec<_>>(), ["other"]);
+        assert_eq!(method_label(&axum::http::Method::POST), "POST");
+    }
+
+    #[test]
     fn exposition_has_counters_histogram_and_jobs() {
         let m = Metrics::default();
         m.record_request("GET", "/healthz", 200, 0.003);
         m.record_request("GET", "/healthz", 200, 0.2);
         m.record_solve("optimal");
-        let text = m.render(&[("done".into(), 2)]);
+        let text = m.render(&[("done".into(), 2)], 1);
+        assert!(text.contains("chipmix_jobs_in_flight 1"));
         assert!(text.contains(
             "chipmix_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
         ));

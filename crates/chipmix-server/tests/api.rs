@@ -13,6 +13,7 @@ on_both_backends!(
     catalog_overrides_change_the_catalog,
     infeasible_portfolio_is_422_with_reasons,
     montecarlo_job_finishes_and_a_long_one_cancels,
+    cancelling_a_leverage_job_stops_its_work,
     job_parameters_are_checked,
     tokens_and_roles,
     body_over_the_limit_is_413,
@@ -456,6 +457,64 @@ async fn infeasible_portfolio_is_422_with_reasons(s: &TestServer) {
         "{}",
         r.text
     );
+}
+
+/// The jobs whose analysis still runs in the server process, from `/metrics`.
+async fn in_flight(s: &TestServer) -> u64 {
+    let r = s.get("/metrics", &s.admin).await;
+    r.text
+        .lines()
+        .find_map(|l| l.strip_prefix("chipmix_jobs_in_flight "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no in-flight gauge in {}", r.text))
+}
+
+/// Cancelling stops the work itself, not only the job's row (issue 13: a cancelled leverage
+/// job used to re-plan on for a minute). Leverage re-plans frontier-lab some ninety times.
+async fn cancelling_a_leverage_job_stops_its_work(s: &TestServer) {
+    create_frontier(s, "lev").await;
+    let r = s
+        .post(
+            "/api/v1/portfolios/lev/jobs",
+            &s.admin,
+            json!({"kind": "leverage", "params": {}}),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let id = r.body["id"].as_i64().unwrap();
+    let started = Instant::now();
+    loop {
+        let r = s.get(&format!("/api/v1/jobs/{id}"), &s.admin).await;
+        // Past the base plan: re-planning.
+        if r.body["status"] == "running" && num(&r.body["progress"]) > 0.05 {
+            break;
+        }
+        assert_ne!(
+            r.body["status"], "done",
+            "leverage finished before it could be cancelled"
+        );
+        assert!(started.elapsed() < Duration::from_secs(120), "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(in_flight(s).await, 1);
+    s.send(
+        Method::POST,
+        &format!("/api/v1/jobs/{id}/cancel"),
+        Some(&s.admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let cancelled = Instant::now();
+    while in_flight(s).await > 0 {
+        assert!(
+            cancelled.elapsed() < Duration::from_secs(20),
+            "the cancelled job's work still runs after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = s.get(&format!("/api/v1/jobs/{id}"), &s.admin).await;
+    assert_eq!(r.body["status"], "cancelled");
 }
 
 async fn montecarlo_job_finishes_and_a_long_one_cancels(s: &TestServer) {
@@ -972,6 +1031,11 @@ async fn reads_answer_while_a_plan_solves(s: &TestServer) {
     for (status, url) in &results {
         assert_eq!(*status, StatusCode::OK, "{url}");
     }
+    // The point of the test: the reads were answered while the solve was still running.
+    assert!(
+        solving_after_reads,
+        "the solve finished before the 20 reads were answered ({reads_s:.3} s): nothing was shown"
+    );
     let status = solve.await.unwrap().unwrap();
     assert_eq!(status, StatusCode::CREATED);
     eprintln!(

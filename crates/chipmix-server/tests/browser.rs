@@ -584,6 +584,9 @@ async fn dashboard_sessions_roles_and_cross_site_refusal() {
         assert!(cookie.contains(attr), "{cookie}");
     }
     let session = cookie.split(';').next().unwrap().to_string();
+    // The cookie holds a session id, never the token.
+    assert!(session.starts_with("chipmix_session=cms_"), "{session}");
+    assert!(!cookie.contains(editor.as_str()), "{cookie}");
     let r = http
         .get(format!("{base}/"))
         .header("cookie", &session)
@@ -641,8 +644,29 @@ async fn dashboard_sessions_roles_and_cross_site_refusal() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     assert_eq!(header(&r, "hx-redirect"), "/portfolios/lab?saved=1");
 
+    // A token in the cookie is not a session.
+    let r = http
+        .get(format!("{base}/"))
+        .header("cookie", format!("chipmix_session={viewer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
     // A viewer reads but cannot write.
-    let viewer_cookie = format!("chipmix_session={viewer}");
+    let r = http
+        .post(format!("{base}/login"))
+        .header("origin", format!("http://{host}"))
+        .form(&[("token", viewer.as_str()), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let viewer_cookie = header(&r, "set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let r = http
         .get(format!("{base}/portfolios/lab"))
         .header("cookie", &viewer_cookie)
@@ -672,4 +696,13 @@ async fn dashboard_sessions_roles_and_cross_site_refusal() {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert!(header(&r, "set-cookie").contains("Max-Age=0"));
+    // The session ended on the server: a copy of the old cookie opens nothing.
+    let r = http
+        .get(format!("{base}/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "signed out");
+    assert_eq!(header(&r, "location"), "/login");
 }

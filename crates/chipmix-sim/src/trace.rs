@@ -75,7 +75,7 @@ impl std::error::Error for TraceError {}
 
 fn read(path: &Path) -> Result<(String, String), TraceError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let text = chipmix_catalog::limits::read_text_file(path)
         .map_err(|e| TraceError::new(&file, 0, None, format!("cannot read the file: {e}")))?;
     Ok((file, text))
 }

@@ -5,6 +5,7 @@
 //! `config.json` files themselves, shipped in `data/models/`, so presets and user files go
 //! through the same reader.
 
+use chipmix_catalog::limits::{self, Limit};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -280,19 +281,24 @@ impl Config<'_> {
         }
     }
 
-    fn opt_u64(&self, field: &str) -> Result<Option<u64>, ModelError> {
+    /// A whole number within `limit` (JSON may write it `8` or `8.0`).
+    fn opt_u64(&self, field: &str, limit: &Limit) -> Result<Option<u64>, ModelError> {
         match self.obj.get(field) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|&n| n > 0)
-                .map(Some)
-                .ok_or_else(|| self.err(field, format!("must be a whole number > 0, got {v}"))),
+            Some(v) => {
+                let n = v
+                    .as_f64()
+                    .ok_or_else(|| self.err(field, format!("must be a whole number, got {v}")))?;
+                limit
+                    .check(n)
+                    .map(|n| Some(n as u64))
+                    .map_err(|m| self.err(field, m))
+            }
         }
     }
 
-    fn u64(&self, field: &str) -> Result<u64, ModelError> {
-        self.opt_u64(field)?
+    fn u64(&self, field: &str, limit: &Limit) -> Result<u64, ModelError> {
+        self.opt_u64(field, limit)?
             .ok_or_else(|| self.err(field, "missing (required for this model family)"))
     }
 
@@ -350,17 +356,19 @@ pub fn from_hf_config(file: &str, name: &str, json: &str) -> Result<ModelSpec, M
             ),
         ));
     }
-    let hidden_size = c.u64("hidden_size")?;
-    let heads = c.u64("num_attention_heads")?;
-    let layers = c.u64("num_hidden_layers")?;
-    let kv_heads = c.opt_u64("num_key_value_heads")?.unwrap_or(heads);
+    let hidden_size = c.u64("hidden_size", &limits::MODEL_DIMENSION)?;
+    let heads = c.u64("num_attention_heads", &limits::HEADS)?;
+    let layers = c.u64("num_hidden_layers", &limits::LAYERS)?;
+    let kv_heads = c
+        .opt_u64("num_key_value_heads", &limits::HEADS)?
+        .unwrap_or(heads);
     if !heads.is_multiple_of(kv_heads) {
         return Err(c.err(
             "num_key_value_heads",
             format!("{kv_heads} does not divide num_attention_heads = {heads}"),
         ));
     }
-    let head_dim = match c.opt_u64("head_dim")? {
+    let head_dim = match c.opt_u64("head_dim", &limits::MODEL_DIMENSION)? {
         Some(d) => d,
         None if hidden_size.is_multiple_of(heads) => hidden_size / heads,
         None => {
@@ -373,11 +381,11 @@ pub fn from_hf_config(file: &str, name: &str, json: &str) -> Result<ModelSpec, M
     let attention = if family == "deepseek_v3" {
         Attention::Latent {
             heads,
-            q_lora_rank: c.opt_u64("q_lora_rank")?,
-            kv_lora_rank: c.u64("kv_lora_rank")?,
-            qk_nope_head_dim: c.u64("qk_nope_head_dim")?,
-            qk_rope_head_dim: c.u64("qk_rope_head_dim")?,
-            v_head_dim: c.u64("v_head_dim")?,
+            q_lora_rank: c.opt_u64("q_lora_rank", &limits::MODEL_DIMENSION)?,
+            kv_lora_rank: c.u64("kv_lora_rank", &limits::MODEL_DIMENSION)?,
+            qk_nope_head_dim: c.u64("qk_nope_head_dim", &limits::MODEL_DIMENSION)?,
+            qk_rope_head_dim: c.u64("qk_rope_head_dim", &limits::MODEL_DIMENSION)?,
+            v_head_dim: c.u64("v_head_dim", &limits::MODEL_DIMENSION)?,
         }
     } else {
         Attention::Standard {
@@ -391,9 +399,9 @@ pub fn from_hf_config(file: &str, name: &str, json: &str) -> Result<ModelSpec, M
     };
     let moe = match family.as_str() {
         "mixtral" => Some(Moe {
-            routed_experts: c.u64("num_local_experts")?,
-            experts_per_token: c.u64("num_experts_per_tok")?,
-            expert_ffn_size: c.u64("intermediate_size")?,
+            routed_experts: c.u64("num_local_experts", &limits::EXPERTS)?,
+            experts_per_token: c.u64("num_experts_per_tok", &limits::EXPERTS)?,
+            expert_ffn_size: c.u64("intermediate_size", &limits::MODEL_DIMENSION)?,
             shared_ffn_size: 0,
             shared_expert_gate: false,
             router_bias: false,
@@ -402,27 +410,36 @@ pub fn from_hf_config(file: &str, name: &str, json: &str) -> Result<ModelSpec, M
             dense_layers: Vec::new(),
         }),
         "qwen2_moe" | "qwen3_moe" => Some(Moe {
-            routed_experts: c.u64("num_experts")?,
-            experts_per_token: c.u64("num_experts_per_tok")?,
-            expert_ffn_size: c.u64("moe_intermediate_size")?,
-            shared_ffn_size: c.opt_u64("shared_expert_intermediate_size")?.unwrap_or(0),
+            routed_experts: c.u64("num_experts", &limits::EXPERTS)?,
+            experts_per_token: c.u64("num_experts_per_tok", &limits::EXPERTS)?,
+            expert_ffn_size: c.u64("moe_intermediate_size", &limits::MODEL_DIMENSION)?,
+            shared_ffn_size: c
+                .opt_u64("shared_expert_intermediate_size", &limits::MODEL_DIMENSION)?
+                .unwrap_or(0),
             shared_expert_gate: family == "qwen2_moe",
             router_bias: false,
             first_dense_layers: 0,
-            layer_step: c.opt_u64("decoder_sparse_step")?.unwrap_or(1),
+            layer_step: c
+                .opt_u64("decoder_sparse_step", &limits::LAYERS)?
+                .unwrap_or(1),
             dense_layers: c.u64_list("mlp_only_layers")?,
         }),
         "deepseek_v3" => {
-            let expert_ffn_size = c.u64("moe_intermediate_size")?;
+            let expert_ffn_size = c.u64("moe_intermediate_size", &limits::MODEL_DIMENSION)?;
             Some(Moe {
-                routed_experts: c.u64("n_routed_experts")?,
-                experts_per_token: c.u64("num_experts_per_tok")?,
+                routed_experts: c.u64("n_routed_experts", &limits::EXPERTS)?,
+                experts_per_token: c.u64("num_experts_per_tok", &limits::EXPERTS)?,
                 expert_ffn_size,
-                shared_ffn_size: c.opt_u64("n_shared_experts")?.unwrap_or(0) * expert_ffn_size,
+                shared_ffn_size: c
+                    .opt_u64("n_shared_experts", &limits::EXPERTS)?
+                    .unwrap_or(0)
+                    * expert_ffn_size,
                 shared_expert_gate: false,
                 router_bias: true,
-                first_dense_layers: c.opt_u64("first_k_dense_replace")?.unwrap_or(0),
-                layer_step: c.opt_u64("moe_layer_freq")?.unwrap_or(1),
+                first_dense_layers: c
+                    .opt_u64("first_k_dense_replace", &limits::LAYERS)?
+                    .unwrap_or(0),
+                layer_step: c.opt_u64("moe_layer_freq", &limits::LAYERS)?.unwrap_or(1),
                 dense_layers: Vec::new(),
             })
         }
@@ -440,7 +457,10 @@ pub fn from_hf_config(file: &str, name: &str, json: &str) -> Result<ModelSpec, M
         ));
     }
     // Dense layers of MoE models that have no dense MLP size fall back to the expert size.
-    let ffn_size = match (c.opt_u64("intermediate_size")?, &moe) {
+    let ffn_size = match (
+        c.opt_u64("intermediate_size", &limits::MODEL_DIMENSION)?,
+        &moe,
+    ) {
         (Some(n), _) => n,
         (None, Some(m)) => m.expert_ffn_size,
         (None, None) => return Err(c.err("intermediate_size", "missing")),
@@ -455,9 +475,10 @@ pub fn from_hf_config(file: &str, name: &str, json: &str) -> Result<ModelSpec, M
         layers,
         hidden_size,
         ffn_size,
-        vocab_size: c.u64("vocab_size")?,
+        vocab_size: c.u64("vocab_size", &limits::VOCAB)?,
         tied_embeddings: c.opt_bool("tie_word_embeddings")?.unwrap_or(false),
-        max_position_embeddings: c.opt_u64("max_position_embeddings")?,
+        max_position_embeddings: c
+            .opt_u64("max_position_embeddings", &limits::TOKENS_PER_SEQUENCE)?,
         attention,
         moe,
         source,
@@ -530,7 +551,7 @@ pub fn resolve(arg: &str, base_dir: &Path) -> Result<ModelSpec, ModelError> {
             path
         };
         let shown = file.display().to_string();
-        let text = std::fs::read_to_string(&file).map_err(|e| ModelError {
+        let text = chipmix_catalog::limits::read_text_file(&file).map_err(|e| ModelError {
             file: shown.clone(),
             line: None,
             field: None,

@@ -3,8 +3,8 @@
 //! The format is documented for users in `docs/portfolio.md`; keep the two in step.
 
 use crate::model::{self, ModelSpec};
-use crate::yaml::{self, Decoder, Diagnostic, Fields, Node, Pos, Severity, check};
-use chipmix_catalog::{Catalog, OfferingOverride, SoftwareStack, Vendor};
+use crate::yaml::{self, Decoder, Diagnostic, Fields, Node, Pos, Severity};
+use chipmix_catalog::{Catalog, OfferingOverride, SoftwareStack, Vendor, limits};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -320,7 +320,7 @@ pub struct Loaded {
 /// Reads and validates a portfolio file against a catalog.
 pub fn load(path: &Path, catalog: &Catalog) -> Result<Loaded, Vec<Diagnostic>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = chipmix_catalog::limits::read_text_file(path).map_err(|e| {
         vec![Diagnostic {
             severity: Severity::Error,
             file: file.clone(),
@@ -487,27 +487,10 @@ fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Opti
 
 fn decode_horizon(d: &mut Decoder, node: &Node, catalog: &Catalog) -> Option<Horizon> {
     let f = d.fields(node, "horizon", &["months", "lead_months", "reservations"])?;
-    let months = d.req_count(&f, "months", 1);
-    if months.is_some_and(|m| m > 120) {
-        d.error(
-            f.get("months").map_or(f.pos, |n| n.pos),
-            "horizon.months",
-            "at most 120 months",
-        );
-    }
+    let months = d.req_count(&f, "months", &limits::HORIZON_MONTHS);
     let lead_months = f
         .get("lead_months")
-        .and_then(|n| d.number_value(n, "horizon.lead_months"))
-        .map(|v| {
-            if v < 0.0 || v.fract() != 0.0 {
-                d.error(
-                    f.get("lead_months").map_or(f.pos, |n| n.pos),
-                    "horizon.lead_months",
-                    format!("must be a whole number of months ≥ 0, got {v}"),
-                );
-            }
-            v.max(0.0) as u32
-        })
+        .and_then(|n| d.count_in(n, "horizon.lead_months", &limits::LEAD_MONTHS))
         .unwrap_or(0);
     let mut reservations = Vec::new();
     if let Some(n) = f.get("reservations")
@@ -529,8 +512,8 @@ fn decode_horizon(d: &mut Decoder, node: &Node, catalog: &Catalog) -> Option<Hor
                 let pos = rf.get("provider").map_or(rf.pos, |n| n.pos);
                 check_provider(d, catalog, p, pos, &rf.child_path("provider"));
             }
-            let term_years = d.req_count(&rf, "term_years", 1);
-            let discount = d.req_number(&rf, "discount", check::discount);
+            let term_years = d.req_count(&rf, "term_years", &limits::TERM_YEARS);
+            let discount = d.req_number(&rf, "discount", &limits::DISCOUNT);
             let source = d.req_str(&rf, "source");
             if let (Some(provider), Some(term_years), Some(discount), Some(source)) =
                 (provider, term_years, discount, source)
@@ -594,16 +577,8 @@ fn decode_supply(
             let items = d.seq(n, &p)?;
             let mut v = Vec::new();
             for (k, item) in items.iter().enumerate() {
-                let x = d.number_value(item, &format!("{p}[{k}]"))?;
-                if x < 0.0 || x.fract() != 0.0 || x > f64::from(u32::MAX) {
-                    d.error(
-                        item.pos,
-                        &format!("{p}[{k}]"),
-                        format!("must be a whole number of instances ≥ 0, got {x}"),
-                    );
-                    return None;
-                }
-                v.push(x as u32);
+                let x = d.count_in(item, &format!("{p}[{k}]"), &limits::CAPACITY_INSTANCES)?;
+                v.push(x);
             }
             if v.is_empty() {
                 d.error(n.pos, &p, "must list at least one month");
@@ -675,13 +650,13 @@ fn decode_offerings(
             instance_type: instance_type.unwrap_or_default(),
             region: region.unwrap_or_default(),
             chip,
-            chips_per_instance: d.opt_count(&f, "chips_per_instance", 1),
-            usd_per_hour: d.opt_number(&f, "usd_per_hour", check::positive),
-            spot_usd_per_hour: d.opt_number(&f, "spot_usd_per_hour", check::positive),
-            capacity_instances: d.opt_count(&f, "capacity_instances", 0),
-            vcpus: d.opt_count(&f, "vcpus", 1),
-            memory_gib: d.opt_number(&f, "memory_gib", check::positive),
-            network_gbps: d.opt_number(&f, "network_gbps", check::positive),
+            chips_per_instance: d.opt_count(&f, "chips_per_instance", &limits::CHIPS_PER_INSTANCE),
+            usd_per_hour: d.opt_number(&f, "usd_per_hour", &limits::USD_PER_HOUR),
+            spot_usd_per_hour: d.opt_number(&f, "spot_usd_per_hour", &limits::USD_PER_HOUR),
+            capacity_instances: d.opt_count(&f, "capacity_instances", &limits::CAPACITY_INSTANCES),
+            vcpus: d.opt_count(&f, "vcpus", &limits::VCPUS),
+            memory_gib: d.opt_number(&f, "memory_gib", &limits::MEMORY_GIB),
+            network_gbps: d.opt_number(&f, "network_gbps", &limits::NETWORK_GBPS),
             source: d.opt_str(&f, "source"),
             notes: d.opt_str(&f, "notes"),
             origin: format!("{}:{}:{}", d.file, item.pos.line, item.pos.column),
@@ -756,7 +731,7 @@ fn decode_resilience(d: &mut Decoder, node: &Node) -> Option<Resilience> {
             "missing field `survive` (vendor, provider or region)",
         );
     }
-    let min_served = d.opt_number(&f, "min_served", check::fraction);
+    let min_served = d.opt_number(&f, "min_served", &limits::FRACTION);
     if !f.has("min_served") {
         d.error(
             f.pos,
@@ -790,8 +765,8 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
     };
     let f = d.fields(node, "policy", POLICY)?;
     let errors_before = d.diagnostics.len();
-    policy.budget_usd_per_month = d.opt_number(&f, "budget_usd_per_month", check::positive);
-    policy.max_vendor_share = d.opt_number(&f, "max_vendor_share", check::fraction);
+    policy.budget_usd_per_month = d.opt_number(&f, "budget_usd_per_month", &limits::USD_PER_MONTH);
+    policy.max_vendor_share = d.opt_number(&f, "max_vendor_share", &limits::FRACTION);
     policy.share_basis = d
         .opt_choice(
             &f,
@@ -839,17 +814,17 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
         }
         policy.allowed_vendors = Some(out);
     }
-    if let Some(h) = d.opt_number(&f, "headroom", check::non_negative) {
+    if let Some(h) = d.opt_number(&f, "headroom", &limits::HEADROOM) {
         policy.headroom = h;
     }
-    if let Some(n) = d.opt_count(&f, "min_vendors_per_service", 1) {
+    if let Some(n) = d.opt_count(&f, "min_vendors_per_service", &limits::VENDORS) {
         policy.min_vendors_per_service = n;
     }
-    if let Some(x) = d.opt_number(&f, "max_vendor_fraction_per_service", check::fraction) {
+    if let Some(x) = d.opt_number(&f, "max_vendor_fraction_per_service", &limits::FRACTION) {
         policy.max_vendor_fraction_per_service = x;
     }
-    policy.horizon_months = d.opt_count(&f, "horizon_months", 1);
-    if let Some(x) = d.opt_number(&f, "spot_availability", check::fraction) {
+    policy.horizon_months = d.opt_count(&f, "horizon_months", &limits::HORIZON_MONTHS);
+    if let Some(x) = d.opt_number(&f, "spot_availability", &limits::FRACTION) {
         policy.spot_availability = x;
     }
     if let Some(node) = f.get("resilience") {
@@ -1050,10 +1025,10 @@ fn decode_workload(
 
     let kind = match kind? {
         Kind::Training => {
-            let tokens = d.req_number(f, "tokens", check::positive);
-            let seq_len = d.req_count(f, "seq_len", 1);
-            let deadline_days = d.req_number(f, "deadline_days", check::positive);
-            let global_batch_tokens = d.opt_number(f, "global_batch_tokens", check::positive);
+            let tokens = d.req_number(f, "tokens", &limits::TRAINING_TOKENS);
+            let seq_len = d.req_count(f, "seq_len", &limits::TOKENS_PER_SEQUENCE);
+            let deadline_days = d.req_number(f, "deadline_days", &limits::DEADLINE_DAYS);
+            let global_batch_tokens = d.opt_number(f, "global_batch_tokens", &limits::BATCH_TOKENS);
             if let (Some(s), Some(g)) = (seq_len, global_batch_tokens)
                 && g < f64::from(s)
             {
@@ -1066,7 +1041,7 @@ fn decode_workload(
             if let (Some(m), Some(s)) = (&model, seq_len) {
                 check_context(d, f, m, u64::from(s), "seq_len");
             }
-            let start_month = d.opt_count(f, "start_month", 1).unwrap_or(1);
+            let start_month = d.opt_count(f, "start_month", &limits::MONTHS).unwrap_or(1);
             WorkloadKind::Training(TrainingJob {
                 start_month,
                 tokens: tokens?,
@@ -1076,13 +1051,13 @@ fn decode_workload(
             })
         }
         Kind::Inference => {
-            let peak = d.req_number(f, "peak_requests_per_s", check::positive);
-            let prompt = d.req_count(f, "prompt_tokens", 1);
-            let output = d.req_count(f, "output_tokens", 1);
+            let peak = d.req_number(f, "peak_requests_per_s", &limits::REQUESTS_PER_S);
+            let prompt = d.req_count(f, "prompt_tokens", &limits::TOKENS_PER_SEQUENCE);
+            let output = d.req_count(f, "output_tokens", &limits::TOKENS_PER_SEQUENCE);
             let slo = d.require(f, "slo").and_then(|n| {
                 let sf = d.fields(n, &f.child_path("slo"), &["ttft_ms", "tpot_ms"])?;
-                let ttft = d.req_number(&sf, "ttft_ms", check::positive);
-                let tpot = d.req_number(&sf, "tpot_ms", check::positive);
+                let ttft = d.req_number(&sf, "ttft_ms", &limits::LATENCY_MS);
+                let tpot = d.req_number(&sf, "tpot_ms", &limits::LATENCY_MS);
                 Some(Slo {
                     ttft_ms: ttft?,
                     tpot_ms: tpot?,
@@ -1090,13 +1065,13 @@ fn decode_workload(
             });
             let default_policy_headroom = policy.map_or(0.0, |p| p.headroom);
             let headroom = d
-                .opt_number(f, "headroom", check::non_negative)
+                .opt_number(f, "headroom", &limits::HEADROOM)
                 .unwrap_or(default_policy_headroom);
             let min_vendors = d
-                .opt_count(f, "min_vendors", 1)
+                .opt_count(f, "min_vendors", &limits::VENDORS)
                 .unwrap_or(policy.map_or(1, |p| p.min_vendors_per_service));
             let max_vendor_fraction = d
-                .opt_number(f, "max_vendor_fraction", check::fraction)
+                .opt_number(f, "max_vendor_fraction", &limits::FRACTION)
                 .unwrap_or(policy.map_or(1.0, |p| p.max_vendor_fraction_per_service));
             // A per-vendor fraction f needs at least ceil(1/f) vendors, whatever min_vendors says.
             if let Some(p) = policy {
@@ -1139,23 +1114,18 @@ fn decode_workload(
                 check_context(d, f, m, u64::from(p) + u64::from(o), "prompt_tokens");
             }
             let growth_monthly = d
-                .opt_number(f, "growth_monthly", |g| {
-                    (g <= -1.0).then_some("must be > -1 (a fraction per month: 0.1 = +10%)")
-                })
+                .opt_number(f, "growth_monthly", &limits::GROWTH_MONTHLY)
                 .unwrap_or(0.0);
             let demand_by_month = f.get("demand_by_month").and_then(|n| {
                 let path = f.child_path("demand_by_month");
                 let items = d.seq(n, &path)?;
                 let mut out = Vec::new();
                 for (i, item) in items.iter().enumerate() {
-                    let v = d.number_value(item, &format!("{path}[{i}]"))?;
-                    if v < 0.0 {
-                        d.error(
-                            item.pos,
-                            &format!("{path}[{i}]"),
-                            format!("must be ≥ 0, got {v}"),
-                        );
-                    }
+                    let v = d.number_in(
+                        item,
+                        &format!("{path}[{i}]"),
+                        &limits::REQUESTS_PER_S_OR_ZERO,
+                    )?;
                     out.push(v);
                 }
                 if out.is_empty() {
@@ -1263,8 +1233,10 @@ fn decode_contracts(
         }
         match kind {
             Some(true) => {
-                let usd_per_month = d.req_number(&f, "usd_per_month", check::positive);
-                let discount = d.opt_number(&f, "discount", check::discount).unwrap_or(0.0);
+                let usd_per_month = d.req_number(&f, "usd_per_month", &limits::USD_PER_MONTH);
+                let discount = d
+                    .opt_number(&f, "discount", &limits::DISCOUNT)
+                    .unwrap_or(0.0);
                 let chips = d.opt_str_list(&f, "chips").map(|list| {
                     let mut ids = Vec::new();
                     for (name, pos, p) in list {
@@ -1285,11 +1257,11 @@ fn decode_contracts(
                 }
             }
             Some(false) => {
-                let usd = d.req_number(&f, "usd", check::positive);
+                let usd = d.req_number(&f, "usd", &limits::USD);
                 let expires = f
                     .get("expires")
                     .and_then(|n| date_value(d, n, &f.child_path("expires")));
-                let valid_months = d.opt_count(&f, "valid_months", 1);
+                let valid_months = d.opt_count(&f, "valid_months", &limits::MONTHS);
                 match (f.has("expires"), f.has("valid_months")) {
                     (true, true) => d.error(
                         f.pos,

@@ -5,6 +5,7 @@
 //! each with file, line, column and field path. So the portfolio is decoded by hand from this
 //! tree, and [`Decoder`] keeps the list of [`Diagnostic`]s.
 
+use chipmix_catalog::limits::Limit;
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use std::collections::HashMap;
 use std::fmt;
@@ -192,7 +193,7 @@ impl Builder {
             return Err((
                 pos,
                 format!(
-                    "the document expands to more than {MAX_NODES} nodes (through aliases); a portfolio is far smaller"
+                    "the document has more than {MAX_NODES} nodes (aliases counted as expanded); a portfolio is far smaller"
                 ),
             ));
         }
@@ -395,26 +396,6 @@ pub fn join_path(path: &str, key: &str) -> String {
     }
 }
 
-/// Decimal multipliers accepted after numbers written as strings: `15.6T` tokens, `$20M`.
-const SUFFIXES: &[(&str, f64)] = &[
-    ("k", 1e3),
-    ("K", 1e3),
-    ("M", 1e6),
-    ("B", 1e9),
-    ("G", 1e9),
-    ("T", 1e12),
-];
-
-fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim().trim_start_matches('$').replace(['_', ','], "");
-    for (suffix, factor) in SUFFIXES {
-        if let Some(num) = s.strip_suffix(suffix) {
-            return num.trim().parse::<f64>().ok().map(|v| v * factor);
-        }
-    }
-    s.parse::<f64>().ok()
-}
-
 impl Decoder {
     pub fn new(file: &str) -> Self {
         Decoder {
@@ -564,7 +545,7 @@ impl Decoder {
         let v = match &node.value {
             Value::Int(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
-            Value::Str(s) => parse_quantity(s),
+            Value::Str(s) => chipmix_catalog::limits::parse_quantity(s),
             _ => None,
         };
         match v {
@@ -584,52 +565,43 @@ impl Decoder {
         }
     }
 
-    /// A number checked by `check`, which returns the complaint (`"must be > 0"`) if any.
-    pub fn opt_number(
-        &mut self,
-        f: &Fields<'_>,
-        key: &str,
-        check: fn(f64) -> Option<&'static str>,
-    ) -> Option<f64> {
-        let node = f.get(key)?;
-        let path = f.child_path(key);
-        let v = self.number_value(node, &path)?;
-        if let Some(complaint) = check(v) {
-            self.error(node.pos, &path, format!("{complaint}, got {v}"));
-            return None;
+    /// A number within `limit` (finite, in its physical range), else an error at `node`.
+    pub fn number_in(&mut self, node: &Node, path: &str, limit: &Limit) -> Option<f64> {
+        let v = self.number_value(node, path)?;
+        match limit.check(v) {
+            Ok(v) => Some(v),
+            Err(complaint) => {
+                self.error(node.pos, path, complaint);
+                None
+            }
         }
-        Some(v)
     }
 
-    pub fn req_number(
-        &mut self,
-        f: &Fields<'_>,
-        key: &str,
-        check: fn(f64) -> Option<&'static str>,
-    ) -> Option<f64> {
-        self.require(f, key)?;
-        self.opt_number(f, key, check)
+    /// A whole number within `limit`.
+    pub fn count_in(&mut self, node: &Node, path: &str, limit: &Limit) -> Option<u32> {
+        self.number_in(node, path, limit).map(|v| v as u32)
     }
 
-    /// A whole number ≥ `min`.
-    pub fn opt_count(&mut self, f: &Fields<'_>, key: &str, min: u32) -> Option<u32> {
+    /// The number at `key` within `limit`, if the key is present.
+    pub fn opt_number(&mut self, f: &Fields<'_>, key: &str, limit: &Limit) -> Option<f64> {
         let node = f.get(key)?;
-        let path = f.child_path(key);
-        let v = self.number_value(node, &path)?;
-        if v.fract() != 0.0 || v < f64::from(min) || v > f64::from(u32::MAX) {
-            self.error(
-                node.pos,
-                &path,
-                format!("must be a whole number ≥ {min}, got {v}"),
-            );
-            return None;
-        }
-        Some(v as u32)
+        self.number_in(node, &f.child_path(key), limit)
     }
 
-    pub fn req_count(&mut self, f: &Fields<'_>, key: &str, min: u32) -> Option<u32> {
+    pub fn req_number(&mut self, f: &Fields<'_>, key: &str, limit: &Limit) -> Option<f64> {
         self.require(f, key)?;
-        self.opt_count(f, key, min)
+        self.opt_number(f, key, limit)
+    }
+
+    /// The whole number at `key` within `limit` (a count limit), if the key is present.
+    pub fn opt_count(&mut self, f: &Fields<'_>, key: &str, limit: &Limit) -> Option<u32> {
+        debug_assert!(limit.whole);
+        self.opt_number(f, key, limit).map(|v| v as u32)
+    }
+
+    pub fn req_count(&mut self, f: &Fields<'_>, key: &str, limit: &Limit) -> Option<u32> {
+        self.require(f, key)?;
+        self.opt_count(f, key, limit)
     }
 
     pub fn opt_bool(&mut self, f: &Fields<'_>, key: &str) -> Option<bool> {
@@ -701,21 +673,5 @@ impl Decoder {
                 None
             }
         }
-    }
-}
-
-/// Checks for [`Decoder::opt_number`].
-pub mod check {
-    pub fn positive(v: f64) -> Option<&'static str> {
-        (v <= 0.0).then_some("must be > 0")
-    }
-    pub fn non_negative(v: f64) -> Option<&'static str> {
-        (v < 0.0).then_some("must be ≥ 0")
-    }
-    pub fn fraction(v: f64) -> Option<&'static str> {
-        (!(v > 0.0 && v <= 1.0)).then_some("must be a fraction in (0, 1]")
-    }
-    pub fn discount(v: f64) -> Option<&'static str> {
-        (!(0.0..1.0).contains(&v)).then_some("must be a fraction in [0, 1)")
     }
 }

@@ -8,11 +8,13 @@
 //! (`chipmix-charts`) and inlined; the only script is the vendored htmx (`assets/`), and every
 //! asset is compiled into the binary.
 //!
-//! Auth: `POST /login` takes an API token, checks it like a bearer token, and sets it in an
-//! `HttpOnly; SameSite=Strict` cookie (`Secure` when the login came over HTTPS). Every dashboard
-//! route authenticates that cookie on each request (a revoked token stops working at once)
-//! with the API's roles: viewer reads, editor writes. Without a valid cookie a page redirects
-//! to `/login` (an htmx request gets `HX-Redirect`).
+//! Auth: `POST /login` takes an API token, checks it like a bearer token, and opens a
+//! server-side session: the browser gets a random session id in an `HttpOnly; SameSite=Strict`
+//! cookie (`Secure` when the login came over HTTPS), never the token; the server stores only
+//! the id's SHA-256, the token it was opened with, and its expiry (12 hours). Every dashboard
+//! route looks the session up on each request with the API's roles (viewer reads, editor
+//! writes); signing out deletes it, and revoking the token ends all its sessions at once.
+//! Without a live session a page redirects to `/login` (an htmx request gets `HX-Redirect`).
 //!
 //! CSRF: besides `SameSite=Strict` (the browser does not send the cookie on cross-site
 //! requests), every non-GET dashboard request must come from this origin: its `Origin` header
@@ -37,7 +39,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::{Markup, html};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use views::EditorState;
@@ -47,10 +51,10 @@ pub const HTMX_VERSION: &str = "2.0.11";
 static HTMX_JS: &str = include_str!("../../assets/htmx.min.js");
 static CSS: &str = include_str!("../../assets/dashboard.css");
 
-/// The session cookie: the API token itself, so that revoking the token ends the session.
+/// The session cookie: a random session id (see the module doc), never the token.
 pub const COOKIE: &str = "chipmix_session";
-/// How long a browser keeps the cookie.
-const SESSION_MAX_AGE_S: u64 = 12 * 3600;
+/// How long a session lasts, on the server and in the browser.
+const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 
 /// No script but our own file, no inline styles or scripts, no framing, forms post here only.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -153,34 +157,29 @@ fn is_htmx(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes() == b"true")
 }
 
-/// A token secret is `cmx_` and hex; anything else in the cookie is ignored.
+/// A token or session id is a prefix and hex; anything else is ignored unread.
 fn plausible_secret(s: &str) -> bool {
     (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn session_secret(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.trim().to_string())
+/// The session id in the request's cookies, if any.
+fn session_id(jar: &CookieJar) -> Option<String> {
+    jar.get(COOKIE)
+        .map(|c| c.value().to_string())
         .filter(|v| plausible_secret(v))
 }
 
+/// Characters percent-encoded in a query value (everything but unreserved characters and `/`).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Percent-encodes a query value.
 fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// Where to go after signing in: a path on this site, never another site (`//host`,
@@ -252,10 +251,11 @@ impl FromRequestParts<AppState> for Session {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let htmx = is_htmx(&parts.headers);
-        let caller = match session_secret(&parts.headers) {
-            Some(secret) => state
+        let jar = CookieJar::from_headers(&parts.headers);
+        let caller = match session_id(&jar) {
+            Some(id) => state
                 .db
-                .authenticate(&secret)
+                .session_caller(&id)
                 .await
                 .map_err(|e| error_response(None, htmx, e.into()))?,
             None => None,
@@ -425,32 +425,44 @@ fn over_https(h: &HeaderMap) -> bool {
     is("origin", "https://") || is("x-forwarded-proto", "https")
 }
 
+/// The session cookie with its attributes; `value` empty and `max_age` zero clears it.
+fn session_cookie(value: String, max_age: std::time::Duration, secure: bool) -> Cookie<'static> {
+    Cookie::build((COOKIE, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(time::Duration::seconds(
+            i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+        ))
+        .build()
+}
+
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     form: Form<LoginForm>,
 ) -> Response {
     let Form(f) = form;
     let next = safe_next(f.next.as_deref());
     let secret = f.token.trim();
-    let found = if plausible_secret(secret) {
-        state.db.authenticate(secret).await
+    let opened = if plausible_secret(secret) {
+        state.db.create_session(secret, SESSION_LIFETIME).await
     } else {
         Ok(None)
     };
-    match found {
-        Ok(Some(_)) => {
-            let cookie = format!(
-                "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_MAX_AGE_S}{}",
-                if over_https(&headers) { "; Secure" } else { "" }
-            );
-            match (HeaderValue::from_str(&cookie), HeaderValue::from_str(&next)) {
-                (Ok(cookie), Ok(next)) => (
+    match opened {
+        Ok(Some(session)) => {
+            let cookie = session_cookie(session, SESSION_LIFETIME, over_https(&headers));
+            match HeaderValue::from_str(&next) {
+                Ok(next) => (
                     StatusCode::SEE_OTHER,
-                    [(header::SET_COOKIE, cookie), (header::LOCATION, next)],
+                    jar.add(cookie),
+                    [(header::LOCATION, next)],
                 )
                     .into_response(),
-                _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }
         }
         Ok(None) => (
@@ -462,16 +474,22 @@ async fn login(
     }
 }
 
-async fn logout() -> Response {
+/// Ends the session on the server (the cookie alone would not: a copy of it would live on)
+/// and clears the cookie.
+async fn logout(State(state): State<AppState>, jar: CookieJar) -> Response {
+    if let Some(id) = session_id(&jar)
+        && let Err(e) = state.db.end_session(&id).await
+    {
+        return error_response(None, false, e.into());
+    }
     (
         StatusCode::SEE_OTHER,
-        [
-            (
-                header::SET_COOKIE,
-                format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-            ),
-            (header::LOCATION, "/login".to_string()),
-        ],
+        jar.add(session_cookie(
+            String::new(),
+            std::time::Duration::ZERO,
+            false,
+        )),
+        [(header::LOCATION, "/login".to_string())],
     )
         .into_response()
 }
@@ -1041,14 +1059,23 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; chipmix_session=cmx_abc123; b=2"),
+            HeaderValue::from_static("a=1; chipmix_session=cms_abc123; b=2"),
         );
-        assert_eq!(session_secret(&h).as_deref(), Some("cmx_abc123"));
+        assert_eq!(
+            session_id(&CookieJar::from_headers(&h)).as_deref(),
+            Some("cms_abc123")
+        );
         h.insert(
             header::COOKIE,
             HeaderValue::from_static("chipmix_session=\"<script>\""),
         );
-        assert_eq!(session_secret(&h), None);
+        assert_eq!(session_id(&CookieJar::from_headers(&h)), None);
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(enc("/plans/3?x=a b&c"), "/plans/3%3Fx%3Da%20b%26c");
+        assert_eq!(enc("lab-1_2.3~"), "lab-1_2.3~");
     }
 
     #[test]

@@ -1,0 +1,30 @@
+//! Any text as a portfolio: located diagnostics or a portfolio, never a panic; a portfolio
+//! that decodes has every number within its limits.
+#![no_main]
+
+use chipmix_catalog::Catalog;
+use libfuzzer_sys::fuzz_target;
+use std::path::Path;
+use std::sync::OnceLock;
+
+fn catalog() -> &'static Catalog {
+    static C: OnceLock<Catalog> = OnceLock::new();
+    C.get_or_init(|| Catalog::builtin().expect("the built-in catalog loads"))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // Model files named by the input are looked up under a folder that does not exist.
+    let base = Path::new("/nonexistent-chipmix-fuzz");
+    if let Ok(loaded) = chipmix_workload::portfolio::parse("p.yaml", text, base, catalog()) {
+        let p = loaded.portfolio;
+        for w in &p.workloads {
+            if let chipmix_workload::WorkloadKind::Inference(s) = &w.kind {
+                assert!(s.peak_requests_per_s.is_finite() && s.peak_requests_per_s > 0.0);
+            }
+        }
+        let _ = p.effective_catalog(catalog());
+    }
+});
