@@ -402,7 +402,10 @@ mod tests {
         if std::env::var_os("CHIPMIX_WRITE_DOCS").is_some() {
             std::fs::write(path, &want).unwrap();
         }
-        assert_eq!(doc, want, "docs/limits.md is stale: CHIPMIX_WRITE_DOCS=1 rewrites it");
+        assert_eq!(
+            doc, want,
+            "docs/limits.md is stale: CHIPMIX_WRITE_DOCS=1 rewrites it"
+        );
     }
 
     #[test]

@@ -9,8 +9,7 @@ use chipmix_catalog::limits;
 use chipmix_perf::Calibration;
 use chipmix_plan::PlanOptions;
 use chipmix_sim::{
-    Fleet, JobArrival, JobMix, LoadShape, Policy, Renting, Scenario, Scope, SpeedTable, SpotModel,
-    SupplyEvent,
+    Fleet, JobArrival, JobMix, Policy, Renting, Scenario, Scope, SpeedTable, SpotModel, SupplyEvent,
 };
 use clap::{Args, ValueEnum};
 use std::fmt::Write as _;
@@ -44,7 +43,7 @@ pub enum ReplannerArg {
 pub struct SimulateArgs {
     /// The portfolio file (YAML); its plan is the fleet
     file: PathBuf,
-    /// Training jobs: `philly` (the Philly trace in data/traces), `generated` (a Poisson stream
+    /// Training jobs: `philly` (the Philly trace, built in), `generated` (a Poisson stream
     /// with Philly's job sizes), `none`, or a CSV in the Philly trace's format
     #[arg(long, default_value = "philly")]
     trace: String,
@@ -146,15 +145,7 @@ fn jobs(args: &SimulateArgs) -> Result<Vec<JobArrival>, Failure> {
                 args.seed,
             ))
         }
-        "philly" => {
-            let path = Path::new("data/traces/philly-sia.csv");
-            if !path.exists() {
-                return Err(bad(
-                    "--trace philly reads data/traces/philly-sia.csv from the chipmix checkout; run from there or give the CSV's path",
-                ));
-            }
-            chipmix_sim::load_philly(path).map_err(trace_error)
-        }
+        "philly" => chipmix_sim::trace::builtin_philly().map_err(trace_error),
         file => chipmix_sim::load_philly(Path::new(file)).map_err(trace_error),
     }
 }
@@ -171,14 +162,7 @@ pub fn run(args: SimulateArgs) -> CmdResult {
     let jobs = jobs(&args)?;
     let load = match &args.load_trace {
         Some(p) => chipmix_sim::load_azure_shape(p).map_err(|e| bad(e.to_string()))?,
-        None => {
-            let default = Path::new("data/traces/azure-llm-2023-conv.csv");
-            if default.exists() {
-                chipmix_sim::load_azure_shape(default).map_err(|e| bad(e.to_string()))?
-            } else {
-                LoadShape::flat()
-            }
-        }
+        None => chipmix_sim::trace::builtin_azure_shape().map_err(|e| bad(e.to_string()))?,
     };
     let (plan, p, catalog) = plan_file(
         &args.file,
@@ -280,8 +264,35 @@ pub fn run(args: SimulateArgs) -> CmdResult {
     if let Some(path) = &args.svg {
         std::fs::write(path, &chart).map_err(|e| bad(format!("{}: {e}", path.display())))?;
     }
+    // Every policy's metered list-price spend, billed under the portfolio's contracts.
+    let bills: Vec<chipmix_sim::contracts::ContractBill> = rows
+        .iter()
+        .map(|(_, r)| {
+            chipmix_sim::contracts::bill(
+                &p,
+                &scenario.fleet,
+                &r.cost_by_pool_usd,
+                r.simulated_seconds,
+                plan.horizon_months,
+            )
+        })
+        .collect();
     match args.format {
-        PlanFormat::Json => output::print_json(&rows.iter().map(|(_, r)| r).collect::<Vec<_>>()),
+        PlanFormat::Json => {
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                #[serde(flatten)]
+                report: &'a chipmix_sim::SimReport,
+                contracts: &'a chipmix_sim::contracts::ContractBill,
+            }
+            output::print_json(
+                &rows
+                    .iter()
+                    .zip(&bills)
+                    .map(|((_, report), contracts)| Out { report, contracts })
+                    .collect::<Vec<_>>(),
+            )
+        }
         PlanFormat::Table | PlanFormat::Markdown => {
             let mut s = String::new();
             let md = args.format == PlanFormat::Markdown;
@@ -299,16 +310,28 @@ pub fn run(args: SimulateArgs) -> CmdResult {
                 scenario.fleet.pools.len()
             );
             let _ = writeln!(s, "{}", chipmix_sim::markdown_table(&rows));
-            for (name, r) in &rows {
+            for ((name, r), b) in rows.iter().zip(&bills) {
                 let _ = writeln!(
                     s,
-                    "{name}: cost {} (training {}, inference {}); {} events",
+                    "{name}: paid {} after contracts (list {}: training {}, inference {}; discounts −{}, commitment shortfall +{}, credits −{}); {} events",
+                    usd(b.paid_usd),
                     usd(r.total_cost_usd),
                     usd(r.training_cost_usd),
                     usd(r.inference_cost_usd),
+                    usd(b.discount_usd),
+                    usd(b.shortfall_usd),
+                    usd(b.credits_used_usd),
                     r.events_processed
                 );
             }
+            let _ = writeln!(
+                s,
+                "the plan: {} per month after contracts, {} over these {} days",
+                usd(plan.objective_usd_per_month),
+                usd(plan.objective_usd_per_month * args.days
+                    / chipmix_plan::candidates::DAYS_PER_MONTH),
+                args.days
+            );
             if md {
                 let _ = writeln!(s, "\n{chart}");
             }

@@ -366,3 +366,44 @@ fn token_commands_are_their_own() {
     let missing = chipmix(&["token", "revoke", "nobody", "--db", &db]);
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
 }
+
+/// A simulation bills its spend under the portfolio's contracts, as the plan does (issue 13:
+/// $539K simulated against the plan's $363K with credits ignored), and runs from any
+/// directory (the traces are built in).
+#[test]
+fn simulations_apply_contracts_and_need_no_checkout() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = root().join("examples/frontier-lab.yaml");
+    let o = Command::new(env!("CARGO_BIN_EXE_chipmix"))
+        .args([
+            "simulate",
+            file.to_str().unwrap(),
+            "--policy",
+            "follow-plan",
+            "--days",
+            "7",
+            "--format",
+            "json",
+        ])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let run = &runs[0];
+    assert!(
+        run["training"]["jobs_arrived"].as_u64().unwrap() > 0,
+        "the Philly trace ran"
+    );
+    let bill = &run["contracts"];
+    let list = bill["list_usd"].as_f64().unwrap();
+    assert!((list - run["total_cost_usd"].as_f64().unwrap()).abs() < 1e-6 * list);
+    assert!(bill["credits_used_usd"].as_f64().unwrap() > 0.0, "{bill}");
+    assert!(bill["discount_usd"].as_f64().unwrap() > 0.0, "{bill}");
+    let paid = bill["paid_usd"].as_f64().unwrap();
+    let expected = list - bill["discount_usd"].as_f64().unwrap()
+        + bill["shortfall_usd"].as_f64().unwrap()
+        - bill["credits_used_usd"].as_f64().unwrap();
+    assert!((paid - expected).abs() < 1e-6 * list, "{bill}");
+    assert!(paid < list);
+}

@@ -6,34 +6,35 @@ use chipmix_workload::{
     Contract, InferenceService, Policy, Portfolio, Precision, ShareBasis, Slo, TrainingJob,
     Workload, WorkloadKind, model,
 };
+use rand::{Rng as _, RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
-/// SplitMix64: small, fast, and the same on every machine.
-pub struct Rng(u64);
+/// A seeded xoshiro256++ stream (`rand_xoshiro`): the same numbers for a seed on every
+/// machine, with `rand`'s unbiased sampling.
+pub struct Rng(Xoshiro256PlusPlus);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
-    /// Uniform in [lo, hi).
+    /// Uniform in [lo, hi) (`lo` when the range is empty).
     pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        lo + (hi - lo) * self.0.random::<f64>()
     }
 
+    /// One of `items`, each equally likely. `items` must not be empty.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next_u64() % items.len() as u64) as usize]
+        &items[self.0.random_range(0..items.len())]
     }
 
+    /// True with probability `p` (never for `p ≤ 0`, always for `p ≥ 1`).
     pub fn chance(&mut self, p: f64) -> bool {
-        self.range(0.0, 1.0) < p
+        self.0.random::<f64>() < p
     }
 }
 

@@ -11,7 +11,8 @@ use crate::stress::{FixedPlan, Levels, held_instances, shocked_inputs};
 use crate::{Context, cvar, quantile};
 use chipmix_catalog::Vendor;
 use chipmix_plan::Plan;
-use chipmix_plan::synthetic::Rng;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -166,17 +167,20 @@ impl World {
     }
 
     fn draw(&self, model: &ShockModel, seed: u64, sample: usize) -> Pattern {
-        // SplitMix-scrambled per-sample streams: independent of thread scheduling.
-        let mut rng = Rng::new(seed ^ (sample as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
-        rng.next_u64();
+        // One stream per sample (xoshiro256++, seeded through SplitMix64 from the seed and the
+        // sample number): the draws do not depend on which thread takes which sample.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(
+            seed ^ (sample as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        );
+        let mut chance = |p: f64| rng.random::<f64>() < p;
         let short = (0..self.vendors.len())
-            .filter(|_| rng.chance(model.vendor_shortage_probability))
+            .filter(|_| chance(model.vendor_shortage_probability))
             .collect();
         let mut lost = Vec::new();
         for (_, offerings) in &self.regions {
-            if rng.chance(model.region_outage_probability) {
+            if chance(model.region_outage_probability) {
                 for &o in offerings {
-                    if model.region_correlation >= 1.0 || rng.chance(model.region_correlation) {
+                    if model.region_correlation >= 1.0 || chance(model.region_correlation) {
                         lost.push(o);
                     }
                 }

@@ -334,6 +334,26 @@ async fn catalog_overrides_change_the_catalog(s: &TestServer) {
     let offerings = r.body["offerings"].as_array().unwrap();
     assert!(!offerings.iter().any(|o| o["provider"] == "coreweave"));
 
+    // A price of 1e300 used to be stored (201) and break every plan after it (issue 13).
+    let r = s
+        .send(
+            Method::POST,
+            "/api/v1/catalog/overrides",
+            Some(&editor),
+            Some(Body::Raw(
+                "text/csv",
+                b"provider,instance_type,region,usd_per_hour\naws,p5.48xlarge,us-east-1,1e300\n"
+                    .to_vec(),
+            )),
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text
+            .contains("must be a number in (0, 1000000] USD/hour, got 1e300"),
+        "{}",
+        r.text
+    );
     let bad = "provider,instance_type,region,chip,chips_per_instance,usd_per_hour\ncoreweave,gpu-h100-8x,us-east-04,H100,8,-49.0\ncoreweave,gpu-x,us-east-04,nosuchchip,8,10\n";
     let r = s
         .send(
@@ -1046,4 +1066,32 @@ async fn reads_answer_while_a_plan_solves(s: &TestServer) {
             "no longer"
         }
     );
+}
+
+/// Deleting the SQLite file under a running server used to go unnoticed: writes answered 201
+/// and were gone after a restart. Now health fails and writes are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_database_file_fails_health_and_refuses_writes() {
+    let (store, url) = common::Store::sqlite();
+    let file = match &store {
+        common::Store::Sqlite(dir) => dir.path().join("chipmix.db"),
+        common::Store::Postgres { .. } => unreachable!(),
+    };
+    let s = TestServer::start(store, url).await;
+    let r = s.send(Method::GET, "/healthz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    create_frontier(&s, "before").await;
+    std::fs::remove_file(&file).unwrap();
+    let r = s.send(Method::GET, "/healthz", None, None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert!(r.text.contains("is gone"), "{}", r.text);
+    let r = s
+        .post(
+            "/api/v1/portfolios",
+            &s.admin,
+            json!({"name": "after", "yaml": frontier()}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    s.finish().await;
 }

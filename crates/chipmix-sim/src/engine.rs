@@ -20,9 +20,10 @@ use crate::scenario::{
     DemandReplanner, FleetState, Policy, PoolStatus, QueuedJob, Renting, Replanner, Scenario,
     SimOutcome, SupplyEvent,
 };
+use crate::trace::SimRng;
 use crate::trace::exponential;
 use chipmix_catalog::Vendor;
-use chipmix_plan::synthetic::Rng;
+use rand::{Rng, SeedableRng};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
@@ -302,7 +303,7 @@ struct Sim<'a> {
     next_arrival: usize,
     heap: BinaryHeap<Ev>,
     seq: u64,
-    rng: Rng,
+    rng: SimRng,
     outages: Vec<Vec<usize>>,
     services: Vec<ServiceRt>,
     vendors: Vec<Vendor>,
@@ -434,7 +435,7 @@ impl<'a> Sim<'a> {
             next_arrival: 0,
             heap: BinaryHeap::new(),
             seq: 0,
-            rng: Rng::new(sc.seed ^ 0x5EED_5107),
+            rng: SimRng::seed_from_u64(sc.seed ^ 0x5EED_5107),
             outages,
             services,
             vendors,
@@ -1223,9 +1224,9 @@ impl<'a> Sim<'a> {
         let up = self.pools[p].up();
         self.pools[p].spot_bound = 0;
         // Thinning: the event was drawn for `bound` instances, `up` are up now.
-        let accept = up > 0 && self.rng.range(0.0, f64::from(bound.max(1))) < f64::from(up);
+        let accept = up > 0 && self.rng.random::<f64>() * f64::from(bound.max(1)) < f64::from(up);
         if accept {
-            let r = (self.rng.next_u64() % u64::from(up)) as u32;
+            let r = self.rng.random_range(0..up);
             let recover = self.now + self.sc.spot.recovery_seconds;
             let inference_up = self.pools[p].inference_up;
             if r < inference_up {
@@ -1310,6 +1311,11 @@ impl<'a> Sim<'a> {
         let (delay_mean, delay_p99) = mean_p99(delay);
         let mut by_vendor: BTreeMap<String, f64> = BTreeMap::new();
         let (mut training_usd, mut inference_usd, mut busy) = (0.0, 0.0, 0.0);
+        let cost_by_pool: Vec<f64> = self
+            .pools
+            .iter()
+            .map(|p| p.training_usd + p.inference_usd)
+            .collect();
         for (p, pool) in self.pools.iter().enumerate() {
             training_usd += pool.training_usd;
             inference_usd += pool.inference_usd;
@@ -1351,6 +1357,7 @@ impl<'a> Sim<'a> {
             training_cost_usd: training_usd,
             inference_cost_usd: inference_usd,
             cost_by_vendor_usd: by_vendor,
+            cost_by_pool_usd: cost_by_pool,
             training: TrainingReport {
                 jobs_arrived: arrived,
                 jobs_completed: self.completed,

@@ -11,6 +11,7 @@
 //! the Azure trace's hour repeats over the simulated days ([`trace::parse_azure_shape`]).
 
 pub mod check;
+pub mod contracts;
 mod engine;
 pub mod fleet;
 pub mod log;

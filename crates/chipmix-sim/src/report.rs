@@ -15,6 +15,8 @@ pub struct SimReport {
     pub training_cost_usd: f64,
     pub inference_cost_usd: f64,
     pub cost_by_vendor_usd: BTreeMap<String, f64>,
+    /// List-price spend on each pool of the fleet, in the fleet's pool order.
+    pub cost_by_pool_usd: Vec<f64>,
     pub training: TrainingReport,
     pub services: Vec<ServiceReport>,
     pub timeseries: TimeSeries,

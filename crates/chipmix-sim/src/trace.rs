@@ -1,7 +1,13 @@
 //! What the simulated fleet is asked to do: training jobs (the Philly trace or a synthetic
 //! Poisson stream) and the shape of inference load over a day (the Azure LLM trace).
 
-use chipmix_plan::synthetic::Rng;
+use rand::SeedableRng;
+use rand_distr::weighted::WeightedIndex;
+use rand_distr::{Distribution, Exp};
+
+/// The simulator's seeded random stream (xoshiro256++): the same numbers for a seed on every
+/// machine.
+pub type SimRng = rand_xoshiro::Xoshiro256PlusPlus;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 use std::fmt;
@@ -178,6 +184,26 @@ fn timestamp(file: &str, line: u64, name: &str, s: &str) -> Result<f64, TraceErr
 }
 
 /// Reads the Philly job trace (`data/traces/philly-sia.csv`: `timestamp,duration,num_gpus,…`).
+/// The Philly job trace shipped in the binary (`data/traces/philly-sia.csv`, sources in
+/// `data/SOURCES.md`), so `--trace philly` works from any directory.
+pub const PHILLY_CSV: &str = include_str!("../../../data/traces/philly-sia.csv");
+/// The Azure LLM inference trace (conversation, 2023) shipped in the binary: the default load
+/// shape of simulated services.
+pub const AZURE_CONV_CSV: &str = include_str!("../../../data/traces/azure-llm-2023-conv.csv");
+
+/// The built-in Philly trace's jobs.
+pub fn builtin_philly() -> Result<Vec<JobArrival>, TraceError> {
+    parse_philly("data/traces/philly-sia.csv (built in)", PHILLY_CSV)
+}
+
+/// The built-in Azure conversation trace's load shape.
+pub fn builtin_azure_shape() -> Result<LoadShape, TraceError> {
+    parse_azure_shape(
+        "data/traces/azure-llm-2023-conv.csv (built in)",
+        AZURE_CONV_CSV,
+    )
+}
+
 pub fn load_philly(path: &Path) -> Result<Vec<JobArrival>, TraceError> {
     let (file, text) = read(path)?;
     parse_philly(&file, &text)
@@ -297,21 +323,19 @@ pub fn generate_jobs(rate_per_hour: f64, mix: &JobMix, count: usize, seed: u64) 
     if !usable {
         return Vec::new();
     }
-    let mut rng = Rng::new(seed);
+    let mut rng = SimRng::seed_from_u64(seed);
     let mean_gap = 3600.0 / rate_per_hour;
+    let weights = mix
+        .sizes
+        .iter()
+        .map(|&(_, w)| if w.is_finite() { w.max(0.0) } else { 0.0 });
+    let Ok(sizes) = WeightedIndex::new(weights) else {
+        return Vec::new();
+    };
     let mut t = 0.0;
     let mut jobs = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut pick = rng.range(0.0, total);
-        let mut num_gpus = mix.sizes.last().map_or(1, |s| s.0).max(1);
-        for &(g, w) in &mix.sizes {
-            let w = if w.is_finite() { w.max(0.0) } else { 0.0 };
-            if pick < w {
-                num_gpus = g.max(1);
-                break;
-            }
-            pick -= w;
-        }
+        let num_gpus = mix.sizes[sizes.sample(&mut rng)].0.max(1);
         jobs.push(JobArrival {
             submit_seconds: t,
             duration_seconds: exponential(&mut rng, mix.mean_duration_seconds).max(1.0),
@@ -322,9 +346,12 @@ pub fn generate_jobs(rate_per_hour: f64, mix: &JobMix, count: usize, seed: u64) 
     jobs
 }
 
-pub(crate) fn exponential(rng: &mut Rng, mean: f64) -> f64 {
-    // 1 − u lies in (0, 1], so the logarithm is finite.
-    -mean * (1.0 - rng.range(0.0, 1.0)).ln()
+/// An exponentially distributed value with this mean (0 for a mean that is not > 0).
+pub(crate) fn exponential(rng: &mut SimRng, mean: f64) -> f64 {
+    match Exp::new(1.0 / mean) {
+        Ok(d) if mean > 0.0 && mean.is_finite() => d.sample(rng),
+        _ => 0.0,
+    }
 }
 
 /// Offered inference load over time relative to the peak: one value per minute, the busiest
