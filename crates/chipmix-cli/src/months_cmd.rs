@@ -38,17 +38,20 @@ pub fn run(
     match format {
         PlanFormat::Json => output::print_json(&plan),
         PlanFormat::Table => {
-            print!("{}", text(&plan, false));
+            print!(
+                "{}",
+                text(&plan, false, &crate::plan_cmd::workload_names(p))
+            );
             Ok(())
         }
         PlanFormat::Markdown => {
-            print!("{}", text(&plan, true));
+            print!("{}", text(&plan, true, &crate::plan_cmd::workload_names(p)));
             Ok(())
         }
     }
 }
 
-fn text(plan: &MonthlyPlan, md: bool) -> String {
+fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
     let mut s = String::new();
     if md {
         let _ = writeln!(s, "# Month-by-month plan: {}\n", plan.portfolio);
@@ -209,7 +212,7 @@ fn text(plan: &MonthlyPlan, md: bool) -> String {
             m.month
         );
     }
-    for w in &plan.warnings {
+    for w in crate::output::summarize_warnings(&plan.warnings, workloads) {
         let _ = writeln!(s, "{}warning: {w}", if md { "\n> " } else { "" });
     }
     s

@@ -129,3 +129,76 @@ pub fn table_or_markdown(
         let _ = writeln!(s, "{t}");
     }
 }
+
+/// Warnings as a person reads them: the same warning about many workloads (`w1 on h100:
+/// inference throughput uses default efficiencies …` for each of a thousand services) becomes
+/// one line naming how many and the first few; fewer than four stay as they are. Order of
+/// first appearance is kept. JSON output keeps every warning.
+pub fn summarize_warnings(warnings: &[String], workloads: &[&str]) -> Vec<String> {
+    // (rest of the message after the workload name, workloads) in first-appearance order.
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut plain: Vec<(usize, String)> = Vec::new();
+    for w in warnings {
+        let name = workloads
+            .iter()
+            .filter(|n| {
+                w.strip_prefix(**n)
+                    .is_some_and(|rest| rest.starts_with(':') || rest.starts_with(" on "))
+            })
+            .max_by_key(|n| n.len());
+        match name {
+            Some(n) => {
+                let rest = w[n.len()..].to_string();
+                match groups.iter_mut().find(|(r, _)| *r == rest) {
+                    Some((_, names)) => names.push(n),
+                    None => groups.push((rest, vec![n])),
+                }
+            }
+            None => plain.push((groups.len(), w.clone())),
+        }
+    }
+    let mut out = Vec::new();
+    let mut plain = plain.into_iter().peekable();
+    for (i, (rest, names)) in groups.into_iter().enumerate() {
+        while let Some((_, w)) = plain.next_if(|(at, _)| *at <= i) {
+            out.push(w);
+        }
+        if names.len() < 4 {
+            out.extend(names.iter().map(|n| format!("{n}{rest}")));
+        } else {
+            out.push(format!(
+                "{} workloads ({}, …){rest}",
+                names.len(),
+                names[..3].join(", ")
+            ));
+        }
+    }
+    out.extend(plain.map(|(_, w)| w));
+    out
+}
+
+#[cfg(test)]
+mod warning_tests {
+    use super::summarize_warnings;
+
+    #[test]
+    fn repeated_warnings_become_one_line() {
+        let names: Vec<String> = (0..1000).map(|i| format!("svc-{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut warnings: Vec<String> = names
+            .iter()
+            .map(|n| format!("{n} on h100: inference throughput uses default efficiencies"))
+            .collect();
+        warnings.insert(0, "budget is tight".into());
+        warnings.push("svc-7: price of aws/x/y is unconfirmed".into());
+        let out = summarize_warnings(&warnings, &refs);
+        assert_eq!(
+            out,
+            [
+                "budget is tight",
+                "1000 workloads (svc-0, svc-1, svc-2, …) on h100: inference throughput uses default efficiencies",
+                "svc-7: price of aws/x/y is unconfirmed",
+            ]
+        );
+    }
+}

@@ -307,7 +307,7 @@ fn print_table(plan: &Plan, p: &portfolio::Portfolio) -> CmdResult {
     for b in plan.binding_constraints.iter().take(8) {
         println!("binding {}: {}", b.constraint, b.meaning);
     }
-    for w in &plan.warnings {
+    for w in output::summarize_warnings(&plan.warnings, &workload_names(p)) {
         println!("warning: {w}");
     }
     Ok(())
@@ -465,10 +465,15 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
     }
     if !plan.warnings.is_empty() {
         let _ = writeln!(md, "\n## Warnings\n");
-        for w in &plan.warnings {
+        for w in output::summarize_warnings(&plan.warnings, &workload_names(p)) {
             let _ = writeln!(md, "- {w}");
         }
     }
     let _ = num(None, 0);
     md
+}
+
+/// The portfolio's workload names, to group warnings by.
+pub fn workload_names(p: &portfolio::Portfolio) -> Vec<&str> {
+    p.workloads.iter().map(|w| w.name.as_str()).collect()
 }

@@ -150,6 +150,43 @@ fn jobs(args: &SimulateArgs) -> Result<Vec<JobArrival>, Failure> {
     }
 }
 
+/// The portfolio's own training runs as the plan places them: (chips, pool, days planned).
+fn own_training_jobs(plan: &chipmix_plan::Plan, fleet: &Fleet) -> Vec<(u32, usize, f64)> {
+    plan.allocations
+        .iter()
+        .filter_map(|a| {
+            let days = a.days.filter(|_| a.train_config.is_some())?;
+            let pool = fleet
+                .pools
+                .iter()
+                .position(|p| p.offering == a.offering && p.spot == a.spot)?;
+            Some((a.chips, pool, days))
+        })
+        .collect()
+}
+
+/// The trace's jobs with the portfolio's own training runs in front (all submitted at the
+/// start). A trace job's duration is stated on the reference chip; an own run's is set so
+/// that on its planned pool it takes the days the plan says, and elsewhere it scales with the
+/// simulator's speed table (an approximation: the table's model for that job size stands in
+/// for the run's own model — see docs/simulation.md).
+fn with_own_jobs(
+    trace: Vec<JobArrival>,
+    own: Vec<(u32, usize, f64)>,
+    speeds: &SpeedTable,
+) -> Vec<JobArrival> {
+    let mut jobs: Vec<JobArrival> = own
+        .into_iter()
+        .map(|(chips, pool, days)| JobArrival {
+            submit_seconds: 0.0,
+            duration_seconds: days * 86_400.0 / speeds.factor(chips, pool).unwrap_or(1.0),
+            num_gpus: chips,
+        })
+        .collect();
+    jobs.extend(trace);
+    jobs
+}
+
 pub fn run(args: SimulateArgs) -> CmdResult {
     if !(args.days > 0.0 && args.days <= 3650.0) {
         return Err(bad("--days must be in (0, 3650]"));
@@ -201,8 +238,13 @@ pub fn run(args: SimulateArgs) -> CmdResult {
         .iter()
         .map(|s| outage(s, &catalog))
         .collect::<Result<Vec<_>, _>>()?;
-    let speeds = SpeedTable::for_jobs(&fleet, &catalog, &Calibration::builtin(), &jobs)
+    let own = own_training_jobs(&plan, &fleet);
+    let mut sizes: Vec<u32> = jobs.iter().map(|j| j.num_gpus).collect();
+    sizes.extend(own.iter().map(|(n, _, _)| *n));
+    let speeds = SpeedTable::build(&fleet, &catalog, &Calibration::builtin(), sizes)
         .map_err(|e| bad(e.to_string()))?;
+    let own_count = own.len();
+    let jobs = with_own_jobs(jobs, own, &speeds);
     let mut scenario = Scenario::new(fleet, jobs, speeds, Policy::FollowPlan, args.days);
     scenario.load = load;
     scenario.supply_events = supply_events;
@@ -306,7 +348,10 @@ pub fn run(args: SimulateArgs) -> CmdResult {
                 args.days,
                 args.seed,
                 scenario.jobs.len(),
-                args.trace,
+                format!(
+                    "{own_count} of the portfolio's own, the rest from --trace {}",
+                    args.trace
+                ),
                 scenario.fleet.pools.len()
             );
             let _ = writeln!(s, "{}", chipmix_sim::markdown_table(&rows));

@@ -407,3 +407,72 @@ fn simulations_apply_contracts_and_need_no_checkout() {
     assert!((paid - expected).abs() < 1e-6 * list, "{bill}");
     assert!(paid < list);
 }
+
+/// The portfolio's own training runs are simulated, on the pools and for the days the plan
+/// gives them (issue 13: `--trace none` used to simulate no training at all).
+#[test]
+fn simulations_run_the_portfolios_own_training() {
+    let plan = chipmix(&["plan", "examples/frontier-lab.yaml", "--format", "json"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    let runs: Vec<f64> = plan["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "training")
+        .map(|a| a["days"].as_f64().unwrap())
+        .collect();
+    let o = chipmix(&[
+        "simulate",
+        "examples/frontier-lab.yaml",
+        "--trace",
+        "none",
+        "--policy",
+        "follow-plan",
+        "--days",
+        "30",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let sim: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let training = &sim[0]["training"];
+    assert_eq!(
+        training["jobs_arrived"].as_u64().unwrap(),
+        runs.len() as u64
+    );
+    let short: Vec<f64> = runs.iter().copied().filter(|d| *d < 30.0).collect();
+    assert_eq!(
+        training["jobs_completed"].as_u64().unwrap(),
+        short.len() as u64
+    );
+    if let [days] = short[..] {
+        let jct_days = training["jct_mean_seconds"].as_f64().unwrap() / 86_400.0;
+        assert!(
+            (jct_days - days).abs() < 0.01 * days,
+            "{jct_days} vs {days}"
+        );
+    }
+}
+
+/// A global batch the layout cannot run exactly is said, not silently changed (issue 13:
+/// 16M became 15,728,640).
+#[test]
+fn a_changed_global_batch_is_stated() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("examples/startup.yaml"))
+        .unwrap()
+        .replace(
+            "    seq_len: 4096\n",
+            "    seq_len: 4096\n    global_batch_tokens: 16M\n",
+        );
+    let path = dir.path().join("gb.yaml");
+    std::fs::write(&path, text).unwrap();
+    let o = chipmix(&["plan", path.to_str().unwrap(), "--no-analysis"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("finetune: the global batch of 16000000 tokens runs as"),
+        "{out}"
+    );
+}

@@ -670,6 +670,17 @@ fn assemble(
                 a.tokens_per_s = Some(*tokens_per_s);
                 a.mfu = Some(*mfu);
                 a.global_batch_tokens = Some(*global_batch_tokens);
+                if let chipmix_workload::WorkloadKind::Training(job) = &w.kind
+                    && let Some(asked) = job.global_batch_tokens
+                    && (global_batch_tokens - asked).abs() > 1e-3 * asked
+                {
+                    warnings.push(format!(
+                        "{}: the global batch of {asked:.0} tokens runs as {global_batch_tokens:.0} ({:.0} sequences of {} tokens, a whole number per data-parallel rank)",
+                        w.name,
+                        global_batch_tokens / f64::from(job.seq_len),
+                        job.seq_len
+                    ));
+                }
                 if !params.calibrated_training {
                     warnings.push(format!(
                         "{} on {}: training throughput uses uncalibrated efficiencies ({})",
