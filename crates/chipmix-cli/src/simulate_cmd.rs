@@ -343,15 +343,12 @@ pub fn run(args: SimulateArgs) -> CmdResult {
             }
             let _ = writeln!(
                 s,
-                "{} over {} days, seed {}: {} training jobs ({}), fleet from the plan ({} pools)\n",
+                "{} over {} days, seed {}: {} training jobs ({own_count} of the portfolio's own, the rest from --trace {}), fleet from the plan ({} pools)\n",
                 p.name,
                 args.days,
                 args.seed,
                 scenario.jobs.len(),
-                format!(
-                    "{own_count} of the portfolio's own, the rest from --trace {}",
-                    args.trace
-                ),
+                args.trace,
                 scenario.fleet.pools.len()
             );
             let _ = writeln!(s, "{}", chipmix_sim::markdown_table(&rows));
