@@ -8,10 +8,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(jobs) = chipmix_sim::parse_philly("philly.csv", text) {
+    if let Ok(jobs) = chipmix_sim::trace::parse_philly("philly.csv", text) {
         for j in jobs {
             assert!(j.duration_seconds.is_finite() && j.submit_seconds.is_finite());
         }
     }
-    let _ = chipmix_sim::parse_azure_shape("azure.csv", text);
+    let _ = chipmix_sim::trace::parse_azure_shape("azure.csv", text);
 });

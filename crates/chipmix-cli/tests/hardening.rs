@@ -476,3 +476,30 @@ fn a_changed_global_batch_is_stated() {
         "{out}"
     );
 }
+
+/// The credits line of the binding constraints says what the plan does with the credits
+/// (issue 13: "not used up" was printed for credits the plan used exactly up).
+#[test]
+fn the_credits_explanation_matches_the_plan() {
+    let o = chipmix(&["plan", "examples/frontier-lab.yaml", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let credits = plan["contracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "credits")
+        .unwrap();
+    let used = credits["credits_used_usd_per_month"].as_f64().unwrap();
+    for b in plan["binding_constraints"].as_array().unwrap() {
+        let meaning = b["meaning"].as_str().unwrap();
+        if !b["constraint"].as_str().unwrap().starts_with("credits[") {
+            continue;
+        }
+        assert!(!meaning.contains("not used up"), "{meaning}");
+        let exact = meaning.contains("uses each month's allowance exactly");
+        let left = meaning.contains("unused");
+        assert!(exact != left, "{meaning}");
+        assert!(used > 0.0);
+    }
+}

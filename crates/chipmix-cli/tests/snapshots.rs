@@ -98,3 +98,83 @@ fn stress_report_region_outage_markdown() {
 fn stress_scenario_library() {
     insta::assert_snapshot!(run(&["stress", "--list"]));
 }
+
+#[test]
+fn leverage_report_markdown() {
+    settings().bind(|| {
+        insta::assert_snapshot!(run(&[
+            "leverage",
+            "examples/startup.yaml",
+            "--format",
+            "markdown"
+        ]));
+    });
+}
+
+#[test]
+fn sweep_report_markdown() {
+    settings().bind(|| {
+        insta::assert_snapshot!(run(&[
+            "sweep",
+            "examples/startup.yaml",
+            "--param",
+            "policy.headroom",
+            "--from",
+            "0",
+            "--to",
+            "1",
+            "--steps",
+            "3",
+            "--format",
+            "markdown",
+        ]));
+    });
+}
+
+#[test]
+fn montecarlo_report_markdown() {
+    settings().bind(|| {
+        insta::assert_snapshot!(run(&[
+            "montecarlo",
+            "examples/startup.yaml",
+            "--samples",
+            "300",
+            "--replan",
+            "5",
+            "--seed",
+            "7",
+            "--format",
+            "markdown",
+        ]));
+    });
+}
+
+#[test]
+fn simulate_report_markdown() {
+    settings().bind(|| {
+        insta::assert_snapshot!(run(&[
+            "simulate",
+            "examples/startup.yaml",
+            "--trace",
+            "generated",
+            "--jobs-per-hour",
+            "2",
+            "--days",
+            "2",
+            "--policy",
+            "all",
+            "--format",
+            "markdown",
+        ]));
+    });
+}
+
+#[test]
+fn horizon_plan_report() {
+    settings().bind(|| {
+        insta::assert_snapshot!(run(&[
+            "plan",
+            "crates/chipmix-cli/tests/fixtures/horizon-small.yaml",
+        ]));
+    });
+}
