@@ -9,7 +9,7 @@ use crate::auth::{self, Role};
 use crate::migrations::MIGRATIONS;
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, AnyPool, AssertSqlSafe, FromRow, Row, Transaction};
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,7 +214,7 @@ pub struct Caller {
     pub role: Role,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct VersionRow {
     pub id: i64,
     pub portfolio: String,
@@ -241,7 +241,7 @@ pub struct PortfolioSummary {
     pub updated_by: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct OverrideRow {
     pub id: i64,
     pub version: i64,
@@ -250,7 +250,7 @@ pub struct OverrideRow {
     pub created_by: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PlanRow {
     pub id: i64,
     pub portfolio: String,
@@ -276,7 +276,7 @@ pub struct NewPlan<'a> {
     pub created_by: &'a str,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct JobRow {
     pub id: i64,
     pub kind: String,
@@ -309,70 +309,32 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-const VERSION_COLUMNS: &str = "v.id, p.name, v.version, v.yaml, v.created_at, v.created_by";
+/// Columns named as [`VersionRow`]'s fields (`sqlx::FromRow` maps them by name).
+const VERSION_COLUMNS: &str = "v.id AS id, p.name AS portfolio, v.version AS version, v.yaml AS yaml, v.created_at AS created_at, v.created_by AS created_by";
 
 fn version_row(r: &AnyRow) -> StoreResult<VersionRow> {
-    Ok(VersionRow {
-        id: r.try_get(0)?,
-        portfolio: r.try_get(1)?,
-        version: r.try_get(2)?,
-        yaml: r.try_get(3)?,
-        created_at: r.try_get(4)?,
-        created_by: r.try_get(5)?,
-    })
+    Ok(VersionRow::from_row(r)?)
 }
 
-const PLAN_COLUMNS: &str = "pl.id, p.name, v.version, v.id, pl.catalog_override_id, pl.catalog_sha256, pl.status, pl.objective_usd_per_month, pl.plan_json, pl.created_at, pl.created_by, co.version";
+/// Columns named as [`PlanRow`]'s fields.
+const PLAN_COLUMNS: &str = "pl.id AS id, p.name AS portfolio, v.version AS portfolio_version, v.id AS portfolio_version_id, pl.catalog_override_id AS catalog_override_id, pl.catalog_sha256 AS catalog_sha256, pl.status AS status, pl.objective_usd_per_month AS objective_usd_per_month, pl.plan_json AS plan_json, pl.created_at AS created_at, pl.created_by AS created_by, co.version AS catalog_override_version";
 
 /// The joins every plan query makes for [`PLAN_COLUMNS`].
 const PLAN_FROM: &str = "plans pl JOIN portfolio_versions v ON v.id = pl.portfolio_version_id JOIN portfolios p ON p.id = v.portfolio_id LEFT JOIN catalog_overrides co ON co.id = pl.catalog_override_id";
 
 fn plan_row(r: &AnyRow) -> StoreResult<PlanRow> {
-    Ok(PlanRow {
-        id: r.try_get(0)?,
-        portfolio: r.try_get(1)?,
-        portfolio_version: r.try_get(2)?,
-        portfolio_version_id: r.try_get(3)?,
-        catalog_override_id: r.try_get(4)?,
-        catalog_sha256: r.try_get(5)?,
-        status: r.try_get(6)?,
-        objective_usd_per_month: r.try_get(7)?,
-        plan_json: r.try_get(8)?,
-        created_at: r.try_get(9)?,
-        created_by: r.try_get(10)?,
-        catalog_override_version: r.try_get(11)?,
-    })
+    Ok(PlanRow::from_row(r)?)
 }
 
-const JOB_COLUMNS: &str = "j.id, j.kind, j.status, j.progress, p.name, v.version, v.id, j.catalog_override_id, j.params_json, j.result_json, j.error, j.created_at, j.updated_at, j.created_by";
+/// Columns named as [`JobRow`]'s fields.
+const JOB_COLUMNS: &str = "j.id AS id, j.kind AS kind, j.status AS status, j.progress AS progress, p.name AS portfolio, v.version AS portfolio_version, v.id AS portfolio_version_id, j.catalog_override_id AS catalog_override_id, j.params_json AS params_json, j.result_json AS result_json, j.error AS error, j.created_at AS created_at, j.updated_at AS updated_at, j.created_by AS created_by";
 
 fn job_row(r: &AnyRow) -> StoreResult<JobRow> {
-    Ok(JobRow {
-        id: r.try_get(0)?,
-        kind: r.try_get(1)?,
-        status: r.try_get(2)?,
-        progress: r.try_get(3)?,
-        portfolio: r.try_get(4)?,
-        portfolio_version: r.try_get(5)?,
-        portfolio_version_id: r.try_get(6)?,
-        catalog_override_id: r.try_get(7)?,
-        params_json: r.try_get(8)?,
-        result_json: r.try_get(9)?,
-        error: r.try_get(10)?,
-        created_at: r.try_get(11)?,
-        updated_at: r.try_get(12)?,
-        created_by: r.try_get(13)?,
-    })
+    Ok(JobRow::from_row(r)?)
 }
 
 fn override_row(r: &AnyRow) -> StoreResult<OverrideRow> {
-    Ok(OverrideRow {
-        id: r.try_get(0)?,
-        version: r.try_get(1)?,
-        csv: r.try_get(2)?,
-        created_at: r.try_get(3)?,
-        created_by: r.try_get(4)?,
-    })
+    Ok(OverrideRow::from_row(r)?)
 }
 
 /// Postgres may see two writers compute the same next version; the UNIQUE constraint rejects

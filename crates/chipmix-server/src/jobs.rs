@@ -7,6 +7,7 @@
 use crate::AppState;
 use crate::engine::{self, Located};
 use chipmix_catalog::Catalog;
+use chipmix_catalog::limits;
 use chipmix_perf::Calibration;
 use chipmix_plan::PlanOptions;
 use chipmix_risk::leverage::{self, LeverageOptions};
@@ -148,10 +149,8 @@ pub enum JobSpec {
     Montecarlo(MonteCarloParams),
 }
 
-/// Most sweep points and Monte Carlo samples a job may ask for: each sweep point and
-/// re-planned sample is a MILP solve.
-const MAX_SWEEP_STEPS: usize = 1000;
-const MAX_SAMPLES: usize = 10_000_000;
+/// Most Monte Carlo re-plans a job may ask for: each is a MILP solve. (Sweep points and
+/// samples are held to `chipmix_catalog::limits`, as on the command line.)
 const MAX_REPLAN: usize = 100_000;
 
 fn bad(path: &str, message: impl Into<String>) -> Vec<Located> {
@@ -198,9 +197,9 @@ impl JobSpec {
         let spec = match kind {
             JobKind::Leverage => {
                 let p: LeverageParams = read(params)?;
-                if !(p.max_increase.is_finite() && p.max_increase > 0.0) {
-                    return Err(bad("params.max_increase", "must be > 0"));
-                }
+                limits::PRICE_INCREASE
+                    .check(p.max_increase)
+                    .map_err(|m| bad("params.max_increase", m))?;
                 JobSpec::Leverage(p)
             }
             JobKind::Stress => {
@@ -234,19 +233,20 @@ impl JobSpec {
             }
             JobKind::Sweep => {
                 let p: SweepParams = read(params)?;
-                if !(p.from.is_finite() && p.to.is_finite()) {
-                    return Err(bad("params", "`from` and `to` must be numbers"));
+                for (name, v) in [("from", p.from), ("to", p.to)] {
+                    limits::SWEEP_VALUE
+                        .check(v)
+                        .map_err(|m| bad(&format!("params.{name}"), m))?;
                 }
-                if p.steps == 0 || p.steps > MAX_SWEEP_STEPS {
-                    return Err(bad(
-                        "params.steps",
-                        format!("must be between 1 and {MAX_SWEEP_STEPS}"),
-                    ));
-                }
-                // Decoding at both ends catches an unknown field or an out-of-range value now.
-                for v in [p.from, p.to] {
-                    engine::parse_portfolio_with(yaml, base, &[(p.param.as_str(), v)])
-                        .map_err(|ds| engine::located_diagnostics(&ds))?;
+                limits::SWEEP_STEPS
+                    .check(p.steps as f64)
+                    .map_err(|m| bad("params.steps", m))?;
+                // Decoding at both ends catches an unknown field now; a value refused at one end
+                // only is a row of the report, as on the command line.
+                let ends = [p.from, p.to]
+                    .map(|v| engine::parse_portfolio_with(yaml, base, &[(p.param.as_str(), v)]));
+                if let [Err(ds), Err(_)] = &ends {
+                    return Err(engine::located_diagnostics(ds));
                 }
                 JobSpec::Sweep(p)
             }
@@ -258,19 +258,16 @@ impl JobSpec {
                     ("region_outage_p", p.region_outage_p),
                     ("region_correlation", p.region_correlation),
                 ] {
-                    if !(0.0..=1.0).contains(&v) {
-                        return Err(bad(
-                            &format!("params.{name}"),
-                            format!("must be in [0, 1], got {v}"),
-                        ));
-                    }
+                    limits::PROBABILITY
+                        .check(v)
+                        .map_err(|m| bad(&format!("params.{name}"), m))?;
                 }
-                if p.samples == 0 || p.samples > MAX_SAMPLES {
-                    return Err(bad(
-                        "params.samples",
-                        format!("must be between 1 and {MAX_SAMPLES}"),
-                    ));
+                if p.samples == 0 {
+                    return Err(bad("params.samples", "must be at least 1"));
                 }
+                limits::SAMPLES
+                    .check(p.samples as f64)
+                    .map_err(|m| bad("params.samples", m))?;
                 if p.replan > p.samples || p.replan > MAX_REPLAN {
                     return Err(bad(
                         "params.replan",

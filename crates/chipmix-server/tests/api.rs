@@ -666,6 +666,9 @@ async fn job_parameters_are_checked(s: &TestServer) {
         json!({"kind": "sweep", "params": {"param": "policy.no_such_field", "from": 0.3, "to": 1.0}}),
         json!({"kind": "sweep", "params": {"param": "policy.max_vendor_share", "from": 0.3, "to": 1.0, "steps": 0}}),
         json!({"kind": "leverage", "params": {"max_increase": -1}}),
+        json!({"kind": "leverage", "params": {"max_increase": 1e300}}),
+        json!({"kind": "sweep", "params": {"param": "policy.headroom", "from": 0.1, "to": 1e300}}),
+        json!({"kind": "montecarlo", "params": {"samples": 100_000_000}}),
         json!({"kind": "leverage", "params": {"time_limit_s": 0}}),
     ];
     for body in cases {
