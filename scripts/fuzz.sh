@@ -15,6 +15,11 @@ if [ "${#targets[@]}" -eq 0 ]; then
 fi
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
+  # Inputs that once crashed (kept in regressions/TARGET) must pass before new fuzzing.
+  if [ -d "regressions/$t" ]; then
+    cargo +nightly fuzz run "$t" regressions/"$t"/* -- -runs=1 >/dev/null 2>&1 \
+      || { echo "$t: a kept regression input fails again"; exit 1; }
+  fi
   log="$(mktemp)"
   status=ok
   # -rss_limit_mb: the planner target solves MILPs; 4 GiB leaves room on a 24 GiB machine.

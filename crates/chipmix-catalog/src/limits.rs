@@ -53,7 +53,7 @@ impl Limit {
     }
 
     /// `Ok(v)` when `v` is finite, in range and (for a count) whole; otherwise the complaint,
-    /// e.g. `must be a number in (0, 1000000] USD/hour, got 1e300`.
+    /// e.g. `must be a number in [0.0001, 1000000] USD/hour, got 1e300`.
     pub fn check(&self, v: f64) -> Result<f64, String> {
         let low_ok = if self.min_exclusive {
             v > self.min
@@ -181,7 +181,7 @@ fn show(v: f64) -> String {
 
 /// Price of one instance for one hour. A whole 9,216-chip TPU pod at list prices is below
 /// $100,000/hour; SkyPilot's largest TPU slice (v5p-12288) is listed at $25,804.80.
-pub const USD_PER_HOUR: Limit = Limit::real(0.0, true, 1_000_000.0, "USD/hour");
+pub const USD_PER_HOUR: Limit = Limit::real(0.0001, false, 1_000_000.0, "USD/hour");
 /// Accelerator chips in one instance or slice (the largest TPU slices hold 9,216 chips).
 pub const CHIPS_PER_INSTANCE: Limit = Limit::count(1.0, 100_000.0, "chips");
 /// Instances a provider can supply of one offering (0: none can be had).
@@ -189,24 +189,24 @@ pub const CAPACITY_INSTANCES: Limit = Limit::count(0.0, 10_000_000.0, "instances
 /// Host vCPUs of one instance.
 pub const VCPUS: Limit = Limit::count(1.0, 1_000_000.0, "vCPUs");
 /// Host memory of one instance.
-pub const MEMORY_GIB: Limit = Limit::real(0.0, true, 100_000_000.0, "GiB");
+pub const MEMORY_GIB: Limit = Limit::real(0.001, false, 100_000_000.0, "GiB");
 /// Network bandwidth of one instance.
-pub const NETWORK_GBPS: Limit = Limit::real(0.0, true, 10_000_000.0, "Gbit/s");
+pub const NETWORK_GBPS: Limit = Limit::real(0.001, false, 10_000_000.0, "Gbit/s");
 
 // --- Chips (the built-in data and any chip a user adds) ---
 
 /// Dense matrix throughput of one chip at one precision (B200: 2,250 dense BF16 TFLOPS).
-pub const TFLOPS: Limit = Limit::real(0.0, true, 1_000_000.0, "TFLOPS");
+pub const TFLOPS: Limit = Limit::real(0.001, false, 1_000_000.0, "TFLOPS");
 /// Memory of one chip.
-pub const HBM_GIB: Limit = Limit::real(0.0, true, 100_000.0, "GiB");
+pub const HBM_GIB: Limit = Limit::real(0.001, false, 100_000.0, "GiB");
 /// Memory bandwidth of one chip.
-pub const HBM_TBPS: Limit = Limit::real(0.0, true, 10_000.0, "TB/s");
+pub const HBM_TBPS: Limit = Limit::real(0.001, false, 10_000.0, "TB/s");
 /// Link bandwidth of one chip.
-pub const LINK_GBPS: Limit = Limit::real(0.0, true, 100_000_000.0, "Gbit/s");
+pub const LINK_GBPS: Limit = Limit::real(0.001, false, 100_000_000.0, "Gbit/s");
 /// Cores (TensorCores, NeuronCores) in one chip.
 pub const CORES_PER_CHIP: Limit = Limit::count(1.0, 100_000.0, "cores");
 /// Power of one chip.
-pub const TDP_W: Limit = Limit::real(0.0, true, 1_000_000.0, "W");
+pub const TDP_W: Limit = Limit::real(0.001, false, 1_000_000.0, "W");
 /// Year a chip became available.
 pub const RELEASE_YEAR: Limit = Limit::count(1990.0, 2100.0, "");
 
@@ -214,18 +214,18 @@ pub const RELEASE_YEAR: Limit = Limit::count(1990.0, 2100.0, "");
 
 /// Peak traffic of one inference service. The largest public services serve tens of
 /// thousands of requests per second; ten million leaves room for anything real.
-pub const REQUESTS_PER_S: Limit = Limit::real(0.0, true, 10_000_000.0, "requests/s");
+pub const REQUESTS_PER_S: Limit = Limit::real(0.000_001, false, 10_000_000.0, "requests/s");
 /// Prompt or output length of one request, a training sequence, a model's context (Llama 4
 /// Scout's is 10,485,760 tokens).
 pub const TOKENS_PER_SEQUENCE: Limit = Limit::count(1.0, 100_000_000.0, "tokens");
 /// Tokens of one training run (frontier runs are tens of trillions).
-pub const TRAINING_TOKENS: Limit = Limit::real(0.0, true, 1e16, "tokens");
+pub const TRAINING_TOKENS: Limit = Limit::real(1_000.0, false, 1e16, "tokens");
 /// Tokens of one optimizer step.
-pub const BATCH_TOKENS: Limit = Limit::real(0.0, true, 1e10, "tokens");
+pub const BATCH_TOKENS: Limit = Limit::real(1.0, false, 1e10, "tokens");
 /// Days until a training run must finish (ten years).
-pub const DEADLINE_DAYS: Limit = Limit::real(0.0, true, 3_650.0, "days");
+pub const DEADLINE_DAYS: Limit = Limit::real(0.01, false, 3_650.0, "days");
 /// A latency objective (time to first token, time per output token): up to an hour.
-pub const LATENCY_MS: Limit = Limit::real(0.0, true, 3_600_000.0, "ms");
+pub const LATENCY_MS: Limit = Limit::real(0.001, false, 3_600_000.0, "ms");
 /// Spare capacity over peak demand, as a fraction (10 = eleven times the peak).
 pub const HEADROOM: Limit = Limit::real(0.0, false, 10.0, "");
 /// Month-on-month demand growth as a fraction (−0.99 … +10).
@@ -244,11 +244,11 @@ pub const TERM_YEARS: Limit = Limit::count(1.0, 10.0, "years");
 // --- Money and rules ---
 
 /// A monthly amount (budget, commitment): $100 billion a month is beyond any lab's spend.
-pub const USD_PER_MONTH: Limit = Limit::real(0.0, true, 1e11, "USD/month");
+pub const USD_PER_MONTH: Limit = Limit::real(0.01, false, 1e11, "USD/month");
 /// A one-off amount (credits): a trillion dollars.
-pub const USD: Limit = Limit::real(0.0, true, 1e12, "USD");
-/// A share of something (vendor share, fraction served): in (0, 1].
-pub const FRACTION: Limit = Limit::real(0.0, true, 1.0, "");
+pub const USD: Limit = Limit::real(0.01, false, 1e12, "USD");
+/// A share of something (vendor share, fraction served).
+pub const FRACTION: Limit = Limit::real(0.000_001, false, 1.0, "");
 /// A discount off list price: in [0, 1).
 pub const DISCOUNT: Limit = Limit {
     max_exclusive: true,
@@ -277,7 +277,7 @@ pub const BATCH: Limit = Limit::count(1.0, 1_000_000.0, "requests");
 /// Chips given to one estimate (`--chips`).
 pub const CHIPS: Limit = Limit::count(1.0, 1_000_000.0, "chips");
 /// Solver time limit (`--time-limit`): up to a day.
-pub const TIME_LIMIT_S: Limit = Limit::real(0.0, true, 86_400.0, "s");
+pub const TIME_LIMIT_S: Limit = Limit::real(0.01, false, 86_400.0, "s");
 /// Relative optimality gap at which the solver may stop (`--gap`).
 pub const GAP: Limit = Limit::real(0.0, false, 1.0, "");
 /// A probability.
@@ -291,11 +291,11 @@ pub const SWEEP_VALUE: Limit = Limit::real(-1e12, false, 1e12, "");
 /// Folds of a cross-validation.
 pub const FOLDS: Limit = Limit::count(2.0, 10_000.0, "folds");
 /// A price increase tried by a break-even search, as a fraction (100 = +10,000%).
-pub const PRICE_INCREASE: Limit = Limit::real(0.0, true, 100.0, "");
+pub const PRICE_INCREASE: Limit = Limit::real(0.000_001, false, 100.0, "");
 /// Days simulated (ten years).
-pub const DAYS: Limit = Limit::real(0.0, true, 3_650.0, "days");
+pub const DAYS: Limit = Limit::real(0.001, false, 3_650.0, "days");
 /// An interval in hours (a year).
-pub const HOURS: Limit = Limit::real(0.0, true, 8_760.0, "hours");
+pub const HOURS: Limit = Limit::real(0.001, false, 8_760.0, "hours");
 /// A rate of events per hour (jobs arriving, spot preemptions per instance-hour).
 pub const PER_HOUR: Limit = Limit::real(0.0, false, 1_000_000.0, "per hour");
 /// Bytes of one request body the server accepts.
@@ -303,7 +303,7 @@ pub const BODY_BYTES: Limit = Limit::count(1_024.0, 1_073_741_824.0, "bytes");
 /// A multiplicative factor in a scenario (capacity × 0 is an outage).
 pub const FACTOR: Limit = Limit::real(0.0, false, 1_000.0, "");
 /// A multiplicative factor that must leave something (price × 3, demand × 0.5).
-pub const POSITIVE_FACTOR: Limit = Limit::real(0.0, true, 1_000.0, "");
+pub const POSITIVE_FACTOR: Limit = Limit::real(0.000_001, false, 1_000.0, "");
 
 /// Every limit with the name `docs/limits.md` gives it.
 pub const ALL: &[(&str, Limit)] = &[
@@ -373,7 +373,7 @@ mod tests {
         }
         assert_eq!(
             USD_PER_HOUR.check(1e300).unwrap_err(),
-            "must be a number in (0, 1000000] USD/hour, got 1e300"
+            "must be a number in [0.0001, 1000000] USD/hour, got 1e300"
         );
         assert_eq!(CAPACITY_INSTANCES.check_u32(0.0), Ok(0));
         assert!(CHIPS_PER_INSTANCE.check_u32(8.5).is_err());

@@ -190,7 +190,7 @@ fn bad_override_files_and_arguments_exit_2_with_location() {
             let out = chipmix(&args);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
             let want = format!(
-                "ovr.csv:2: usd_per_hour: must be a number in (0, 1000000] USD/hour, got {shown}"
+                "ovr.csv:2: usd_per_hour: must be a number in [0.0001, 1000000] USD/hour, got {shown}"
             );
             assert!(stderr(&out).contains(&want), "{}", stderr(&out));
         }

@@ -323,7 +323,7 @@ fn bad_estimate_input_exits_2_with_a_clear_message() {
                 "--tpot-ms",
                 "60",
             ],
-            "must be a number in (0, 3600000] ms, got 0",
+            "must be a number in [0.001, 3600000] ms, got 0",
         ),
         (
             &[

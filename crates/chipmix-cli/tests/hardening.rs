@@ -58,7 +58,7 @@ fn absurd_numbers_are_bad_input_for_every_command() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(
-            err.contains("workloads[0].peak_requests_per_s: must be a number in (0, 10000000]"),
+            err.contains("workloads[0].peak_requests_per_s: must be a number in [1e-6, 10000000]"),
             "{args:?}: {err}"
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
@@ -127,7 +127,7 @@ fn out_of_range_flags_exit_2_naming_the_range() {
         ),
         (
             &["plan", "examples/startup.yaml", "--time-limit", "inf"],
-            "must be a number in (0, 86400] s, got inf",
+            "must be a number in [0.01, 86400] s, got inf",
         ),
         (
             &["plan", "examples/startup.yaml", "--gap", "NaN"],
@@ -135,7 +135,7 @@ fn out_of_range_flags_exit_2_naming_the_range() {
         ),
         (
             &["plan", "examples/startup.yaml", "--time-limit", "1e300"],
-            "must be a number in (0, 86400] s, got 1e300",
+            "must be a number in [0.01, 86400] s, got 1e300",
         ),
         (
             &[
@@ -148,7 +148,7 @@ fn out_of_range_flags_exit_2_naming_the_range() {
         ),
         (
             &["simulate", "examples/startup.yaml", "--days=-1"],
-            "must be a number in (0, 3650] days, got -1",
+            "must be a number in [0.001, 3650] days, got -1",
         ),
     ];
     for (args, want) in cases {

@@ -502,7 +502,11 @@ pub fn verify(
         }
     }
     for (vendor, share) in &plan.vendor_shares {
-        let mine = measure.get(vendor).copied().unwrap_or(0.0) / total_measure.max(1e-300);
+        let mine = if total_measure > 0.0 {
+            measure.get(vendor).copied().unwrap_or(0.0) / total_measure
+        } else {
+            0.0
+        };
         if (mine - share).abs() > 1e-6 {
             v.push(format!(
                 "vendor share of {vendor}: plan says {share:.6}, recomputed {mine:.6}"

@@ -368,7 +368,7 @@ fn scenario_files_report_every_problem_with_its_line() {
     assert!(has(6, "nvidiaa"), "{errors:#?}");
     assert!(has(7, "demand shock"), "{errors:#?}");
     assert!(
-        has(9, "must be a number in (0, 1000], got -1"),
+        has(9, "must be a number in [1e-6, 1000], got -1"),
         "{errors:#?}"
     );
     assert!(has(11, "mars-1"), "{errors:#?}");

@@ -350,7 +350,7 @@ async fn catalog_overrides_change_the_catalog(s: &TestServer) {
         .expect(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         r.text
-            .contains("must be a number in (0, 1000000] USD/hour, got 1e300"),
+            .contains("must be a number in [0.0001, 1000000] USD/hour, got 1e300"),
         "{}",
         r.text
     );
