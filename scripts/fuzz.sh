@@ -31,6 +31,9 @@ for t in "${targets[@]}"; do
   if [ "$status" = ok ]; then
     cargo +nightly fuzz cmin "$t" "corpus/$t" >/dev/null 2>&1 || true
   else
+    mkdir -p "artifacts/$t"
+    cp "$log" "artifacts/$t/last-run.log"
+    grep -E "ERROR|panicked|SUMMARY|out-of-memory|timeout" "$log" | head -20
     tail -40 "$log"
   fi
   files="$(find "corpus/$t" -type f | wc -l)"

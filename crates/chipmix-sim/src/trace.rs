@@ -384,6 +384,9 @@ pub fn load_azure_shape(path: &Path) -> Result<LoadShape, TraceError> {
     parse_azure_shape(&file, &text)
 }
 
+/// Longest span of requests a load-shape trace may cover (its minutes are counted in memory).
+pub const MAX_SHAPE_SPAN_S: f64 = 92.0 * 86_400.0;
+
 /// Requests per minute, counted in whole minutes from the first request (a trailing partial
 /// minute is dropped so it does not read as a lull), divided by the busiest minute. The trace
 /// covers about an hour; chipmix tiles that hour over the simulated days — an assumption, as
@@ -405,6 +408,20 @@ pub fn parse_azure_shape(file: &str, text: &str) -> Result<LoadShape, TraceError
         return Err(TraceError::new(file, 0, None, "the trace has no requests"));
     };
     let t1 = times.iter().copied().fold(t0, f64::max);
+    // A load shape is counted per minute: a trace spanning years (a typo in a timestamp) would
+    // ask for millions of buckets. The published traces cover an hour or a week.
+    if t1 - t0 > MAX_SHAPE_SPAN_S {
+        return Err(TraceError::new(
+            file,
+            0,
+            Some("TIMESTAMP"),
+            format!(
+                "the requests span {:.0} days; a load shape covers at most {:.0} days",
+                (t1 - t0) / 86_400.0,
+                MAX_SHAPE_SPAN_S / 86_400.0
+            ),
+        ));
+    }
     let minutes = (((t1 - t0) / 60.0).floor() as usize).max(1);
     let mut counts = vec![0u64; minutes];
     for t in times {
@@ -421,6 +438,21 @@ pub fn parse_azure_shape(file: &str, text: &str) -> Result<LoadShape, TraceError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`fuzz/regressions/traces_csv/`): timestamps years apart made the
+    /// reader allocate a bucket per minute of the span and run out of memory.
+    #[test]
+    fn a_load_trace_spanning_years_is_refused() {
+        let text = "TIMESTAMP,ContextTokens,GeneratedTokens\n\
+                    2023-11-16 18:15:46.6805900,10,10\n\
+                    2604-03-05 10:02:00.0000000,10,10\n";
+        let e = parse_azure_shape("a.csv", text).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a load shape covers at most 92 days"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn philly_rows_sort_and_start_at_zero() {
