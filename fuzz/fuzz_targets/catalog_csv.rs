@@ -2,14 +2,13 @@
 //! errors or rows within their limits, never a panic; applying overrides is all or nothing.
 #![no_main]
 
-use chipmix_catalog::{Catalog, limits, overrides, skypilot};
+use chipmix_catalog::{limits, overrides, skypilot};
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
 
-fn catalog() -> &'static Catalog {
-    static C: OnceLock<Catalog> = OnceLock::new();
-    C.get_or_init(|| Catalog::builtin().expect("the built-in catalog loads"))
-}
+#[path = "common.rs"]
+mod common;
+use common::catalog;
+
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -5,13 +5,15 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::{PlanOptions, SolveMethod, plan, verify};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "common.rs"]
+mod common;
+use common::catalog;
 use std::fmt::Write;
 use std::path::Path;
-use std::sync::OnceLock;
 
 const MODELS: [&str; 4] = ["llama-3.2-1b", "llama-3-8b", "mixtral-8x7b", "llama-3-70b"];
 const SOFTWARE: [&str; 4] = ["[cuda]", "[cuda, neuron]", "[cuda, rocm, xla]", "[neuron]"];
@@ -125,10 +127,6 @@ fn yaml(input: &Input) -> String {
     s
 }
 
-fn catalog() -> &'static Catalog {
-    static C: OnceLock<Catalog> = OnceLock::new();
-    C.get_or_init(|| Catalog::builtin().expect("the built-in catalog loads"))
-}
 
 fuzz_target!(|input: Input| {
     let text = yaml(&input);

@@ -2,15 +2,13 @@
 //! that decodes has every number within its limits.
 #![no_main]
 
-use chipmix_catalog::Catalog;
 use libfuzzer_sys::fuzz_target;
-use std::path::Path;
-use std::sync::OnceLock;
 
-fn catalog() -> &'static Catalog {
-    static C: OnceLock<Catalog> = OnceLock::new();
-    C.get_or_init(|| Catalog::builtin().expect("the built-in catalog loads"))
-}
+#[path = "common.rs"]
+mod common;
+use common::catalog;
+use std::path::Path;
+
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

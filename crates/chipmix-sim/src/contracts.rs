@@ -11,7 +11,7 @@
 
 use crate::fleet::Fleet;
 use chipmix_plan::candidates::DAYS_PER_MONTH;
-use chipmix_plan::formulation::{credit_months, discount_contract};
+use chipmix_plan::formulation::{commitment_discount, credit_months, discount_contract};
 use chipmix_workload::{Contract, Portfolio};
 use serde::Serialize;
 
@@ -60,10 +60,7 @@ pub fn bill(
     for (pool, &usd) in fleet.pools.iter().zip(cost_by_pool_usd) {
         list += usd;
         let k = discount_contract(portfolio, &pool.provider, &pool.chip);
-        let discount = match k.map(|k| &portfolio.contracts[k]) {
-            Some(Contract::Commitment { discount, .. }) => *discount,
-            _ => 0.0,
-        };
+        let discount = commitment_discount(portfolio, &pool.provider, &pool.chip);
         let discounted = usd * (1.0 - discount);
         discounted_total += discounted;
         if let Some(k) = k {
