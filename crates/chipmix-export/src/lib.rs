@@ -140,11 +140,13 @@ fn dropped_fields(original: &Value, back: &Value, path: &str) -> Vec<String> {
 /// Every problem in a SkyPilot export.
 pub fn validate_skypilot(export: &skypilot::SkyPilotExport) -> Vec<String> {
     let schema: Value = serde_json::from_str(SKYPILOT_TASK_SCHEMA).expect("shipped schema parses");
+    let schema = schema::JsonSchema::new(&schema);
     export
         .files
         .iter()
         .flat_map(|f| {
-            schema::validate_json_schema(&schema, &f.task)
+            schema
+                .validate(&f.task)
                 .into_iter()
                 .map(move |v| format!("{}: {v}", f.path))
         })
