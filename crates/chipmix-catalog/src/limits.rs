@@ -296,6 +296,10 @@ pub const PRICE_INCREASE: Limit = Limit::real(0.000_001, false, 100.0, "");
 pub const DAYS: Limit = Limit::real(0.001, false, 3_650.0, "days");
 /// An interval in hours (a year).
 pub const HOURS: Limit = Limit::real(0.001, false, 8_760.0, "hours");
+/// Hours of an instance's price that moving it costs (`policy.migration_cost`; 0 = free).
+pub const MIGRATION_HOURS: Limit = Limit::real(0.0, false, 8_760.0, "hours");
+/// USD that moving one instance costs (`policy.migration_cost`; 0 = free).
+pub const MIGRATION_USD: Limit = Limit::real(0.0, false, 10_000_000.0, "USD");
 /// A rate of events per hour (jobs arriving, spot preemptions per instance-hour).
 pub const PER_HOUR: Limit = Limit::real(0.0, false, 1_000_000.0, "per hour");
 /// Bytes of one request body the server accepts.
@@ -355,6 +359,8 @@ pub const ALL: &[(&str, Limit)] = &[
     ("PRICE_INCREASE", PRICE_INCREASE),
     ("DAYS", DAYS),
     ("HOURS", HOURS),
+    ("MIGRATION_HOURS", MIGRATION_HOURS),
+    ("MIGRATION_USD", MIGRATION_USD),
     ("PER_HOUR", PER_HOUR),
     ("BODY_BYTES", BODY_BYTES),
     ("FACTOR", FACTOR),

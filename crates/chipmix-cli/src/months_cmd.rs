@@ -56,19 +56,29 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
     if md {
         let _ = writeln!(s, "# Month-by-month plan: {}\n", plan.portfolio);
     }
+    let mut parts = Vec::new();
+    if plan.committed_after_horizon_usd > 0.0 {
+        parts.push(format!(
+            "{} reservation payments after the horizon",
+            usd(plan.committed_after_horizon_usd)
+        ));
+    }
+    if plan.migration_usd > 0.0 {
+        parts.push(format!(
+            "{} moving capacity between months",
+            usd(plan.migration_usd)
+        ));
+    }
     let _ = writeln!(
         s,
         "{}: {} over {} months{} — status {}, bound {}, gap {:.3}%, solved in {:.2} s{}",
         plan.portfolio,
         usd(plan.objective_usd),
         plan.months,
-        if plan.committed_after_horizon_usd > 0.0 {
-            format!(
-                " (of which {} reservation payments after the horizon)",
-                usd(plan.committed_after_horizon_usd)
-            )
-        } else {
+        if parts.is_empty() {
             String::new()
+        } else {
+            format!(" (of which {})", parts.join(", "))
         },
         plan.status.as_str(),
         usd(plan.bound_usd),
@@ -84,37 +94,7 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
         }
     );
     if md {
-        let series = vec![
-            chipmix_charts::Series {
-                name: "total".into(),
-                points: plan
-                    .by_month
-                    .iter()
-                    .map(|m| (f64::from(m.month), m.cost_usd))
-                    .collect(),
-            },
-            chipmix_charts::Series {
-                name: "reserved".into(),
-                points: plan
-                    .by_month
-                    .iter()
-                    .map(|m| (f64::from(m.month), m.reserved_usd))
-                    .collect(),
-            },
-            chipmix_charts::Series {
-                name: "on-demand".into(),
-                points: plan
-                    .by_month
-                    .iter()
-                    .map(|m| (f64::from(m.month), m.on_demand_usd))
-                    .collect(),
-            },
-        ];
-        let _ = writeln!(
-            s,
-            "\n{}\n",
-            chipmix_charts::line_chart_svg("Cost per month", "month", "USD", &series, &|v| usd(v))
-        );
+        chart(&mut s, plan);
     }
     let header = [
         "month",
@@ -123,6 +103,7 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
         "reserved",
         "spot",
         "shortfall",
+        "moved (cost)",
         "instances (reserved)",
         "demand req/s",
     ];
@@ -139,6 +120,14 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
                 usd(m.reserved_usd),
                 usd(m.spot_usd),
                 usd(m.shortfall_usd),
+                {
+                    let moved: u32 = m.migrations.iter().map(|x| x.instances).sum();
+                    if moved == 0 {
+                        "0".to_owned()
+                    } else {
+                        format!("{moved} ({})", usd(m.migration_usd))
+                    }
+                },
                 format!("{instances} ({reserved})"),
                 m.demand_requests_per_s
                     .iter()
@@ -153,38 +142,10 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
         md,
         &header,
         rows,
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     );
-    if !plan.reservations.is_empty() {
-        let _ = writeln!(
-            s,
-            "{}reservations (bought ahead, lead time {} month(s)):",
-            if md { "\n## Reservations\n\n" } else { "\n" },
-            plan.lead_months
-        );
-        for r in &plan.reservations {
-            let _ = writeln!(
-                s,
-                "{}{} × {}: {}-year term at {:.0}% off, bought month {}, used from month {}, {} per month{}",
-                if md { "- " } else { "  " },
-                r.instances,
-                r.offering,
-                r.term_years,
-                r.discount * 100.0,
-                r.bought_month,
-                r.usable_from_month,
-                usd(r.usd_per_month),
-                if r.months_beyond_horizon > 0 {
-                    format!(
-                        " ({} more months after the horizon)",
-                        r.months_beyond_horizon
-                    )
-                } else {
-                    String::new()
-                }
-            );
-        }
-    }
+    reservations(&mut s, plan, md);
+    migrations(&mut s, plan, md);
     if md {
         let _ = writeln!(s, "\n## Where each workload runs, by month\n");
     } else {
@@ -216,4 +177,108 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
         let _ = writeln!(s, "{}warning: {w}", if md { "\n> " } else { "" });
     }
     s
+}
+
+/// Cost per month as an SVG line chart (Markdown only).
+fn chart(s: &mut String, plan: &MonthlyPlan) {
+    let series = vec![
+        chipmix_charts::Series {
+            name: "total".into(),
+            points: plan
+                .by_month
+                .iter()
+                .map(|m| (f64::from(m.month), m.cost_usd))
+                .collect(),
+        },
+        chipmix_charts::Series {
+            name: "reserved".into(),
+            points: plan
+                .by_month
+                .iter()
+                .map(|m| (f64::from(m.month), m.reserved_usd))
+                .collect(),
+        },
+        chipmix_charts::Series {
+            name: "on-demand".into(),
+            points: plan
+                .by_month
+                .iter()
+                .map(|m| (f64::from(m.month), m.on_demand_usd))
+                .collect(),
+        },
+    ];
+    let _ = writeln!(
+        s,
+        "\n{}\n",
+        chipmix_charts::line_chart_svg("Cost per month", "month", "USD", &series, &|v| usd(v))
+    );
+}
+
+/// The reservations to buy, and when.
+fn reservations(s: &mut String, plan: &MonthlyPlan, md: bool) {
+    if !plan.reservations.is_empty() {
+        let _ = writeln!(
+            s,
+            "{}reservations (bought ahead, lead time {} month(s)):",
+            if md { "\n## Reservations\n\n" } else { "\n" },
+            plan.lead_months
+        );
+        for r in &plan.reservations {
+            let _ = writeln!(
+                s,
+                "{}{} × {}: {}-year term at {:.0}% off, bought month {}, used from month {}, {} per month{}",
+                if md { "- " } else { "  " },
+                r.instances,
+                r.offering,
+                r.term_years,
+                r.discount * 100.0,
+                r.bought_month,
+                r.usable_from_month,
+                usd(r.usd_per_month),
+                if r.months_beyond_horizon > 0 {
+                    format!(
+                        " ({} more months after the horizon)",
+                        r.months_beyond_horizon
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+}
+
+/// Capacity released from one month to the next and what `policy.migration_cost` says it costs.
+fn migrations(s: &mut String, plan: &MonthlyPlan, md: bool) {
+    if plan.migration_usd <= 0.0 {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "{}capacity moved (released from a placement since the month before; policy.migration_cost):",
+        if md { "\n## Capacity moved\n\n" } else { "\n" },
+    );
+    for m in plan.by_month.iter().filter(|m| !m.migrations.is_empty()) {
+        let moves = m
+            .migrations
+            .iter()
+            .map(|x| {
+                format!(
+                    "{}: {} × {}{} ({})",
+                    x.workload,
+                    x.instances,
+                    x.offering,
+                    if x.spot { " (spot)" } else { "" },
+                    usd(x.usd)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let _ = writeln!(
+            s,
+            "{}month {}: {moves}",
+            if md { "- " } else { "  " },
+            m.month
+        );
+    }
 }

@@ -7,6 +7,7 @@
 
 use crate::candidates::{Candidate, CandidateKind, DAYS_PER_MONTH};
 use crate::lp::LinearModel;
+use crate::rules;
 use chipmix_catalog::{Catalog, Vendor};
 use chipmix_workload::{Contract, FailureScope, Portfolio, ShareBasis, WorkloadKind};
 use std::collections::BTreeSet;
@@ -317,13 +318,6 @@ pub fn build(
                 usd_per_month,
                 ..
             } => {
-                let s = m.column(
-                    format!("shortfall[{provider}]"),
-                    1.0,
-                    0.0,
-                    *usd_per_month,
-                    false,
-                );
                 let covered: Vec<(usize, f64)> = (0..candidates.len())
                     .filter(|&i| {
                         let o = &offerings[candidates[i].offering];
@@ -331,46 +325,15 @@ pub fn build(
                     })
                     .map(|i| (candidate_columns[i], unit_spend[i]))
                     .collect();
-                // shortfall = max(0, commitment − covered spend), exactly: the spend-share cap
-                // counts it as money paid to the provider, so the solver must not inflate it.
-                // `met` is 1 when covered spend reaches the commitment.
-                let big: f64 = covered
-                    .iter()
-                    .map(|&(col, spend)| spend * m.columns[col].upper)
-                    .sum::<f64>()
-                    + usd_per_month;
-                let met = m.column(format!("commitment_met[{provider}]"), 0.0, 0.0, 1.0, true);
-                let with = |extra: Vec<(usize, f64)>| {
-                    covered.iter().copied().chain(extra).collect::<Vec<_>>()
-                };
-                m.row(
-                    format!("commitment[{provider}]"),
+                let s = rules::commitment(
+                    &mut m,
+                    &mut kinds,
+                    ki,
+                    provider,
                     *usd_per_month,
-                    f64::INFINITY,
-                    with(vec![(s, 1.0)]),
+                    &covered,
+                    "",
                 );
-                kinds.push(RowKind::Commitment { contract: ki });
-                m.row(
-                    format!("commitment_exact[{provider}]"),
-                    f64::NEG_INFINITY,
-                    *usd_per_month,
-                    with(vec![(s, 1.0), (met, -big)]),
-                );
-                kinds.push(RowKind::CommitmentLink { contract: ki });
-                m.row(
-                    format!("commitment_met_zero[{provider}]"),
-                    f64::NEG_INFINITY,
-                    *usd_per_month,
-                    vec![(s, 1.0), (met, *usd_per_month)],
-                );
-                kinds.push(RowKind::CommitmentLink { contract: ki });
-                m.row(
-                    format!("commitment_met_reached[{provider}]"),
-                    0.0,
-                    f64::INFINITY,
-                    with(vec![(met, -usd_per_month)]),
-                );
-                kinds.push(RowKind::CommitmentLink { contract: ki });
                 contract_columns.push(Some(s));
             }
             Contract::Credits { provider, usd, .. } => {
@@ -421,39 +384,24 @@ pub fn build(
         policy.max_vendor_share,
         relax.no_vendor_share || relax.only_vendor.is_some(),
     ) {
-        let measure: Vec<f64> = candidates
+        let mut terms: Vec<rules::ShareTerm> = candidates
             .iter()
             .enumerate()
-            .map(|(i, c)| share_measure(policy.share_basis, c, unit_spend[i], horizon))
+            .map(|(i, c)| {
+                let measure = share_measure(policy.share_basis, c, unit_spend[i], horizon);
+                (candidate_columns[i], measure, Some(c.vendor))
+            })
             .collect();
-        for &v in &vendors {
-            let mut coeffs: Vec<(usize, f64)> = (0..candidates.len())
-                .map(|i| {
-                    let own = if candidates[i].vendor == v {
-                        measure[i]
-                    } else {
-                        0.0
-                    };
-                    (candidate_columns[i], own - cap * measure[i])
-                })
-                .collect();
-            // A commitment's shortfall is money paid to its provider: on the spend basis it
-            // counts toward the vendor whose chips the commitment covers, and toward the total.
-            if policy.share_basis == ShareBasis::Spend {
-                for (ki, k) in portfolio.contracts.iter().enumerate() {
-                    if let (Contract::Commitment { .. }, Some(col)) = (k, contract_columns[ki]) {
-                        let own = if commitment_vendor(catalog, k) == Some(v) {
-                            1.0
-                        } else {
-                            0.0
-                        };
-                        coeffs.push((col, own - cap));
-                    }
+        // A commitment's shortfall is money paid to its provider: on the spend basis it
+        // counts toward the vendor whose chips the commitment covers, and toward the total.
+        if policy.share_basis == ShareBasis::Spend {
+            for (ki, k) in portfolio.contracts.iter().enumerate() {
+                if let (Contract::Commitment { .. }, Some(col)) = (k, contract_columns[ki]) {
+                    terms.push((col, 1.0, commitment_vendor(catalog, k)));
                 }
             }
-            m.row(format!("vendor_share[{v}]"), f64::NEG_INFINITY, 0.0, coeffs);
-            kinds.push(RowKind::VendorShare { vendor: v });
         }
+        rules::vendor_share(&mut m, &mut kinds, cap, &terms, vendors, "");
     }
 
     // Per-service vendor rules.
@@ -469,65 +417,21 @@ pub fn build(
                 CandidateKind::Serve { requests_per_s, .. } => *requests_per_s,
                 CandidateKind::Train { .. } => 0.0,
             };
-            let svc_vendors: BTreeSet<Vendor> =
-                mine.iter().map(|&i| candidates[i].vendor).collect();
-            if svc.max_vendor_fraction < 1.0 {
-                for &v in &svc_vendors {
-                    let coeffs = mine
-                        .iter()
-                        .map(|&i| {
-                            let own = if candidates[i].vendor == v {
-                                rps(i)
-                            } else {
-                                0.0
-                            };
-                            (candidate_columns[i], own - svc.max_vendor_fraction * rps(i))
-                        })
-                        .collect();
-                    m.row(
-                        format!("service_fraction[{}][{v}]", w.name),
-                        f64::NEG_INFINITY,
-                        0.0,
-                        coeffs,
-                    );
-                    kinds.push(RowKind::ServiceVendorFraction {
-                        workload: wi,
-                        vendor: v,
-                    });
-                }
-            }
-            if svc.min_vendors > 1 {
-                let floor =
-                    counted_vendor_share(svc.min_vendors) * provisioned_demand(portfolio, wi);
-                let mut ys = Vec::new();
-                for &v in &svc_vendors {
-                    let y = m.column(format!("counts[{}][{v}]", w.name), 0.0, 0.0, 1.0, true);
-                    ys.push((y, 1.0));
-                    let mut coeffs: Vec<(usize, f64)> = mine
-                        .iter()
-                        .filter(|&&i| candidates[i].vendor == v)
-                        .map(|&i| (candidate_columns[i], rps(i)))
-                        .collect();
-                    coeffs.push((y, -floor));
-                    m.row(
-                        format!("vendor_counts[{}][{v}]", w.name),
-                        0.0,
-                        f64::INFINITY,
-                        coeffs,
-                    );
-                    kinds.push(RowKind::ServiceVendorCounts {
-                        workload: wi,
-                        vendor: v,
-                    });
-                }
-                m.row(
-                    format!("min_vendors[{}]", w.name),
-                    f64::from(svc.min_vendors),
-                    f64::INFINITY,
-                    ys,
-                );
-                kinds.push(RowKind::ServiceMinVendors { workload: wi });
-            }
+            let terms: Vec<rules::ServeTerm> = mine
+                .iter()
+                .map(|&i| (candidate_columns[i], rps(i), candidates[i].vendor))
+                .collect();
+            rules::service_vendor_rules(
+                &mut m,
+                &mut kinds,
+                wi,
+                &w.name,
+                svc.max_vendor_fraction,
+                svc.min_vendors,
+                provisioned_demand(portfolio, wi),
+                &terms,
+                "",
+            );
         }
     }
 
@@ -541,34 +445,26 @@ pub fn build(
             let mine: Vec<usize> = (0..candidates.len())
                 .filter(|&i| candidates[i].workload == wi)
                 .collect();
-            let domain: Vec<String> = mine
+            let terms: Vec<(usize, f64, String)> = mine
                 .iter()
-                .map(|&i| failure_domain(catalog, candidates[i].offering, res.survive))
+                .filter_map(|&i| match &candidates[i].kind {
+                    CandidateKind::Serve { requests_per_s, .. } => Some((
+                        candidate_columns[i],
+                        *requests_per_s,
+                        failure_domain(catalog, candidates[i].offering, res.survive),
+                    )),
+                    CandidateKind::Train { .. } => None,
+                })
                 .collect();
-            let domains: BTreeSet<&String> = domain.iter().collect();
-            for failed in domains {
-                let coeffs: Vec<(usize, f64)> = mine
-                    .iter()
-                    .zip(&domain)
-                    .filter(|(_, d)| *d != failed)
-                    .filter_map(|(&i, _)| match &candidates[i].kind {
-                        CandidateKind::Serve { requests_per_s, .. } => {
-                            Some((candidate_columns[i], *requests_per_s))
-                        }
-                        CandidateKind::Train { .. } => None,
-                    })
-                    .collect();
-                m.row(
-                    format!("resilience[{}][without {failed}]", w.name),
-                    res.min_served * svc.peak_requests_per_s,
-                    f64::INFINITY,
-                    coeffs,
-                );
-                kinds.push(RowKind::Resilience {
-                    workload: wi,
-                    failed: failed.clone(),
-                });
-            }
+            rules::resilience(
+                &mut m,
+                &mut kinds,
+                wi,
+                &w.name,
+                res.min_served * svc.peak_requests_per_s,
+                &terms,
+                "",
+            );
         }
     }
 

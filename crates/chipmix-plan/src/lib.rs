@@ -18,6 +18,7 @@ pub mod formulation;
 pub mod lp;
 pub mod multiperiod;
 pub mod plan;
+pub mod rules;
 pub mod synthetic;
 pub mod verify;
 

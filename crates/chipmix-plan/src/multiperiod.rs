@@ -13,12 +13,15 @@
 
 use crate::candidates::{self, Candidate, CandidateKind, DAYS_PER_MONTH, HOURS_PER_MONTH};
 use crate::explain;
-use crate::formulation::commitment_discount;
+use crate::formulation::{
+    RowKind, commitment_discount, commitment_vendor, credit_months, failure_domain,
+};
 use crate::lp::{self, LinearModel, Outcome, SolveOptions};
+use crate::rules;
 use crate::{PlanError, PlanOptions};
 use chipmix_catalog::{Catalog, Vendor};
 use chipmix_perf::{Calibration, TrainConfig};
-use chipmix_workload::{Contract, Horizon, Portfolio, WorkloadKind};
+use chipmix_workload::{Contract, Horizon, Portfolio, ShareBasis, WorkloadKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -32,6 +35,9 @@ pub struct MonthlyPlan {
     pub objective_usd: f64,
     /// Reservation payments owed after the horizon (included in `objective_usd`).
     pub committed_after_horizon_usd: f64,
+    /// What moving capacity between months costs over the horizon (`policy.migration_cost`;
+    /// included in `objective_usd`, not in any month's bill).
+    pub migration_usd: f64,
     pub bound_usd: f64,
     pub gap: f64,
     pub solve_seconds: f64,
@@ -75,6 +81,81 @@ pub struct Month {
     pub reserved_instances: BTreeMap<String, u32>,
     pub allocations: Vec<MonthAllocation>,
     pub spend_by_vendor: BTreeMap<String, f64>,
+    /// Capacity released since the previous month, and what that costs (not billed by a
+    /// provider, so outside `cost_usd` and the budget).
+    pub migrations: Vec<Migration>,
+    pub migration_usd: f64,
+}
+
+/// Instances of one placement (workload, offering, spot or not, layout) released from one
+/// month to the next.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Migration {
+    pub workload: String,
+    pub offering: String,
+    pub spot: bool,
+    pub instances: u32,
+    pub usd: f64,
+}
+
+/// What one serving placement is: allocations with the same key are the same capacity.
+type PlacementKey<'p> = (&'p str, &'p str, bool, Option<u32>, Option<u32>);
+
+/// Serving capacity released between two consecutive months' allocations, priced by
+/// `policy.migration_cost` on each instance's list price.
+fn migrations_between(
+    before: &[MonthAllocation],
+    now: &[MonthAllocation],
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+) -> Vec<Migration> {
+    fn count(allocs: &[MonthAllocation]) -> BTreeMap<PlacementKey<'_>, u32> {
+        let mut by = BTreeMap::new();
+        for a in allocs.iter().filter(|a| a.replicas.is_some()) {
+            let key = (
+                a.workload.as_str(),
+                a.offering.as_str(),
+                a.spot,
+                a.replica_tp,
+                a.replica_pp,
+            );
+            *by.entry(key).or_insert(0) += a.instances;
+        }
+        by
+    }
+    let (was, is) = (count(before), count(now));
+    let mut out: BTreeMap<(String, String, bool), Migration> = BTreeMap::new();
+    for (key, n) in was {
+        let left = is.get(&key).copied().unwrap_or(0);
+        let Some(released) = n.checked_sub(left).filter(|&r| r > 0) else {
+            continue;
+        };
+        let (workload, offering, spot, _, _) = key;
+        let price = catalog.find_offering(offering).ok().and_then(|o| {
+            if spot {
+                o.spot_usd_per_hour
+            } else {
+                o.usd_per_hour
+            }
+        });
+        let usd = portfolio
+            .policy
+            .migration_cost
+            .usd_per_instance(price.unwrap_or(0.0))
+            * f64::from(released);
+        let entry = out
+            .entry((workload.to_owned(), offering.to_owned(), spot))
+            .or_insert_with(|| Migration {
+                workload: workload.to_owned(),
+                offering: offering.to_owned(),
+                spot,
+                instances: 0,
+                usd: 0.0,
+            });
+        entry.instances += released;
+        entry.usd += usd;
+    }
+    out.into_values().collect()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -199,6 +280,33 @@ fn terms_for<'h>(
         .collect()
 }
 
+/// One month-by-month MILP under construction. The rules common to every plan (vendor shares on
+/// their `share_basis`, per-service vendor rules, resilience, commitments) are written by
+/// [`crate::rules`], once per month with that month's columns and demand.
+struct Builder<'a> {
+    portfolio: &'a Portfolio,
+    catalog: &'a Catalog,
+    cands: &'a [Candidate],
+    horizon: &'a Horizon,
+    m: LinearModel,
+    /// Row kinds, for the shared writers (a month-by-month plan reports no binding rows yet).
+    kinds: Vec<RowKind>,
+    units: Vec<Vec<usize>>,
+    /// Per (offering, month): on-demand instance-month usage terms.
+    usage_months: BTreeMap<(usize, u32), Vec<(usize, f64)>>,
+    /// Per (offering, month): instance-count terms (on-demand and spot).
+    usage_count: BTreeMap<(usize, u32), Vec<(usize, f64)>>,
+    /// Per (offering, month): spot instance-count terms.
+    spot_count: BTreeMap<(usize, u32), Vec<(usize, f64)>>,
+    /// Per month: `(column, USD per unit, offering)` for every dollar spent.
+    spend: BTreeMap<u32, Vec<(usize, f64, usize)>>,
+    reserved: BTreeMap<(usize, usize, u32), usize>,
+    /// (contract, month) → shortfall column.
+    shortfall: BTreeMap<(usize, u32), usize>,
+    /// (contract, month) → credits-used column.
+    credits: BTreeMap<(usize, u32), usize>,
+}
+
 fn build(
     portfolio: &Portfolio,
     catalog: &Catalog,
@@ -206,364 +314,580 @@ fn build(
     horizon: &Horizon,
     with_reservations: bool,
 ) -> Result<(LinearModel, Columns), PlanError> {
-    let offerings = catalog.offerings();
-    let months = horizon.months;
-    let lead = horizon.lead_months;
-    let mut m = LinearModel::default();
-    let mut units: Vec<Vec<usize>> = Vec::with_capacity(cands.len());
-    // Per (offering, month): (on-demand instance-month usage terms, instance-count terms, spot
-    // instance-count terms), for the rows below.
-    let mut usage_months: BTreeMap<(usize, u32), Vec<(usize, f64)>> = BTreeMap::new();
-    let mut usage_count: BTreeMap<(usize, u32), Vec<(usize, f64)>> = BTreeMap::new();
-    let mut spot_count: BTreeMap<(usize, u32), Vec<(usize, f64)>> = BTreeMap::new();
-    // Per (provider-or-vendor key, month): spend terms for commitments, shares and budget.
-    let mut spend: BTreeMap<u32, Vec<(usize, f64, usize)>> = BTreeMap::new(); // (col, usd, offering)
+    let mut b = Builder {
+        portfolio,
+        catalog,
+        cands,
+        horizon,
+        m: LinearModel::default(),
+        kinds: Vec::new(),
+        units: Vec::with_capacity(cands.len()),
+        usage_months: BTreeMap::new(),
+        usage_count: BTreeMap::new(),
+        spot_count: BTreeMap::new(),
+        spend: BTreeMap::new(),
+        reserved: BTreeMap::new(),
+        shortfall: BTreeMap::new(),
+        credits: BTreeMap::new(),
+    };
+    b.unit_columns();
+    b.demand_rows();
+    if with_reservations {
+        b.reservation_columns();
+    }
+    b.on_demand_and_capacity();
+    b.reserved_spend();
+    b.contracts();
+    b.migration();
+    for t in 0..horizon.months {
+        b.month_rules(t);
+    }
+    // A reservation's cost sits on its column for all its active months; the per-month rows
+    // use the per-month rate, so the objective and the rows agree.
+    Ok((
+        b.m,
+        Columns {
+            units: b.units,
+            reserved: b.reserved,
+        },
+    ))
+}
 
-    for c in cands {
-        let o = &offerings[c.offering];
-        let w = &portfolio.workloads[c.workload];
-        let inst = f64::from(c.instances_per_unit);
-        match (&c.kind, &w.kind) {
-            (CandidateKind::Serve { .. }, WorkloadKind::Inference(_)) => {
-                let mut per_month = Vec::new();
-                for t in 0..months {
+impl<'a> Builder<'a> {
+    fn offering(&self, oi: usize) -> &'a chipmix_catalog::Offering {
+        &self.catalog.offerings()[oi]
+    }
+
+    /// Units a serving candidate can usefully hold in month `t`: enough for the month's demand
+    /// alone, within supply. Bounds every column, so commitments get a finite big-M.
+    fn serving_upper(&self, c: &Candidate, requests_per_s: f64, t: u32) -> f64 {
+        let need = (provisioned_in_month(self.portfolio, c.workload, t) / requests_per_s).ceil();
+        let cap = capacity_in_month(self.portfolio, self.catalog, c.offering, t)
+            .map_or(f64::INFINITY, |cap| {
+                (f64::from(cap) / f64::from(c.instances_per_unit)).floor()
+            });
+        need.min(cap).max(0.0)
+    }
+
+    /// Integer units per serving candidate and month; a binary per training candidate.
+    fn unit_columns(&mut self) {
+        let months = self.horizon.months;
+        for c in self.cands {
+            let o = self.offering(c.offering);
+            let w = &self.portfolio.workloads[c.workload];
+            let inst = f64::from(c.instances_per_unit);
+            let tie = crate::formulation::TIE_BREAK_USD_PER_INSTANCE * inst;
+            let cols = match (&c.kind, &w.kind) {
+                (CandidateKind::Serve { requests_per_s, .. }, WorkloadKind::Inference(_)) => {
                     let cost = if c.spot {
                         c.usd_per_unit_hour * HOURS_PER_MONTH
                     } else {
                         0.0
                     };
-                    let col = m.column(
-                        format!("{}@{}#{}", w.name, o.id(), t + 1),
-                        cost + crate::formulation::TIE_BREAK_USD_PER_INSTANCE * inst,
+                    let mut per_month = Vec::new();
+                    for t in 0..months {
+                        let upper = self.serving_upper(c, *requests_per_s, t);
+                        let name = format!("{}@{}#{}", w.name, o.id(), t + 1);
+                        let col = self.m.column(name, cost + tie, 0.0, upper, true);
+                        self.uses(c, col, t, 1.0, cost);
+                        per_month.push(col);
+                    }
+                    per_month
+                }
+                (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
+                    let busy = training_months(job.start_month, *days);
+                    let fits = busy.iter().all(|(t, _)| *t < months);
+                    let month_usd = c.usd_per_unit_hour * HOURS_PER_MONTH;
+                    let spot_cost: f64 = busy.iter().map(|(_, f)| f).sum::<f64>() * month_usd;
+                    let col = self.m.column(
+                        format!("{}@{}", w.name, o.id()),
+                        if c.spot { spot_cost } else { 0.0 },
                         0.0,
-                        f64::INFINITY,
+                        if fits { 1.0 } else { 0.0 },
                         true,
                     );
-                    if c.spot {
-                        spend.entry(t).or_default().push((col, cost, c.offering));
-                        spot_count
-                            .entry((c.offering, t))
-                            .or_default()
-                            .push((col, inst));
-                    } else {
-                        usage_months
-                            .entry((c.offering, t))
-                            .or_default()
-                            .push((col, inst));
+                    for (t, f) in busy.into_iter().filter(|(t, _)| *t < months) {
+                        self.uses(c, col, t, f, month_usd * f);
                     }
-                    usage_count
-                        .entry((c.offering, t))
-                        .or_default()
-                        .push((col, inst));
-                    per_month.push(col);
+                    vec![col]
                 }
-                units.push(per_month);
-            }
-            (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
-                let busy = training_months(job.start_month, *days);
-                let fits = busy.iter().all(|(t, _)| *t < months);
-                let spot_cost: f64 = busy.iter().map(|(_, f)| f).sum::<f64>()
-                    * c.usd_per_unit_hour
-                    * HOURS_PER_MONTH;
-                let col = m.column(
-                    format!("{}@{}", w.name, o.id()),
-                    if c.spot { spot_cost } else { 0.0 },
-                    0.0,
-                    if fits { 1.0 } else { 0.0 },
-                    true,
-                );
-                for (t, f) in busy.into_iter().filter(|(t, _)| *t < months) {
-                    if c.spot {
-                        spend.entry(t).or_default().push((
-                            col,
-                            c.usd_per_unit_hour * HOURS_PER_MONTH * f,
-                            c.offering,
-                        ));
-                        spot_count
-                            .entry((c.offering, t))
-                            .or_default()
-                            .push((col, inst));
-                    } else {
-                        usage_months
-                            .entry((c.offering, t))
-                            .or_default()
-                            .push((col, inst * f));
-                    }
-                    usage_count
-                        .entry((c.offering, t))
-                        .or_default()
-                        .push((col, inst));
-                }
-                units.push(vec![col]);
-            }
-            _ => units.push(Vec::new()),
+                _ => Vec::new(),
+            };
+            self.units.push(cols);
         }
     }
 
-    // Demand per service and month; each training job runs once.
-    for (wi, w) in portfolio.workloads.iter().enumerate() {
-        let mine: Vec<usize> = (0..cands.len())
-            .filter(|&i| cands[i].workload == wi)
-            .collect();
-        match &w.kind {
-            WorkloadKind::Inference(svc) => {
-                for t in 0..months {
-                    let coeffs = mine
-                        .iter()
-                        .filter_map(|&i| match cands[i].kind {
-                            CandidateKind::Serve { requests_per_s, .. } => {
-                                Some((units[i][t as usize], requests_per_s))
-                            }
-                            CandidateKind::Train { .. } => None,
-                        })
-                        .collect();
-                    m.row(
-                        format!("demand[{}]#{}", w.name, t + 1),
-                        svc.peak_in_month(t) * (1.0 + svc.headroom),
-                        f64::INFINITY,
-                        coeffs,
-                    );
+    /// Records that `col` holds `c`'s instances in month `t`, busy `busy` of it; a spot unit
+    /// spends `spot_usd` then.
+    fn uses(&mut self, c: &Candidate, col: usize, t: u32, busy: f64, spot_usd: f64) {
+        let inst = f64::from(c.instances_per_unit);
+        let key = (c.offering, t);
+        if c.spot {
+            let spend = self.spend.entry(t).or_default();
+            spend.push((col, spot_usd, c.offering));
+            self.spot_count.entry(key).or_default().push((col, inst));
+        } else {
+            let usage = self.usage_months.entry(key).or_default();
+            usage.push((col, inst * busy));
+        }
+        self.usage_count.entry(key).or_default().push((col, inst));
+    }
+
+    /// Demand per service and month; each training job runs once.
+    fn demand_rows(&mut self) {
+        for (wi, w) in self.portfolio.workloads.iter().enumerate() {
+            let mine: Vec<usize> = (0..self.cands.len())
+                .filter(|&i| self.cands[i].workload == wi)
+                .collect();
+            match &w.kind {
+                WorkloadKind::Inference(_) => {
+                    for t in 0..self.horizon.months {
+                        let coeffs = mine
+                            .iter()
+                            .filter_map(|&i| match self.cands[i].kind {
+                                CandidateKind::Serve { requests_per_s, .. } => {
+                                    Some((self.units[i][t as usize], requests_per_s))
+                                }
+                                CandidateKind::Train { .. } => None,
+                            })
+                            .collect();
+                        self.m.row(
+                            format!("demand[{}]#{}", w.name, t + 1),
+                            provisioned_in_month(self.portfolio, wi, t),
+                            f64::INFINITY,
+                            coeffs,
+                        );
+                    }
                 }
-            }
-            WorkloadKind::Training(_) => {
-                m.row(
-                    format!("run_once[{}]", w.name),
-                    1.0,
-                    1.0,
-                    mine.iter().map(|&i| (units[i][0], 1.0)).collect(),
-                );
+                WorkloadKind::Training(_) => {
+                    let coeffs = mine.iter().map(|&i| (self.units[i][0], 1.0)).collect();
+                    self.m
+                        .row(format!("run_once[{}]", w.name), 1.0, 1.0, coeffs);
+                }
             }
         }
     }
 
-    // Reservations: bought in month τ, usable from τ + lead for the term.
-    let mut reserved: BTreeMap<(usize, usize, u32), usize> = BTreeMap::new();
-    let used_offerings: std::collections::BTreeSet<usize> =
-        usage_months.keys().map(|(o, _)| *o).collect();
-    if with_reservations {
-        for &oi in &used_offerings {
-            let o = &offerings[oi];
+    /// Instances of offering `oi` the plan could ever hold at once: its largest supply, or
+    /// what every column on it could hold.
+    fn most_instances(&self, oi: usize) -> f64 {
+        let months = self.horizon.months;
+        let supply = (0..months)
+            .filter_map(|t| capacity_in_month(self.portfolio, self.catalog, oi, t))
+            .max();
+        match supply {
+            Some(cap) => f64::from(cap),
+            None => (0..months)
+                .map(|t| {
+                    self.usage_count
+                        .get(&(oi, t))
+                        .into_iter()
+                        .flatten()
+                        .map(|&(col, inst)| inst * self.m.columns[col].upper)
+                        .sum::<f64>()
+                })
+                .fold(0.0, f64::max),
+        }
+    }
+
+    /// Reservations: bought in month τ, usable from τ + lead for the term. The whole term is
+    /// owed, including months after the horizon: the plan cannot know the capacity will be
+    /// needed then, so it does not count on it.
+    fn reservation_columns(&mut self) {
+        let months = self.horizon.months;
+        let lead = self.horizon.lead_months;
+        let used: std::collections::BTreeSet<usize> =
+            self.usage_months.keys().map(|(o, _)| *o).collect();
+        for oi in used {
+            let o = self.offering(oi);
             let Some(price) = o.usd_per_hour else {
                 continue;
             };
-            for (k, term) in terms_for(horizon, &o.provider) {
+            let upper = self.most_instances(oi);
+            for (k, term) in terms_for(self.horizon, &o.provider) {
                 for tau in 0..months.saturating_sub(lead) {
-                    // The whole term is owed, including months after the horizon: the plan
-                    // cannot know the capacity will be needed then, so it does not count on it.
-                    let col = m.column(
+                    let col = self.m.column(
                         format!("reserve[{}]{}y#{}", o.id(), term.term_years, tau + 1),
                         price * HOURS_PER_MONTH * (1.0 - term.discount) * f64::from(term.months()),
                         0.0,
-                        f64::INFINITY,
+                        upper,
                         true,
                     );
-                    reserved.insert((oi, k, tau), col);
+                    self.reserved.insert((oi, k, tau), col);
                 }
             }
         }
     }
-    let reserved_at = |oi: usize, t: u32| -> Vec<(usize, f64)> {
-        reserved
+
+    /// Reservation columns usable in month `t` on offering `oi`.
+    fn reserved_at(&self, oi: usize, t: u32) -> Vec<(usize, f64)> {
+        let lead = self.horizon.lead_months;
+        self.reserved
             .iter()
             .filter(|((o, k, tau), _)| {
-                *o == oi && {
-                    let first = tau + lead;
-                    first <= t && t < first + horizon.reservations[*k].months()
-                }
+                let first = tau + lead;
+                *o == oi && first <= t && t < first + self.horizon.reservations[*k].months()
             })
             .map(|(_, &col)| (col, 1.0))
             .collect()
-    };
+    }
 
-    // On-demand beyond reservations, and capacity.
-    for (oi, o) in offerings.iter().enumerate() {
-        for t in 0..months {
-            let months_terms = usage_months.get(&(oi, t));
-            let count_terms = usage_count.get(&(oi, t));
-            if months_terms.is_none() && count_terms.is_none() {
-                continue;
-            }
-            let r = reserved_at(oi, t);
-            if let Some(terms) = months_terms {
-                let price = o.usd_per_hour.unwrap_or(0.0)
-                    * (1.0 - commitment_discount(portfolio, &o.provider, &o.chip));
-                let od = m.column(
-                    format!("on_demand[{}]#{}", o.id(), t + 1),
-                    price * HOURS_PER_MONTH,
-                    0.0,
-                    f64::INFINITY,
-                    false,
-                );
-                // od ≥ usage − reserved
-                let mut coeffs = vec![(od, 1.0)];
-                coeffs.extend(terms.iter().map(|&(c, a)| (c, -a)));
-                coeffs.extend(r.iter().copied());
-                m.row(
-                    format!("on_demand[{}]#{}", o.id(), t + 1),
-                    0.0,
-                    f64::INFINITY,
-                    coeffs,
-                );
-                spend
-                    .entry(t)
-                    .or_default()
-                    .push((od, price * HOURS_PER_MONTH, oi));
-            }
-            if let Some(cap) = capacity_in_month(portfolio, catalog, oi, t) {
+    /// On-demand instance-months beyond reservations, and supply per offering and month.
+    fn on_demand_and_capacity(&mut self) {
+        for oi in 0..self.catalog.offerings().len() {
+            for t in 0..self.horizon.months {
+                let count_terms = self.usage_count.get(&(oi, t)).cloned();
+                let month_terms = self.usage_months.get(&(oi, t)).cloned();
+                if month_terms.is_none() && count_terms.is_none() {
+                    continue;
+                }
+                let r = self.reserved_at(oi, t);
+                let o = self.offering(oi);
+                let id = o.id();
+                if let Some(terms) = month_terms {
+                    let price = o.usd_per_hour.unwrap_or(0.0)
+                        * (1.0 - commitment_discount(self.portfolio, &o.provider, &o.chip));
+                    let upper: f64 = terms
+                        .iter()
+                        .map(|&(c, a)| a * self.m.columns[c].upper)
+                        .sum();
+                    let od = self.m.column(
+                        format!("on_demand[{id}]#{}", t + 1),
+                        price * HOURS_PER_MONTH,
+                        0.0,
+                        upper,
+                        false,
+                    );
+                    // od ≥ usage − reserved; without a reservation, od = usage.
+                    let mut coeffs = vec![(od, 1.0)];
+                    coeffs.extend(terms.iter().map(|&(c, a)| (c, -a)));
+                    coeffs.extend(r.iter().copied());
+                    let upper_row = if r.is_empty() { 0.0 } else { f64::INFINITY };
+                    let name = format!("on_demand[{id}]#{}", t + 1);
+                    self.m.row(name, 0.0, upper_row, coeffs.clone());
+                    if !r.is_empty() && self.spend_is_shared() {
+                        self.exact_on_demand(od, upper, &coeffs, &r, &format!("[{id}]#{}", t + 1));
+                    }
+                    let spend = self.spend.entry(t).or_default();
+                    spend.push((od, price * HOURS_PER_MONTH, oi));
+                }
+                let Some(cap) = capacity_in_month(self.portfolio, self.catalog, oi, t) else {
+                    continue;
+                };
                 let cap = f64::from(cap);
                 if let Some(terms) = count_terms {
-                    m.row(
-                        format!("capacity[{}]#{}", o.id(), t + 1),
-                        f64::NEG_INFINITY,
-                        cap,
-                        terms.clone(),
-                    );
+                    let name = format!("capacity[{id}]#{}", t + 1);
+                    self.m.row(name, f64::NEG_INFINITY, cap, terms);
                 }
                 if !r.is_empty() {
                     // Reserved instances hold capacity whether used or not.
-                    let mut coeffs = r.clone();
-                    coeffs.extend(spot_count.get(&(oi, t)).into_iter().flatten().copied());
-                    m.row(
-                        format!("capacity_reserved[{}]#{}", o.id(), t + 1),
-                        f64::NEG_INFINITY,
-                        cap,
-                        coeffs,
-                    );
+                    let mut coeffs = r;
+                    let spot = self.spot_count.get(&(oi, t)).into_iter().flatten();
+                    coeffs.extend(spot.copied());
+                    let name = format!("capacity_reserved[{id}]#{}", t + 1);
+                    self.m.row(name, f64::NEG_INFINITY, cap, coeffs);
                 }
             }
         }
     }
-    // Reserved spend per month, for commitments, shares and budget.
-    for (&(oi, k, tau), &col) in &reserved {
-        let o = &offerings[oi];
-        let rate = o.usd_per_hour.unwrap_or(0.0)
-            * HOURS_PER_MONTH
-            * (1.0 - horizon.reservations[k].discount);
-        let first = tau + lead;
-        for t in first..(first + horizon.reservations[k].months()).min(months) {
-            spend.entry(t).or_default().push((col, rate, oi));
+
+    /// Whether spend is capped per vendor: then every on-demand column must be exactly what
+    /// reservations leave uncovered, or the solver could buy idle on-demand capacity from one
+    /// vendor to dilute another's share.
+    fn spend_is_shared(&self) -> bool {
+        let policy = &self.portfolio.policy;
+        policy.max_vendor_share.is_some() && policy.share_basis == ShareBasis::Spend
+    }
+
+    /// `od = max(0, usage − reserved)` exactly, with a binary `z` (1: usage reaches the
+    /// reservations): `od − usage + reserved ≤ M(1 − z)` and `od ≤ M z`. `coeffs` is the row
+    /// `od − usage + reserved`.
+    fn exact_on_demand(
+        &mut self,
+        od: usize,
+        od_upper: f64,
+        coeffs: &[(usize, f64)],
+        reserved: &[(usize, f64)],
+        label: &str,
+    ) {
+        let big = od_upper
+            + reserved
+                .iter()
+                .map(|&(c, _)| self.m.columns[c].upper)
+                .sum::<f64>();
+        if !big.is_finite() {
+            return;
+        }
+        let z = self
+            .m
+            .column(format!("uses_reserved{label}"), 0.0, 0.0, 1.0, true);
+        let mut row = coeffs.to_vec();
+        row.push((z, big));
+        self.m.row(
+            format!("on_demand_exact{label}"),
+            f64::NEG_INFINITY,
+            big,
+            row,
+        );
+        self.m.row(
+            format!("on_demand_zero{label}"),
+            f64::NEG_INFINITY,
+            0.0,
+            vec![(od, 1.0), (z, -big)],
+        );
+    }
+
+    /// Reserved spend per month, for commitments, shares and budget.
+    fn reserved_spend(&mut self) {
+        let lead = self.horizon.lead_months;
+        for (&(oi, k, tau), &col) in &self.reserved {
+            let term = &self.horizon.reservations[k];
+            let o = &self.catalog.offerings()[oi];
+            let rate = o.usd_per_hour.unwrap_or(0.0) * HOURS_PER_MONTH * (1.0 - term.discount);
+            let first = tau + lead;
+            for t in first..(first + term.months()).min(self.horizon.months) {
+                self.spend.entry(t).or_default().push((col, rate, oi));
+            }
         }
     }
 
-    // Contracts per month.
-    let mut shortfall = BTreeMap::new();
-    let mut credits = BTreeMap::new();
-    for (ki, k) in portfolio.contracts.iter().enumerate() {
-        for t in 0..months {
-            let covered: Vec<(usize, f64)> = spend
-                .get(&t)
-                .into_iter()
-                .flatten()
-                .filter(|(_, _, oi)| {
-                    let o = &offerings[*oi];
-                    match k {
-                        Contract::Commitment { .. } => k.covers(&o.provider, &o.chip),
-                        Contract::Credits { provider, .. } => {
-                            o.provider.eq_ignore_ascii_case(provider)
+    /// Commitments (exact shortfall per month) and credits (used per month while valid).
+    fn contracts(&mut self) {
+        let months = self.horizon.months;
+        for (ki, k) in self.portfolio.contracts.iter().enumerate() {
+            for t in 0..months {
+                let covered: Vec<(usize, f64)> = self
+                    .spend
+                    .get(&t)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, _, oi)| {
+                        let o = &self.catalog.offerings()[*oi];
+                        match k {
+                            Contract::Commitment { .. } => k.covers(&o.provider, &o.chip),
+                            Contract::Credits { provider, .. } => {
+                                o.provider.eq_ignore_ascii_case(provider)
+                            }
                         }
+                    })
+                    .map(|&(c, usd, _)| (c, usd))
+                    .collect();
+                match k {
+                    Contract::Commitment {
+                        provider,
+                        usd_per_month,
+                        ..
+                    } => {
+                        let s = rules::commitment(
+                            &mut self.m,
+                            &mut self.kinds,
+                            ki,
+                            provider,
+                            *usd_per_month,
+                            &covered,
+                            &format!("#{}", t + 1),
+                        );
+                        self.shortfall.insert((ki, t), s);
                     }
-                })
-                .map(|&(c, usd, _)| (c, usd))
-                .collect();
-            match k {
-                Contract::Commitment {
-                    provider,
-                    usd_per_month,
-                    ..
-                } => {
-                    let s = m.column(
-                        format!("shortfall[{provider}]#{}", t + 1),
-                        1.0,
-                        0.0,
-                        *usd_per_month,
-                        false,
-                    );
-                    let mut coeffs = covered;
-                    coeffs.push((s, 1.0));
-                    m.row(
-                        format!("commitment[{provider}]#{}", t + 1),
-                        *usd_per_month,
-                        f64::INFINITY,
-                        coeffs,
-                    );
-                    shortfall.insert((ki, t), s);
-                }
-                Contract::Credits { provider, .. } => {
-                    let valid = crate::formulation::credit_months(portfolio, k, f64::from(months));
-                    if f64::from(t) >= valid {
-                        continue;
+                    Contract::Credits { provider, usd, .. } => {
+                        let valid = credit_months(self.portfolio, k, f64::from(months));
+                        if f64::from(t) >= valid {
+                            continue;
+                        }
+                        let per_month = usd / valid.max(1.0);
+                        let u = self.m.column(
+                            format!("credits[{provider}]#{}", t + 1),
+                            -1.0,
+                            0.0,
+                            per_month,
+                            false,
+                        );
+                        let mut coeffs: Vec<(usize, f64)> =
+                            covered.iter().map(|&(c, a)| (c, -a)).collect();
+                        coeffs.push((u, 1.0));
+                        self.m.row(
+                            format!("credits[{provider}]#{}", t + 1),
+                            f64::NEG_INFINITY,
+                            0.0,
+                            coeffs,
+                        );
+                        self.credits.insert((ki, t), u);
                     }
-                    let Contract::Credits { usd, .. } = k else {
-                        unreachable!()
-                    };
-                    let per_month = usd / valid.max(1.0);
-                    let u = m.column(
-                        format!("credits[{provider}]#{}", t + 1),
-                        -1.0,
-                        0.0,
-                        per_month,
-                        false,
-                    );
-                    let mut coeffs: Vec<(usize, f64)> =
-                        covered.iter().map(|&(c, a)| (c, -a)).collect();
-                    coeffs.push((u, 1.0));
-                    m.row(
-                        format!("credits[{provider}]#{}", t + 1),
-                        f64::NEG_INFINITY,
-                        0.0,
-                        coeffs,
-                    );
-                    credits.insert((ki, t), u);
                 }
             }
         }
     }
 
-    // Vendor-share cap (on spend) and budget, per month.
-    let vendor_of = |oi: usize| catalog.vendor_of(&offerings[oi]);
-    for t in 0..months {
-        let terms = spend.get(&t).cloned().unwrap_or_default();
-        if let Some(cap) = portfolio.policy.max_vendor_share {
-            let vendors: std::collections::BTreeSet<Vendor> =
-                terms.iter().map(|&(_, _, oi)| vendor_of(oi)).collect();
-            for v in vendors {
-                let coeffs = terms
+    /// Moving capacity costs `policy.migration_cost` per instance released: for each serving
+    /// candidate and month after the first, `moved ≥ units(t−1) − units(t)`.
+    fn migration(&mut self) {
+        let cost = self.portfolio.policy.migration_cost;
+        for (i, c) in self.cands.iter().enumerate() {
+            if !matches!(c.kind, CandidateKind::Serve { .. }) {
+                continue;
+            }
+            let inst = f64::from(c.instances_per_unit);
+            let per_unit = cost.usd_per_instance(c.usd_per_unit_hour / inst) * inst;
+            if per_unit <= 0.0 {
+                continue;
+            }
+            let w = &self.portfolio.workloads[c.workload].name;
+            let id = self.offering(c.offering).id();
+            for t in 1..self.horizon.months as usize {
+                let (before, now) = (self.units[i][t - 1], self.units[i][t]);
+                let upper = self.m.columns[before].upper;
+                let name = format!("moved[{w}@{id}]#{}", t + 1);
+                let moved = self.m.column(name.clone(), per_unit, 0.0, upper, false);
+                let coeffs = vec![(moved, 1.0), (before, -1.0), (now, 1.0)];
+                self.m.row(name, 0.0, f64::INFINITY, coeffs);
+            }
+        }
+    }
+
+    /// The rules every plan keeps, in month `t`: vendor shares (on the policy's basis),
+    /// per-service vendor rules, resilience and the budget.
+    fn month_rules(&mut self, t: u32) {
+        let suffix = format!("#{}", t + 1);
+        let portfolio = self.portfolio;
+        let policy = &portfolio.policy;
+        if let Some(cap) = policy.max_vendor_share {
+            let (terms, extra) = self.share_terms(t);
+            rules::vendor_share(&mut self.m, &mut self.kinds, cap, &terms, extra, &suffix);
+        }
+        for (wi, w) in portfolio.workloads.iter().enumerate() {
+            let WorkloadKind::Inference(svc) = &w.kind else {
+                continue;
+            };
+            let serving: Vec<(usize, f64, usize)> = (0..self.cands.len())
+                .filter(|&i| self.cands[i].workload == wi)
+                .filter_map(|i| match self.cands[i].kind {
+                    CandidateKind::Serve { requests_per_s, .. } => {
+                        Some((self.units[i][t as usize], requests_per_s, i))
+                    }
+                    CandidateKind::Train { .. } => None,
+                })
+                .collect();
+            let terms: Vec<rules::ServeTerm> = serving
+                .iter()
+                .map(|&(col, rps, i)| (col, rps, self.cands[i].vendor))
+                .collect();
+            rules::service_vendor_rules(
+                &mut self.m,
+                &mut self.kinds,
+                wi,
+                &w.name,
+                svc.max_vendor_fraction,
+                svc.min_vendors,
+                provisioned_in_month(portfolio, wi, t),
+                &terms,
+                &suffix,
+            );
+            if let Some(res) = policy.resilience {
+                let terms: Vec<(usize, f64, String)> = serving
                     .iter()
-                    .map(|&(c, usd, oi)| {
-                        (c, if vendor_of(oi) == v { usd } else { 0.0 } - cap * usd)
+                    .map(|&(col, rps, i)| {
+                        let domain =
+                            failure_domain(self.catalog, self.cands[i].offering, res.survive);
+                        (col, rps, domain)
                     })
                     .collect();
-                m.row(
-                    format!("vendor_share[{v}]#{}", t + 1),
-                    f64::NEG_INFINITY,
-                    0.0,
-                    coeffs,
+                let floor = res.min_served * svc.peak_in_month(t);
+                rules::resilience(
+                    &mut self.m,
+                    &mut self.kinds,
+                    wi,
+                    &w.name,
+                    floor,
+                    &terms,
+                    &suffix,
                 );
             }
         }
-        if let Some(budget) = portfolio.policy.budget_usd_per_month {
-            let mut coeffs: Vec<(usize, f64)> = terms.iter().map(|&(c, usd, _)| (c, usd)).collect();
-            for ((_, tt), &s) in &shortfall {
-                if *tt == t {
-                    coeffs.push((s, 1.0));
-                }
-            }
-            for ((_, tt), &u) in &credits {
-                if *tt == t {
-                    coeffs.push((u, -1.0));
-                }
-            }
-            m.row(
-                format!("budget#{}", t + 1),
-                f64::NEG_INFINITY,
-                budget,
-                coeffs,
-            );
+        if let Some(budget) = policy.budget_usd_per_month {
+            let mut coeffs: Vec<(usize, f64)> = self
+                .spend
+                .get(&t)
+                .into_iter()
+                .flatten()
+                .map(|&(c, usd, _)| (c, usd))
+                .collect();
+            coeffs.extend(self.month_columns(&self.shortfall, t).map(|s| (s, 1.0)));
+            coeffs.extend(self.month_columns(&self.credits, t).map(|u| (u, -1.0)));
+            self.m
+                .row(format!("budget{suffix}"), f64::NEG_INFINITY, budget, coeffs);
         }
     }
-    // A reservation's cost sits on its column for all its active months; the per-month rows
-    // above use the per-month rate, so the objective and the rows agree.
-    Ok((m, Columns { units, reserved }))
+
+    /// Columns of `map` (keyed by contract and month) in month `t`.
+    fn month_columns<'m>(
+        &self,
+        map: &'m BTreeMap<(usize, u32), usize>,
+        t: u32,
+    ) -> impl Iterator<Item = usize> + 'm {
+        map.iter()
+            .filter(move |((_, tt), _)| *tt == t)
+            .map(|(_, &c)| c)
+    }
+
+    /// The vendor-share terms of month `t` on the policy's basis, and the vendors a
+    /// commitment's shortfall may be paid to.
+    fn share_terms(&self, t: u32) -> (Vec<rules::ShareTerm>, Vec<Vendor>) {
+        let portfolio = self.portfolio;
+        let vendor_of = |oi: usize| self.catalog.vendor_of(&self.catalog.offerings()[oi]);
+        let basis = portfolio.policy.share_basis;
+        let mut extra = Vec::new();
+        let terms = match basis {
+            ShareBasis::Spend => {
+                let mut terms: Vec<rules::ShareTerm> = self
+                    .spend
+                    .get(&t)
+                    .into_iter()
+                    .flatten()
+                    .map(|&(c, usd, oi)| (c, usd, Some(vendor_of(oi))))
+                    .collect();
+                for (&(ki, tt), &s) in &self.shortfall {
+                    if tt == t {
+                        let vendor = commitment_vendor(self.catalog, &portfolio.contracts[ki]);
+                        terms.push((s, 1.0, vendor));
+                        extra.extend(vendor);
+                    }
+                }
+                terms
+            }
+            ShareBasis::Chips | ShareBasis::Compute => {
+                let mut terms = Vec::new();
+                for (i, c) in self.cands.iter().enumerate() {
+                    let per_unit = match basis {
+                        ShareBasis::Chips => f64::from(c.chips_per_unit),
+                        _ => c.pflops_per_unit,
+                    };
+                    match (&c.kind, &portfolio.workloads[c.workload].kind) {
+                        (CandidateKind::Serve { .. }, _) => {
+                            terms.push((self.units[i][t as usize], per_unit, Some(c.vendor)));
+                        }
+                        (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
+                            let busy = training_months(job.start_month, *days);
+                            if let Some((_, f)) = busy.into_iter().find(|(tt, _)| *tt == t) {
+                                terms.push((self.units[i][0], per_unit * f, Some(c.vendor)));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                terms
+            }
+        };
+        (terms, extra)
+    }
+}
+
+/// Req/s service `w` must be provisioned for in month `t` (0-based): the month's peak with
+/// headroom (0 for a training job).
+pub fn provisioned_in_month(portfolio: &Portfolio, w: usize, t: u32) -> f64 {
+    match &portfolio.workloads[w].kind {
+        WorkloadKind::Inference(s) => s.peak_in_month(t) * (1.0 + s.headroom),
+        WorkloadKind::Training(_) => 0.0,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -771,6 +1095,14 @@ fn assemble(
             .inference_services()
             .map(|(w, s)| (w.name.clone(), s.peak_in_month(t) * (1.0 + s.headroom)))
             .collect();
+        let migrations = match by_month.last() {
+            Some(prev) => {
+                let prev: &Month = prev;
+                migrations_between(&prev.allocations, &allocations, portfolio, catalog)
+            }
+            None => Vec::new(),
+        };
+        let migration_usd = migrations.iter().map(|m| m.usd).sum();
         by_month.push(Month {
             month: t + 1,
             cost_usd: on_demand_usd + spot_usd + reserved_usd + shortfall_usd - credits_usd,
@@ -783,18 +1115,14 @@ fn assemble(
             reserved_instances,
             allocations,
             spend_by_vendor,
+            migrations,
+            migration_usd,
         });
     }
-    let objective: f64 = by_month.iter().map(|m| m.cost_usd).sum::<f64>() + beyond;
+    let migration_usd: f64 = by_month.iter().map(|m| m.migration_usd).sum();
+    let objective: f64 = by_month.iter().map(|m| m.cost_usd).sum::<f64>() + migration_usd + beyond;
     let bound = (solved.bound - (solved.objective - objective)).min(objective);
     let gap = lp::relative_gap(objective, bound);
-    if portfolio
-        .inference_services()
-        .any(|(_, s)| s.min_vendors > 1 || s.max_vendor_fraction < 1.0)
-        || portfolio.policy.resilience.is_some()
-    {
-        warnings.push("per-service vendor rules (min_vendors, max_vendor_fraction) and policy.resilience are not enforced in month-by-month plans; check a representative month with a single-period plan (a portfolio without `horizon:`)".into());
-    }
     MonthlyPlan {
         portfolio: portfolio.name.clone(),
         status: if solved.outcome == Outcome::Optimal {
@@ -806,6 +1134,7 @@ fn assemble(
         lead_months: lead,
         objective_usd: objective,
         committed_after_horizon_usd: beyond,
+        migration_usd,
         bound_usd: bound,
         gap,
         solve_seconds: solved.seconds,

@@ -172,6 +172,7 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
             horizon_months: Some(1),
             spot_availability: 0.5,
             resilience: shape.resilience,
+            migration_cost: chipmix_workload::DEFAULT_MIGRATION_COST,
         },
         contracts,
         offering_overrides: Vec::new(),

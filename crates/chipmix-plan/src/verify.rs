@@ -382,43 +382,16 @@ pub fn verify(
                         w.name
                     ));
                 }
-                let mut by_vendor: BTreeMap<String, f64> = BTreeMap::new();
-                for x in &lines {
-                    *by_vendor.entry(x.vendor.clone()).or_insert(0.0) += x.requests_per_s;
-                }
-                if let Some(res) = policy.resilience {
-                    for (failed, left) in without_each(&lines, res.survive) {
-                        let floor = res.min_served * svc.peak_requests_per_s;
-                        if !leq(floor, left) {
-                            v.push(format!(
-                                "{}: without {failed} it keeps {left:.1} req/s, policy.resilience needs {floor:.1} ({:.0}% of the {:.1} req/s peak)",
-                                w.name,
-                                res.min_served * 100.0,
-                                svc.peak_requests_per_s
-                            ));
-                        }
-                    }
-                }
-                for (vendor, r) in &by_vendor {
-                    if total > 0.0 && !leq(*r, svc.max_vendor_fraction * total) {
-                        v.push(format!(
-                            "{}: {vendor} carries {:.1}% of the capacity, the most allowed is {:.1}%",
-                            w.name,
-                            r / total * 100.0,
-                            svc.max_vendor_fraction * 100.0
-                        ));
-                    }
-                }
-                if svc.min_vendors > 1 {
-                    let floor = need / (2.0 * f64::from(svc.min_vendors));
-                    let counted = by_vendor.values().filter(|&&r| leq(floor, r)).count();
-                    if counted < svc.min_vendors as usize {
-                        v.push(format!(
-                            "{}: {counted} vendor(s) carry at least {:.1} req/s each, {} required",
-                            w.name, floor, svc.min_vendors
-                        ));
-                    }
-                }
+                check_service(
+                    "",
+                    w,
+                    svc,
+                    &lines,
+                    need,
+                    svc.peak_requests_per_s,
+                    policy,
+                    &mut v,
+                );
             }
             WorkloadKind::Training(_) => match trained.get(w.name.as_str()) {
                 Some(1) => {}
@@ -471,36 +444,14 @@ pub fn verify(
     let mut unattributed = 0.0;
     if policy.share_basis == ShareBasis::Spend {
         for &(k, shortfall) in &commitments {
-            let Contract::Commitment { chips, .. } = k else {
-                continue;
-            };
-            let vendors: std::collections::BTreeSet<String> = chips
-                .iter()
-                .flatten()
-                .filter_map(|c| catalog.chip(c))
-                .map(|c| c.vendor.to_string())
-                .collect();
-            if chips.is_some() && vendors.len() == 1 {
-                *measure
-                    .entry(vendors.into_iter().next().expect("one"))
-                    .or_insert(0.0) += shortfall;
-            } else {
-                unattributed += shortfall;
+            match shortfall_vendor(catalog, k) {
+                Some(vendor) => *measure.entry(vendor).or_insert(0.0) += shortfall,
+                None => unattributed += shortfall,
             }
         }
     }
     let total_measure: f64 = measure.values().sum::<f64>() + unattributed;
-    if let Some(cap) = policy.max_vendor_share {
-        for (vendor, m) in &measure {
-            if !leq(*m, cap * total_measure) {
-                v.push(format!(
-                    "{vendor} has {:.2}% of the portfolio, over the {:.0}% cap",
-                    m / total_measure * 100.0,
-                    cap * 100.0
-                ));
-            }
-        }
-    }
+    check_shares("", &measure, unattributed, policy.max_vendor_share, &mut v);
     for (vendor, share) in &plan.vendor_shares {
         let mine = if total_measure > 0.0 {
             measure.get(vendor).copied().unwrap_or(0.0) / total_measure
@@ -569,6 +520,100 @@ pub fn verify(
         v.push("the proven bound exceeds the objective".into());
     }
     v
+}
+
+/// A service's own rules over the capacity `lines` it holds: resilience against losing any
+/// one failure domain (`min_served` of `peak`), no vendor over `max_vendor_fraction`, and
+/// `min_vendors` vendors each carrying a counted share of `need`. `here` prefixes messages.
+#[allow(clippy::too_many_arguments)]
+fn check_service(
+    here: &str,
+    w: &Workload,
+    svc: &InferenceService,
+    lines: &[Served],
+    need: f64,
+    peak: f64,
+    policy: &chipmix_workload::Policy,
+    v: &mut Vec<String>,
+) {
+    let total: f64 = lines.iter().map(|x| x.requests_per_s).sum();
+    let mut by_vendor: BTreeMap<String, f64> = BTreeMap::new();
+    for x in lines {
+        *by_vendor.entry(x.vendor.clone()).or_insert(0.0) += x.requests_per_s;
+    }
+    if let Some(res) = policy.resilience {
+        for (failed, left) in without_each(lines, res.survive) {
+            let floor = res.min_served * peak;
+            if !leq(floor, left) {
+                v.push(format!(
+                    "{here}{}: without {failed} it keeps {left:.1} req/s, policy.resilience needs {floor:.1} ({:.0}% of the {peak:.1} req/s peak)",
+                    w.name,
+                    res.min_served * 100.0,
+                ));
+            }
+        }
+    }
+    for (vendor, r) in &by_vendor {
+        if total > 0.0 && !leq(*r, svc.max_vendor_fraction * total) {
+            v.push(format!(
+                "{here}{}: {vendor} carries {:.1}% of the capacity, the most allowed is {:.1}%",
+                w.name,
+                r / total * 100.0,
+                svc.max_vendor_fraction * 100.0
+            ));
+        }
+    }
+    if svc.min_vendors > 1 {
+        let floor = need / (2.0 * f64::from(svc.min_vendors));
+        let counted = by_vendor.values().filter(|&&r| leq(floor, r)).count();
+        if counted < svc.min_vendors as usize {
+            v.push(format!(
+                "{here}{}: {counted} vendor(s) carry at least {floor:.1} req/s each, {} required",
+                w.name, svc.min_vendors
+            ));
+        }
+    }
+}
+
+/// No vendor's measure over `cap` of the total (the total includes `unattributed`, a
+/// shortfall owed under a commitment that covers several vendors' chips).
+fn check_shares(
+    here: &str,
+    measure: &BTreeMap<String, f64>,
+    unattributed: f64,
+    cap: Option<f64>,
+    v: &mut Vec<String>,
+) {
+    let total: f64 = measure.values().sum::<f64>() + unattributed;
+    let Some(cap) = cap else {
+        return;
+    };
+    for (vendor, m) in measure {
+        if !leq(*m, cap * total) {
+            v.push(format!(
+                "{here}{vendor} has {:.2}% of the portfolio, over the {:.0}% cap",
+                m / total * 100.0,
+                cap * 100.0
+            ));
+        }
+    }
+}
+
+/// The vendor a commitment's shortfall is paid to, for the spend share: the vendor of every
+/// chip it names, when they are one vendor's; `None` counts toward the total only.
+fn shortfall_vendor(catalog: &Catalog, k: &Contract) -> Option<String> {
+    let Contract::Commitment {
+        chips: Some(chips), ..
+    } = k
+    else {
+        return None;
+    };
+    let vendors: std::collections::BTreeSet<String> = chips
+        .iter()
+        .filter_map(|c| catalog.chip(c))
+        .map(|c| c.vendor.to_string())
+        .collect();
+    (vendors.len() == 1).then(|| vendors.into_iter().next().expect("one"))
 }
 
 /// The commitment discount an offering gets: the first commitment that covers it.
@@ -656,7 +701,9 @@ pub fn verify_months(
         let mut held: BTreeMap<&str, u32> = BTreeMap::new();
         let mut busy_months: BTreeMap<&str, f64> = BTreeMap::new();
         let mut spot_usd = 0.0;
-        let mut served: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut served: BTreeMap<&str, Vec<Served>> = BTreeMap::new();
+        // Share measures on the chips and compute bases: what runs, for the time it runs.
+        let mut measure: BTreeMap<String, f64> = BTreeMap::new();
         for a in &month.allocations {
             let Ok(o) = catalog.find_offering(&a.offering) else {
                 v.push(format!("{here}: {} is not in the catalog", a.offering));
@@ -700,9 +747,7 @@ pub fn verify_months(
                             availability,
                         )
                     }) {
-                        Ok(line) => {
-                            *served.entry(w.name.as_str()).or_insert(0.0) += line.requests_per_s
-                        }
+                        Ok(line) => served.entry(w.name.as_str()).or_default().push(line),
                         Err(e) => v.push(format!("{here}: {} on {}: {e}", w.name, a.offering)),
                     }
                 }
@@ -710,16 +755,36 @@ pub fn verify_months(
                     runs.entry(w.name.as_str()).or_default().push(t);
                 }
             }
+            let chips = f64::from(a.chips) * a.busy_fraction;
+            let m = match portfolio.policy.share_basis {
+                ShareBasis::Spend => 0.0,
+                ShareBasis::Chips => chips,
+                ShareBasis::Compute => chips * chip.bf16_tflops / 1000.0,
+            };
+            *measure.entry(chip.vendor.to_string()).or_insert(0.0) += m;
         }
         for (w, svc) in portfolio.inference_services() {
             let need = svc.peak_in_month(t) * (1.0 + svc.headroom);
-            let got = served.get(w.name.as_str()).copied().unwrap_or(0.0);
+            let lines = served.get(w.name.as_str()).cloned().unwrap_or_default();
+            let got: f64 = lines.iter().map(|x| x.requests_per_s).sum();
             if !leq(need, got) {
                 v.push(format!(
                     "{here}: {} serves {got:.1} req/s of {need:.1}",
                     w.name
                 ));
             }
+            let peak = svc.peak_in_month(t);
+            let policy = &portfolio.policy;
+            check_service(
+                &format!("{here}: "),
+                w,
+                svc,
+                &lines,
+                need,
+                peak,
+                policy,
+                &mut v,
+            );
         }
         // Supply: what is held (reserved or bought) never exceeds what can be had.
         for o in catalog.offerings() {
@@ -769,6 +834,7 @@ pub fn verify_months(
         }
         // Commitments per month: the shortfall is what covered spend leaves of each.
         let mut owed = 0.0;
+        let mut unattributed = 0.0;
         for k in &portfolio.contracts {
             if let Contract::Commitment { usd_per_month, .. } = k {
                 let covered: f64 = covered_spend(
@@ -780,9 +846,39 @@ pub fn verify_months(
                     portfolio,
                     t,
                 );
-                owed += (usd_per_month - covered).max(0.0);
+                let short = (usd_per_month - covered).max(0.0);
+                owed += short;
+                if portfolio.policy.share_basis == ShareBasis::Spend {
+                    match shortfall_vendor(catalog, k) {
+                        Some(vendor) => *measure.entry(vendor).or_insert(0.0) += short,
+                        None => unattributed += short,
+                    }
+                }
             }
         }
+        if portfolio.policy.share_basis == ShareBasis::Spend {
+            for (vendor, usd) in
+                month_spend_by_vendor(month, &plan.reservations, &reserved, catalog, portfolio, t)
+            {
+                *measure.entry(vendor).or_insert(0.0) += usd;
+            }
+        }
+        let cap = portfolio.policy.max_vendor_share;
+        check_shares(&format!("{here}: "), &measure, unattributed, cap, &mut v);
+        // Moving capacity: what each placement released since last month.
+        let moved = match t.checked_sub(1).and_then(|p| plan.by_month.get(p as usize)) {
+            Some(before) => {
+                released_usd(&before.allocations, &month.allocations, portfolio, catalog)
+            }
+            None => 0.0,
+        };
+        if (moved - month.migration_usd).abs() > 1e-6 * moved.max(1.0) {
+            v.push(format!(
+                "{here}: moving capacity costs {moved:.2} by policy.migration_cost, the plan says {:.2}",
+                month.migration_usd
+            ));
+        }
+        total += moved;
         if (owed - month.shortfall_usd).abs() > 1e-6 * owed.max(1.0) + 1e-3 {
             v.push(format!(
                 "{here}: commitments leave {owed:.2} unspent, the plan says {:.2}",
@@ -881,4 +977,113 @@ fn covered_spend(
         }
     }
     spend
+}
+
+/// Month `t`'s spend per vendor: on-demand beyond reservations, spot, and the reservations'
+/// monthly payments.
+fn month_spend_by_vendor(
+    month: &crate::multiperiod::Month,
+    reservations: &[crate::multiperiod::Reservation],
+    reserved: &BTreeMap<&str, u32>,
+    catalog: &Catalog,
+    portfolio: &Portfolio,
+    t: u32,
+) -> BTreeMap<String, f64> {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
+    let vendor = |o: &Offering| {
+        catalog
+            .chip(&o.chip)
+            .map(|c| c.vendor.to_string())
+            .unwrap_or_default()
+    };
+    for a in &month.allocations {
+        let Ok(o) = catalog.find_offering(&a.offering) else {
+            continue;
+        };
+        if a.spot {
+            *out.entry(vendor(o)).or_insert(0.0) += o.spot_usd_per_hour.unwrap_or(0.0)
+                * f64::from(a.instances)
+                * (HOURS_IN_YEAR / 12.0)
+                * a.busy_fraction;
+        } else {
+            *busy.entry(a.offering.as_str()).or_insert(0.0) +=
+                f64::from(a.instances) * a.busy_fraction;
+        }
+    }
+    for (id, b) in busy {
+        let Ok(o) = catalog.find_offering(id) else {
+            continue;
+        };
+        *out.entry(vendor(o)).or_insert(0.0) +=
+            (b - f64::from(reserved.get(id).copied().unwrap_or(0))).max(0.0)
+                * o.usd_per_hour.unwrap_or(0.0)
+                * (1.0 - discount_for(portfolio, o))
+                * (HOURS_IN_YEAR / 12.0);
+    }
+    for r in reservations {
+        let first = r.usable_from_month - 1;
+        if first <= t
+            && t < first + 12 * r.term_years
+            && let Ok(o) = catalog.find_offering(&r.offering)
+        {
+            *out.entry(vendor(o)).or_insert(0.0) += o.usd_per_hour.unwrap_or(0.0)
+                * (HOURS_IN_YEAR / 12.0)
+                * (1.0 - r.discount)
+                * f64::from(r.instances);
+        }
+    }
+    out
+}
+
+/// What releasing serving capacity between two months costs under `policy.migration_cost`:
+/// per placement (workload, offering, spot, layout), the instances held before and not now.
+fn released_usd(
+    before: &[crate::multiperiod::MonthAllocation],
+    now: &[crate::multiperiod::MonthAllocation],
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+) -> f64 {
+    type Key = (String, String, bool, Option<u32>, Option<u32>);
+    let held = |allocs: &[crate::multiperiod::MonthAllocation]| {
+        let mut out: BTreeMap<Key, u32> = BTreeMap::new();
+        for a in allocs {
+            let is_service = portfolio
+                .workloads
+                .iter()
+                .any(|w| w.name == a.workload && matches!(w.kind, WorkloadKind::Inference(_)));
+            if is_service {
+                let key = (
+                    a.workload.clone(),
+                    a.offering.clone(),
+                    a.spot,
+                    a.replica_tp,
+                    a.replica_pp,
+                );
+                *out.entry(key).or_insert(0) += a.instances;
+            }
+        }
+        out
+    };
+    let now = held(now);
+    let mut usd = 0.0;
+    for (key, n) in held(before) {
+        let left = now.get(&key).copied().unwrap_or(0);
+        if n <= left {
+            continue;
+        }
+        let price = catalog.find_offering(&key.1).ok().and_then(|o| {
+            if key.2 {
+                o.spot_usd_per_hour
+            } else {
+                o.usd_per_hour
+            }
+        });
+        usd += portfolio
+            .policy
+            .migration_cost
+            .usd_per_instance(price.unwrap_or(0.0))
+            * f64::from(n - left);
+    }
+    usd
 }

@@ -234,6 +234,37 @@ pub struct Policy {
     /// throughput on spot is scaled by this.
     pub spot_availability: f64,
     pub resilience: Option<Resilience>,
+    /// What moving capacity between periods of a `horizon:` costs (see [`MigrationCost`]).
+    pub migration_cost: MigrationCost,
+}
+
+/// The cost of moving a service's capacity from one period to the next, charged per instance
+/// released from an offering (and layout) while the service runs on: the drain, the cut-over
+/// and the engineering work of standing the capacity up elsewhere. A scale-down pays it too:
+/// handing instances back is work as well. Only plans over a `horizon:` have periods to move
+/// between.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationCost {
+    /// This many hours of the released instance's own price (on-demand, or spot for spot).
+    HoursOfPrice(f64),
+    /// A flat amount per instance released.
+    UsdPerInstance(f64),
+}
+
+/// Default [`MigrationCost`]: a day of the instance's price. An ASSUMPTION, not a measurement
+/// (stand-up, model download, warm-up and canary of a replacement take hours; a day also
+/// covers the overlap while both run) — set `policy.migration_cost` from your own moves.
+pub const DEFAULT_MIGRATION_COST: MigrationCost = MigrationCost::HoursOfPrice(24.0);
+
+impl MigrationCost {
+    /// USD for releasing one instance priced `usd_per_hour`.
+    pub fn usd_per_instance(self, usd_per_hour: f64) -> f64 {
+        match self {
+            MigrationCost::HoursOfPrice(h) => h * usd_per_hour,
+            MigrationCost::UsdPerInstance(usd) => usd,
+        }
+    }
 }
 
 /// Default [`Policy::spot_availability`]: an assumption, not a measurement — set your own from
@@ -430,6 +461,7 @@ const POLICY: &[&str] = &[
     "horizon_months",
     "spot_availability",
     "resilience",
+    "migration_cost",
 ];
 /// An `offerings:` entry has exactly the columns of an override file.
 const OFFERING: &[&str] = chipmix_catalog::overrides::COLUMNS;
@@ -713,6 +745,47 @@ fn check_provider(d: &mut Decoder, catalog: &Catalog, name: &str, pos: Pos, path
     false
 }
 
+/// `migration_cost: {hours_of_price: 24}` or `{usd_per_instance: 500}` (exactly one; 0 turns
+/// the cost off).
+fn decode_migration_cost(d: &mut Decoder, node: &Node) -> Option<MigrationCost> {
+    let path = "policy.migration_cost";
+    let f = d.fields(node, path, &["hours_of_price", "usd_per_instance"])?;
+    let hours = f.get("hours_of_price").and_then(|n| {
+        d.number_in(
+            n,
+            "policy.migration_cost.hours_of_price",
+            &limits::MIGRATION_HOURS,
+        )
+    });
+    let usd = f.get("usd_per_instance").and_then(|n| {
+        d.number_in(
+            n,
+            "policy.migration_cost.usd_per_instance",
+            &limits::MIGRATION_USD,
+        )
+    });
+    match (f.has("hours_of_price"), f.has("usd_per_instance")) {
+        (true, true) => {
+            d.error(
+                f.pos,
+                path,
+                "give either `hours_of_price` or `usd_per_instance`, not both",
+            );
+            None
+        }
+        (false, false) => {
+            d.error(
+                f.pos,
+                path,
+                "missing `hours_of_price` (hours of the released instance's price) or `usd_per_instance`",
+            );
+            None
+        }
+        (true, false) => hours.map(MigrationCost::HoursOfPrice),
+        (false, true) => usd.map(MigrationCost::UsdPerInstance),
+    }
+}
+
 fn decode_resilience(d: &mut Decoder, node: &Node) -> Option<Resilience> {
     let f = d.fields(node, "policy.resilience", &["survive", "min_served"])?;
     let survive = d.opt_choice(
@@ -759,6 +832,7 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
         horizon_months: None,
         spot_availability: DEFAULT_SPOT_AVAILABILITY,
         resilience: None,
+        migration_cost: DEFAULT_MIGRATION_COST,
     };
     let Some(node) = top.get("policy") else {
         return Some(policy);
@@ -829,6 +903,11 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
     }
     if let Some(node) = f.get("resilience") {
         policy.resilience = decode_resilience(d, node);
+    }
+    if let Some(node) = f.get("migration_cost")
+        && let Some(cost) = decode_migration_cost(d, node)
+    {
+        policy.migration_cost = cost;
     }
     if let Some(share) = policy.max_vendor_share {
         let vendors = usable_vendors(catalog, &policy, &SoftwareStack::ALL);

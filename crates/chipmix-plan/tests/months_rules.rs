@@ -1,0 +1,305 @@
+//! Month-by-month plans keep every rule in every month (per-service vendor rules, resilience,
+//! vendor shares on every basis) and pay for moving capacity between months.
+
+use chipmix_catalog::Catalog;
+use chipmix_perf::Calibration;
+use chipmix_plan::multiperiod::{MonthlyPlan, plan_months};
+use chipmix_plan::verify::verify_months;
+use chipmix_plan::{PlanError, PlanOptions};
+use chipmix_workload::{Portfolio, portfolio};
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn load(text: &str) -> (Portfolio, Catalog) {
+    let base = Catalog::builtin().unwrap();
+    let p = portfolio::parse("t.yaml", text, Path::new("."), &base)
+        .unwrap_or_else(|e| panic!("{e:#?}\n{text}"))
+        .portfolio;
+    let c = p.effective_catalog(&base).unwrap();
+    (p, c)
+}
+
+fn options(gap: f64) -> PlanOptions {
+    PlanOptions {
+        time_limit_s: 60.0,
+        relative_gap: gap,
+        analysis: false,
+        method: Default::default(),
+    }
+}
+
+fn solve(text: &str, gap: f64) -> (MonthlyPlan, Portfolio, Catalog) {
+    let (p, c) = load(text);
+    let cal = Calibration::builtin();
+    let plan = plan_months(&p, &c, &cal, &options(gap)).unwrap_or_else(|e| panic!("{e:?}"));
+    let violations = verify_months(&plan, &p, &c, &cal);
+    assert!(violations.is_empty(), "{violations:#?}");
+    (plan, p, c)
+}
+
+/// Offerings a workload holds in a month.
+fn placements(plan: &MonthlyPlan, month: usize) -> BTreeSet<String> {
+    plan.by_month[month]
+        .allocations
+        .iter()
+        .map(|a| a.offering.clone())
+        .collect()
+}
+
+/// A small service (one instance serves it) over six months on AWS Neuron chips, where
+/// `ramp` may hold an offering back in month 1, and moving costs `migration` per instance.
+fn small_service(ramp: &str, migration: &str) -> String {
+    format!(
+        "name: mover
+horizon:
+  months: 6
+workloads:
+  - name: assistant
+    kind: inference
+    model: llama-3-8b
+    peak_requests_per_s: 2
+    prompt_tokens: 1024
+    output_tokens: 64
+    slo: {{ ttft_ms: 800, tpot_ms: 30 }}
+    software: [neuron]
+{ramp}policy:
+  allowed_providers: [aws]
+  migration_cost: {migration}
+"
+    )
+}
+
+#[test]
+fn a_service_moves_only_when_the_saving_beats_the_migration_cost() {
+    // Where it runs when nothing is held back.
+    let (free, _, _) = solve(&small_service("", "{ usd_per_instance: 0 }"), 1e-9);
+    let cheapest = placements(&free, 0);
+    assert_eq!(cheapest.len(), 1, "{cheapest:?}");
+    let cheapest = cheapest.into_iter().next().unwrap();
+    // Hold the cheapest offering back in month 1: the plan starts elsewhere.
+    let ramp = format!(
+        "supply:\n  - offering: {cheapest}\n    capacity_by_month: [0, 100, 100, 100, 100, 100]\n"
+    );
+    let (moves, _, _) = solve(&small_service(&ramp, "{ usd_per_instance: 0 }"), 1e-9);
+    assert!(!placements(&moves, 0).contains(&cheapest));
+    assert!(placements(&moves, 5).contains(&cheapest), "moves for free");
+    let (stays, _, _) = solve(&small_service(&ramp, "{ usd_per_instance: 1000000 }"), 1e-9);
+    assert_eq!(
+        placements(&stays, 0),
+        placements(&stays, 5),
+        "stays when dear"
+    );
+    assert_eq!(stays.migration_usd, 0.0);
+    // The threshold: what moving saves, per instance released.
+    let released: u32 = moves
+        .by_month
+        .iter()
+        .flat_map(|m| &m.migrations)
+        .map(|m| m.instances)
+        .sum();
+    assert!(released >= 1);
+    let saving = stays.objective_usd - moves.objective_usd;
+    assert!(saving > 0.0);
+    let threshold = saving / f64::from(released);
+    let below = format!("{{ usd_per_instance: {} }}", threshold * 0.8);
+    let (cheap_move, _, _) = solve(&small_service(&ramp, &below), 1e-9);
+    assert!(
+        placements(&cheap_move, 5).contains(&cheapest),
+        "a saving of ${saving:.0} beats a cost of ${:.0}",
+        threshold * 0.8
+    );
+    assert!(cheap_move.migration_usd > 0.0, "the move is paid for");
+    let above = format!("{{ usd_per_instance: {} }}", threshold * 1.25);
+    let (no_move, _, _) = solve(&small_service(&ramp, &above), 1e-9);
+    assert_eq!(
+        placements(&no_move, 0),
+        placements(&no_move, 5),
+        "a saving of ${saving:.0} does not pay a cost of ${:.0}",
+        threshold * 1.25
+    );
+}
+
+/// Two services growing over four months with per-service vendor rules, resilience and a
+/// vendor-share cap on `basis`.
+fn ruled(basis: &str) -> String {
+    format!(
+        "name: ruled
+horizon:
+  months: 4
+workloads:
+  - name: chat
+    kind: inference
+    model: llama-3-8b
+    peak_requests_per_s: 100
+    demand_by_month: [100, 150, 220, 300]
+    prompt_tokens: 1024
+    output_tokens: 128
+    slo: {{ ttft_ms: 1000, tpot_ms: 40 }}
+    software: [cuda, neuron, rocm]
+    min_vendors: 2
+    max_vendor_fraction: 0.7
+  - name: search
+    kind: inference
+    model: llama-3-8b
+    peak_requests_per_s: 50
+    growth_monthly: 0.2
+    prompt_tokens: 512
+    output_tokens: 64
+    slo: {{ ttft_ms: 1000, tpot_ms: 40 }}
+    software: [cuda, neuron, rocm]
+policy:
+  max_vendor_share: 0.8
+  share_basis: {basis}
+  resilience: {{ survive: vendor, min_served: 0.3 }}
+  migration_cost: {{ hours_of_price: 24 }}
+"
+    )
+}
+
+#[test]
+fn per_service_rules_and_resilience_hold_in_every_month() {
+    for basis in ["spend", "chips", "compute"] {
+        let (plan, p, c) = solve(&ruled(basis), 0.01);
+        for (t, month) in plan.by_month.iter().enumerate() {
+            let vendors: BTreeSet<&str> = month
+                .allocations
+                .iter()
+                .filter(|a| a.workload == "chat")
+                .map(|a| a.vendor.as_str())
+                .collect();
+            assert!(vendors.len() >= 2, "{basis}, month {}: {vendors:?}", t + 1);
+            let search: BTreeSet<&str> = month
+                .allocations
+                .iter()
+                .filter(|a| a.workload == "search")
+                .map(|a| a.vendor.as_str())
+                .collect();
+            assert!(
+                search.len() >= 2,
+                "{basis}, month {}: resilience against losing a vendor needs a second one: {search:?}",
+                t + 1
+            );
+        }
+        // The verifier rejects the plan edited to break a rule in one month only: month 3
+        // loses every allocation of one of chat's vendors (and its capacity with it).
+        let cal = Calibration::builtin();
+        let mut broken = plan.clone();
+        let vendor = broken.by_month[2]
+            .allocations
+            .iter()
+            .find(|a| a.workload == "chat")
+            .map(|a| a.vendor.clone())
+            .unwrap();
+        broken.by_month[2]
+            .allocations
+            .retain(|a| !(a.workload == "chat" && a.vendor == vendor));
+        let found = verify_months(&broken, &p, &c, &cal);
+        assert!(
+            found
+                .iter()
+                .any(|v| v.starts_with("month 3: chat") && v.contains("vendor(s)")),
+            "{found:#?}"
+        );
+        assert!(
+            found.iter().all(|v| !v.starts_with("month 1:")),
+            "{found:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_verifier_catches_a_share_over_the_cap_or_a_move_not_paid_for() {
+    let (plan, p, c) = solve(&ruled("chips"), 0.01);
+    let cal = Calibration::builtin();
+    // Month 2 doubled on its biggest vendor: over the cap (and the bill no longer adds up).
+    let mut over = plan.clone();
+    let month = &mut over.by_month[1];
+    let top = month
+        .allocations
+        .iter()
+        .max_by(|a, b| a.chips.cmp(&b.chips))
+        .cloned()
+        .unwrap();
+    for _ in 0..20 {
+        month.allocations.push(top.clone());
+    }
+    let found = verify_months(&over, &p, &c, &cal);
+    assert!(
+        found
+            .iter()
+            .any(|v| v.starts_with("month 2: ") && v.contains("over the 80% cap")),
+        "{found:#?}"
+    );
+    // A month whose capacity was released without the move being paid for.
+    let mut unpaid = plan;
+    let last = unpaid.by_month.len() - 1;
+    unpaid.by_month[last]
+        .allocations
+        .retain(|a| a.workload != "search");
+    unpaid.by_month[last].migration_usd = 0.0;
+    let found = verify_months(&unpaid, &p, &c, &cal);
+    assert!(
+        found
+            .iter()
+            .any(|v| v.contains("moving capacity costs") && v.starts_with("month 4")),
+        "{found:#?}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    /// Random small horizon portfolios: whenever a plan comes back, it keeps every rule in
+    /// every month (the verifier re-derives them all).
+    #[test]
+    fn random_horizon_plans_keep_every_rule_in_every_month(
+        months in 2u32..5,
+        peak in 20.0f64..300.0,
+        growth in 0.0f64..0.3,
+        min_vendors in 1u32..3,
+        fraction in prop_oneof![Just(1.0), 0.6f64..0.9],
+        resilience in prop_oneof![Just(None), (0.2f64..0.5).prop_map(Some)],
+        basis in prop_oneof![Just("spend"), Just("chips"), Just("compute")],
+        cap in prop_oneof![Just(None), (0.6f64..0.95).prop_map(Some)],
+        migration_hours in 0.0f64..100.0,
+    ) {
+        let resilience = resilience
+            .map(|m| format!("  resilience: {{ survive: vendor, min_served: {m} }}\n"))
+            .unwrap_or_default();
+        let cap = cap
+            .map(|c| format!("  max_vendor_share: {c}\n"))
+            .unwrap_or_default();
+        let text = format!(
+            "name: random
+horizon:
+  months: {months}
+workloads:
+  - name: svc
+    kind: inference
+    model: llama-3-8b
+    peak_requests_per_s: {peak}
+    growth_monthly: {growth}
+    prompt_tokens: 1024
+    output_tokens: 128
+    slo: {{ ttft_ms: 1000, tpot_ms: 40 }}
+    software: [cuda, neuron, rocm]
+    min_vendors: {min_vendors}
+    max_vendor_fraction: {fraction}
+policy:
+  share_basis: {basis}
+{cap}{resilience}  migration_cost: {{ hours_of_price: {migration_hours} }}
+"
+        );
+        let (p, c) = load(&text);
+        let cal = Calibration::builtin();
+        match plan_months(&p, &c, &cal, &options(0.02)) {
+            Ok(plan) => {
+                let violations = verify_months(&plan, &p, &c, &cal);
+                prop_assert!(violations.is_empty(), "{violations:#?}\n{text}");
+            }
+            // Rules can make a portfolio impossible; anything else is a bug.
+            Err(e) => prop_assert!(matches!(e, PlanError::Infeasible(_)), "{e:?}\n{text}"),
+        }
+    }
+}
