@@ -51,6 +51,15 @@ pub fn run(
     }
 }
 
+/// What one entry of `by_month` is: a month or a quarter.
+fn period_word(plan: &MonthlyPlan) -> &'static str {
+    if plan.period_months == 3 {
+        "quarter"
+    } else {
+        "month"
+    }
+}
+
 fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
     let mut s = String::new();
     if md {
@@ -97,7 +106,7 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
         chart(&mut s, plan);
     }
     let header = [
-        "month",
+        period_word(plan),
         "cost",
         "on-demand",
         "reserved",
@@ -168,8 +177,9 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
             .join("; ");
         let _ = writeln!(
             s,
-            "{}month {}: {line}",
+            "{}{} {}: {line}",
             if md { "- " } else { "  " },
+            period_word(plan),
             m.month
         );
     }
@@ -210,7 +220,13 @@ fn chart(s: &mut String, plan: &MonthlyPlan) {
     let _ = writeln!(
         s,
         "\n{}\n",
-        chipmix_charts::line_chart_svg("Cost per month", "month", "USD", &series, &|v| usd(v))
+        chipmix_charts::line_chart_svg(
+            &format!("Cost per {}", period_word(plan)),
+            period_word(plan),
+            "USD",
+            &series,
+            &|v| usd(v)
+        )
     );
 }
 
@@ -276,8 +292,9 @@ fn migrations(s: &mut String, plan: &MonthlyPlan, md: bool) {
             .join("; ");
         let _ = writeln!(
             s,
-            "{}month {}: {moves}",
+            "{}{} {}: {moves}",
             if md { "- " } else { "  " },
+            period_word(plan),
             m.month
         );
     }

@@ -30,6 +30,8 @@ pub struct MonthlyPlan {
     pub portfolio: String,
     pub status: crate::Status,
     pub months: u32,
+    /// Months per period: 1 (monthly) or 3 (quarterly); `by_month` has one entry per period.
+    pub period_months: u32,
     pub lead_months: u32,
     /// Total cost: every month of the horizon plus the reservation payments owed after it.
     pub objective_usd: f64,
@@ -67,8 +69,12 @@ pub struct Reservation {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Month {
-    /// 1-based.
+    /// 1-based number of the period (a month, or a quarter when `period_months` is 3).
     pub month: u32,
+    /// 1-based first month of the period, and how many months it has. Every amount below is
+    /// for the whole period.
+    pub first_month: u32,
+    pub months: u32,
     pub cost_usd: f64,
     pub on_demand_usd: f64,
     pub spot_usd: f64,
@@ -208,10 +214,87 @@ pub fn capacity_in_month(
     }
 }
 
+/// The periods of a horizon: `count` periods of `length` months (1: months, 3: quarters);
+/// a reservation's lead time in whole periods, rounded up.
+#[derive(Clone, Copy, Debug)]
+pub struct Periods {
+    pub count: u32,
+    pub length: u32,
+    pub lead: u32,
+}
+
+impl Periods {
+    pub fn of(horizon: &Horizon) -> Periods {
+        let length = horizon.period_months.max(1);
+        Periods {
+            count: horizon.months / length,
+            length,
+            lead: horizon.lead_months.div_ceil(length),
+        }
+    }
+
+    /// The months (0-based) of period `t`.
+    pub fn months(&self, t: u32) -> std::ops::Range<u32> {
+        t * self.length..(t + 1) * self.length
+    }
+
+    /// Periods a reservation term lasts (a term that does not fill its last period counts
+    /// that period whole: it is paid for the months it runs).
+    pub fn term(&self, term: &chipmix_workload::ReservationTerm) -> u32 {
+        term.months().div_ceil(self.length)
+    }
+
+    /// Months `length` as a number, for prices per month.
+    fn len(&self) -> f64 {
+        f64::from(self.length)
+    }
+
+    /// The periods a training run is busy: `(period, fraction of the period)`.
+    pub fn training(&self, start_month: u32, days: f64) -> Vec<(u32, f64)> {
+        let mut by: BTreeMap<u32, f64> = BTreeMap::new();
+        for (m, f) in training_months(start_month, days) {
+            *by.entry(m / self.length).or_insert(0.0) += f / self.len();
+        }
+        by.into_iter().collect()
+    }
+}
+
+/// Req/s service `w` must be provisioned for in period `t`: its peak month's demand with
+/// headroom (0 for a training job).
+pub fn provisioned_in_period(portfolio: &Portfolio, w: usize, p: Periods, t: u32) -> f64 {
+    match &portfolio.workloads[w].kind {
+        WorkloadKind::Inference(s) => p
+            .months(t)
+            .map(|m| s.peak_in_month(m) * (1.0 + s.headroom))
+            .fold(0.0, f64::max),
+        WorkloadKind::Training(_) => 0.0,
+    }
+}
+
+/// Peak req/s of service `w` in period `t` (its busiest month), without headroom.
+fn peak_in_period(svc: &chipmix_workload::InferenceService, p: Periods, t: u32) -> f64 {
+    p.months(t)
+        .map(|m| svc.peak_in_month(m))
+        .fold(0.0, f64::max)
+}
+
+/// Instances of offering `o` obtainable through all of period `t`: the least of its months.
+pub fn capacity_in_period(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    o: usize,
+    p: Periods,
+    t: u32,
+) -> Option<u32> {
+    p.months(t)
+        .filter_map(|m| capacity_in_month(portfolio, catalog, o, m))
+        .min()
+}
+
 struct Columns {
-    /// Per candidate: per month (serving) or one (training).
+    /// Per candidate: per period (serving) or one (training).
     units: Vec<Vec<usize>>,
-    /// (offering, term index, purchase month) → column.
+    /// (offering, term index, purchase period) → column.
     reserved: BTreeMap<(usize, usize, u32), usize>,
 }
 
@@ -288,6 +371,7 @@ struct Builder<'a> {
     catalog: &'a Catalog,
     cands: &'a [Candidate],
     horizon: &'a Horizon,
+    p: Periods,
     m: LinearModel,
     /// Row kinds, for the shared writers (a month-by-month plan reports no binding rows yet).
     kinds: Vec<RowKind>,
@@ -319,6 +403,7 @@ fn build(
         catalog,
         cands,
         horizon,
+        p: Periods::of(horizon),
         m: LinearModel::default(),
         kinds: Vec::new(),
         units: Vec::with_capacity(cands.len()),
@@ -339,7 +424,7 @@ fn build(
     b.reserved_spend();
     b.contracts();
     b.migration();
-    for t in 0..horizon.months {
+    for t in 0..b.p.count {
         b.month_rules(t);
     }
     // A reservation's cost sits on its column for all its active months; the per-month rows
@@ -361,8 +446,9 @@ impl<'a> Builder<'a> {
     /// Units a serving candidate can usefully hold in month `t`: enough for the month's demand
     /// alone, within supply. Bounds every column, so commitments get a finite big-M.
     fn serving_upper(&self, c: &Candidate, requests_per_s: f64, t: u32) -> f64 {
-        let need = (provisioned_in_month(self.portfolio, c.workload, t) / requests_per_s).ceil();
-        let cap = capacity_in_month(self.portfolio, self.catalog, c.offering, t)
+        let need =
+            (provisioned_in_period(self.portfolio, c.workload, self.p, t) / requests_per_s).ceil();
+        let cap = capacity_in_period(self.portfolio, self.catalog, c.offering, self.p, t)
             .map_or(f64::INFINITY, |cap| {
                 (f64::from(cap) / f64::from(c.instances_per_unit)).floor()
             });
@@ -371,7 +457,7 @@ impl<'a> Builder<'a> {
 
     /// Integer units per serving candidate and month; a binary per training candidate.
     fn unit_columns(&mut self) {
-        let months = self.horizon.months;
+        let (periods, months) = (self.p.count, self.horizon.months);
         for c in self.cands {
             let o = self.offering(c.offering);
             let w = &self.portfolio.workloads[c.workload];
@@ -380,12 +466,12 @@ impl<'a> Builder<'a> {
             let cols = match (&c.kind, &w.kind) {
                 (CandidateKind::Serve { requests_per_s, .. }, WorkloadKind::Inference(_)) => {
                     let cost = if c.spot {
-                        c.usd_per_unit_hour * HOURS_PER_MONTH
+                        c.usd_per_unit_hour * HOURS_PER_MONTH * self.p.len()
                     } else {
                         0.0
                     };
                     let mut per_month = Vec::new();
-                    for t in 0..months {
+                    for t in 0..periods {
                         let upper = self.serving_upper(c, *requests_per_s, t);
                         let name = format!("{}@{}#{}", w.name, o.id(), t + 1);
                         let col = self.m.column(name, cost + tie, 0.0, upper, true);
@@ -395,10 +481,12 @@ impl<'a> Builder<'a> {
                     per_month
                 }
                 (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
-                    let busy = training_months(job.start_month, *days);
-                    let fits = busy.iter().all(|(t, _)| *t < months);
-                    let month_usd = c.usd_per_unit_hour * HOURS_PER_MONTH;
-                    let spot_cost: f64 = busy.iter().map(|(_, f)| f).sum::<f64>() * month_usd;
+                    let fits = training_months(job.start_month, *days)
+                        .iter()
+                        .all(|(m, _)| *m < months);
+                    let busy = self.p.training(job.start_month, *days);
+                    let period_usd = c.usd_per_unit_hour * HOURS_PER_MONTH * self.p.len();
+                    let spot_cost: f64 = busy.iter().map(|(_, f)| f).sum::<f64>() * period_usd;
                     let col = self.m.column(
                         format!("{}@{}", w.name, o.id()),
                         if c.spot { spot_cost } else { 0.0 },
@@ -406,8 +494,8 @@ impl<'a> Builder<'a> {
                         if fits { 1.0 } else { 0.0 },
                         true,
                     );
-                    for (t, f) in busy.into_iter().filter(|(t, _)| *t < months) {
-                        self.uses(c, col, t, f, month_usd * f);
+                    for (t, f) in busy.into_iter().filter(|(t, _)| *t < periods) {
+                        self.uses(c, col, t, f, period_usd * f);
                     }
                     vec![col]
                 }
@@ -417,8 +505,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Records that `col` holds `c`'s instances in month `t`, busy `busy` of it; a spot unit
-    /// spends `spot_usd` then.
+    /// Records that `col` holds `c`'s instances in period `t`, busy `busy` of it; a spot unit
+    /// spends `spot_usd` then. Usage is counted in instance-months.
     fn uses(&mut self, c: &Candidate, col: usize, t: u32, busy: f64, spot_usd: f64) {
         let inst = f64::from(c.instances_per_unit);
         let key = (c.offering, t);
@@ -428,7 +516,7 @@ impl<'a> Builder<'a> {
             self.spot_count.entry(key).or_default().push((col, inst));
         } else {
             let usage = self.usage_months.entry(key).or_default();
-            usage.push((col, inst * busy));
+            usage.push((col, inst * busy * self.p.len()));
         }
         self.usage_count.entry(key).or_default().push((col, inst));
     }
@@ -441,7 +529,7 @@ impl<'a> Builder<'a> {
                 .collect();
             match &w.kind {
                 WorkloadKind::Inference(_) => {
-                    for t in 0..self.horizon.months {
+                    for t in 0..self.p.count {
                         let coeffs = mine
                             .iter()
                             .filter_map(|&i| match self.cands[i].kind {
@@ -453,7 +541,7 @@ impl<'a> Builder<'a> {
                             .collect();
                         self.m.row(
                             format!("demand[{}]#{}", w.name, t + 1),
-                            provisioned_in_month(self.portfolio, wi, t),
+                            provisioned_in_period(self.portfolio, wi, self.p, t),
                             f64::INFINITY,
                             coeffs,
                         );
@@ -471,13 +559,13 @@ impl<'a> Builder<'a> {
     /// Instances of offering `oi` the plan could ever hold at once: its largest supply, or
     /// what every column on it could hold.
     fn most_instances(&self, oi: usize) -> f64 {
-        let months = self.horizon.months;
-        let supply = (0..months)
-            .filter_map(|t| capacity_in_month(self.portfolio, self.catalog, oi, t))
+        let periods = self.p.count;
+        let supply = (0..periods)
+            .filter_map(|t| capacity_in_period(self.portfolio, self.catalog, oi, self.p, t))
             .max();
         match supply {
             Some(cap) => f64::from(cap),
-            None => (0..months)
+            None => (0..periods)
                 .map(|t| {
                     self.usage_count
                         .get(&(oi, t))
@@ -490,12 +578,11 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Reservations: bought in month τ, usable from τ + lead for the term. The whole term is
+    /// Reservations: bought in period τ, usable from τ + lead for the term. The whole term is
     /// owed, including months after the horizon: the plan cannot know the capacity will be
     /// needed then, so it does not count on it.
     fn reservation_columns(&mut self) {
-        let months = self.horizon.months;
-        let lead = self.horizon.lead_months;
+        let (periods, lead) = (self.p.count, self.p.lead);
         let used: std::collections::BTreeSet<usize> =
             self.usage_months.keys().map(|(o, _)| *o).collect();
         for oi in used {
@@ -505,7 +592,7 @@ impl<'a> Builder<'a> {
             };
             let upper = self.most_instances(oi);
             for (k, term) in terms_for(self.horizon, &o.provider) {
-                for tau in 0..months.saturating_sub(lead) {
+                for tau in 0..periods.saturating_sub(lead) {
                     let col = self.m.column(
                         format!("reserve[{}]{}y#{}", o.id(), term.term_years, tau + 1),
                         price * HOURS_PER_MONTH * (1.0 - term.discount) * f64::from(term.months()),
@@ -519,23 +606,24 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Reservation columns usable in month `t` on offering `oi`.
+    /// Reservation columns usable in period `t` on offering `oi`, with the instance-months
+    /// one reserved instance covers in it.
     fn reserved_at(&self, oi: usize, t: u32) -> Vec<(usize, f64)> {
-        let lead = self.horizon.lead_months;
+        let lead = self.p.lead;
         self.reserved
             .iter()
             .filter(|((o, k, tau), _)| {
                 let first = tau + lead;
-                *o == oi && first <= t && t < first + self.horizon.reservations[*k].months()
+                *o == oi && first <= t && t < first + self.p.term(&self.horizon.reservations[*k])
             })
-            .map(|(_, &col)| (col, 1.0))
+            .map(|(_, &col)| (col, self.p.len()))
             .collect()
     }
 
     /// On-demand instance-months beyond reservations, and supply per offering and month.
     fn on_demand_and_capacity(&mut self) {
         for oi in 0..self.catalog.offerings().len() {
-            for t in 0..self.horizon.months {
+            for t in 0..self.p.count {
                 let count_terms = self.usage_count.get(&(oi, t)).cloned();
                 let month_terms = self.usage_months.get(&(oi, t)).cloned();
                 if month_terms.is_none() && count_terms.is_none() {
@@ -571,7 +659,8 @@ impl<'a> Builder<'a> {
                     let spend = self.spend.entry(t).or_default();
                     spend.push((od, price * HOURS_PER_MONTH, oi));
                 }
-                let Some(cap) = capacity_in_month(self.portfolio, self.catalog, oi, t) else {
+                let Some(cap) = capacity_in_period(self.portfolio, self.catalog, oi, self.p, t)
+                else {
                     continue;
                 };
                 let cap = f64::from(cap);
@@ -581,7 +670,7 @@ impl<'a> Builder<'a> {
                 }
                 if !r.is_empty() {
                     // Reserved instances hold capacity whether used or not.
-                    let mut coeffs = r;
+                    let mut coeffs: Vec<(usize, f64)> = r.iter().map(|&(c, _)| (c, 1.0)).collect();
                     let spot = self.spot_count.get(&(oi, t)).into_iter().flatten();
                     coeffs.extend(spot.copied());
                     let name = format!("capacity_reserved[{id}]#{}", t + 1);
@@ -613,7 +702,7 @@ impl<'a> Builder<'a> {
         let big = od_upper
             + reserved
                 .iter()
-                .map(|&(c, _)| self.m.columns[c].upper)
+                .map(|&(c, a)| a * self.m.columns[c].upper)
                 .sum::<f64>();
         if !big.is_finite() {
             return;
@@ -639,13 +728,16 @@ impl<'a> Builder<'a> {
 
     /// Reserved spend per month, for commitments, shares and budget.
     fn reserved_spend(&mut self) {
-        let lead = self.horizon.lead_months;
+        let lead = self.p.lead;
         for (&(oi, k, tau), &col) in &self.reserved {
             let term = &self.horizon.reservations[k];
             let o = &self.catalog.offerings()[oi];
-            let rate = o.usd_per_hour.unwrap_or(0.0) * HOURS_PER_MONTH * (1.0 - term.discount);
+            let rate = o.usd_per_hour.unwrap_or(0.0)
+                * HOURS_PER_MONTH
+                * self.p.len()
+                * (1.0 - term.discount);
             let first = tau + lead;
-            for t in first..(first + term.months()).min(self.horizon.months) {
+            for t in first..(first + self.p.term(term)).min(self.p.count) {
                 self.spend.entry(t).or_default().push((col, rate, oi));
             }
         }
@@ -655,7 +747,7 @@ impl<'a> Builder<'a> {
     fn contracts(&mut self) {
         let months = self.horizon.months;
         for (ki, k) in self.portfolio.contracts.iter().enumerate() {
-            for t in 0..months {
+            for t in 0..self.p.count {
                 let covered: Vec<(usize, f64)> = self
                     .spend
                     .get(&t)
@@ -683,7 +775,7 @@ impl<'a> Builder<'a> {
                             &mut self.kinds,
                             ki,
                             provider,
-                            *usd_per_month,
+                            *usd_per_month * self.p.len(),
                             &covered,
                             &format!("#{}", t + 1),
                         );
@@ -691,10 +783,12 @@ impl<'a> Builder<'a> {
                     }
                     Contract::Credits { provider, usd, .. } => {
                         let valid = credit_months(self.portfolio, k, f64::from(months));
-                        if f64::from(t) >= valid {
+                        let start = f64::from(t * self.p.length);
+                        if start >= valid {
                             continue;
                         }
                         let per_month = usd / valid.max(1.0);
+                        let per_month = per_month * (valid - start).min(self.p.len());
                         let u = self.m.column(
                             format!("credits[{provider}]#{}", t + 1),
                             -1.0,
@@ -733,7 +827,7 @@ impl<'a> Builder<'a> {
             }
             let w = &self.portfolio.workloads[c.workload].name;
             let id = self.offering(c.offering).id();
-            for t in 1..self.horizon.months as usize {
+            for t in 1..self.p.count as usize {
                 let (before, now) = (self.units[i][t - 1], self.units[i][t]);
                 let upper = self.m.columns[before].upper;
                 let name = format!("moved[{w}@{id}]#{}", t + 1);
@@ -778,7 +872,7 @@ impl<'a> Builder<'a> {
                 &w.name,
                 svc.max_vendor_fraction,
                 svc.min_vendors,
-                provisioned_in_month(portfolio, wi, t),
+                provisioned_in_period(portfolio, wi, self.p, t),
                 &terms,
                 &suffix,
             );
@@ -791,7 +885,7 @@ impl<'a> Builder<'a> {
                         (col, rps, domain)
                     })
                     .collect();
-                let floor = res.min_served * svc.peak_in_month(t);
+                let floor = res.min_served * peak_in_period(svc, self.p, t);
                 rules::resilience(
                     &mut self.m,
                     &mut self.kinds,
@@ -813,6 +907,7 @@ impl<'a> Builder<'a> {
                 .collect();
             coeffs.extend(self.month_columns(&self.shortfall, t).map(|s| (s, 1.0)));
             coeffs.extend(self.month_columns(&self.credits, t).map(|u| (u, -1.0)));
+            let budget = budget * self.p.len();
             self.m
                 .row(format!("budget{suffix}"), f64::NEG_INFINITY, budget, coeffs);
         }
@@ -866,7 +961,7 @@ impl<'a> Builder<'a> {
                             terms.push((self.units[i][t as usize], per_unit, Some(c.vendor)));
                         }
                         (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
-                            let busy = training_months(job.start_month, *days);
+                            let busy = self.p.training(job.start_month, *days);
                             if let Some((_, f)) = busy.into_iter().find(|(tt, _)| *tt == t) {
                                 terms.push((self.units[i][0], per_unit * f, Some(c.vendor)));
                             }
@@ -878,15 +973,6 @@ impl<'a> Builder<'a> {
             }
         };
         (terms, extra)
-    }
-}
-
-/// Req/s service `w` must be provisioned for in month `t` (0-based): the month's peak with
-/// headroom (0 for a training job).
-pub fn provisioned_in_month(portfolio: &Portfolio, w: usize, t: u32) -> f64 {
-    match &portfolio.workloads[w].kind {
-        WorkloadKind::Inference(s) => s.peak_in_month(t) * (1.0 + s.headroom),
-        WorkloadKind::Training(_) => 0.0,
     }
 }
 
@@ -902,7 +988,8 @@ fn assemble(
 ) -> MonthlyPlan {
     let offerings = catalog.offerings();
     let months = horizon.months;
-    let lead = horizon.lead_months;
+    let p = Periods::of(horizon);
+    let len = f64::from(p.length);
     let v = |c: usize| solved.values[c];
     let round = |x: f64| x.round().max(0.0) as u32;
     let mut warnings = Vec::new();
@@ -915,7 +1002,9 @@ fn assemble(
         }
         let o = &offerings[oi];
         let term = &horizon.reservations[k];
-        let first = tau + lead;
+        // In months: bought at the start of period τ, usable from the start of τ + lead.
+        let bought = tau * p.length;
+        let first = (tau + p.lead) * p.length;
         let end = first + term.months();
         let rate = o.usd_per_hour.unwrap_or(0.0) * HOURS_PER_MONTH * (1.0 - term.discount);
         reservations.push(Reservation {
@@ -923,7 +1012,7 @@ fn assemble(
             provider: o.provider.clone(),
             term_years: term.term_years,
             discount: term.discount,
-            bought_month: tau + 1,
+            bought_month: bought + 1,
             usable_from_month: first + 1,
             instances: n,
             usd_per_month: rate * f64::from(n),
@@ -941,7 +1030,7 @@ fn assemble(
     }
 
     let mut by_month = Vec::new();
-    for t in 0..months {
+    for t in 0..p.count {
         let mut allocations = Vec::new();
         for (i, c) in cands.iter().enumerate() {
             let w = &portfolio.workloads[c.workload];
@@ -954,7 +1043,8 @@ fn assemble(
                     if round(v(cols.units[i][0])) == 0 {
                         continue;
                     }
-                    match training_months(job.start_month, *days)
+                    match p
+                        .training(job.start_month, *days)
                         .into_iter()
                         .find(|(tt, _)| *tt == t)
                     {
@@ -1007,10 +1097,14 @@ fn assemble(
             }
             allocations.push(a);
         }
+        let m0 = t * p.length;
+        let in_term = |r: &Reservation| {
+            let first = r.usable_from_month - 1;
+            first <= m0 && m0 < first + r.term_years * 12
+        };
         let mut reserved_instances = BTreeMap::new();
         for r in &reservations {
-            let first = r.usable_from_month - 1;
-            if first <= t && t < first + r.term_years * 12 {
+            if in_term(r) {
                 *reserved_instances.entry(r.offering.clone()).or_insert(0) += r.instances;
             }
         }
@@ -1027,11 +1121,12 @@ fn assemble(
                     o.spot_usd_per_hour.unwrap_or(0.0)
                         * f64::from(a.instances)
                         * HOURS_PER_MONTH
+                        * len
                         * a.busy_fraction,
                 ));
             } else {
                 *busy.entry(a.offering.as_str()).or_insert(0.0) +=
-                    f64::from(a.instances) * a.busy_fraction;
+                    f64::from(a.instances) * a.busy_fraction * len;
             }
         }
         let spot_usd: f64 = spot_by.iter().map(|(_, u)| u).sum();
@@ -1040,8 +1135,9 @@ fn assemble(
         let mut spent: Vec<(&str, f64)> = spot_by;
         for (id, b) in &busy {
             let o = price_of(id);
-            let uncovered =
-                (b - f64::from(reserved_instances.get(*id).copied().unwrap_or(0))).max(0.0);
+            let reserved_months =
+                f64::from(reserved_instances.get(*id).copied().unwrap_or(0)) * len;
+            let uncovered = (b - reserved_months).max(0.0);
             let usd = uncovered
                 * o.usd_per_hour.unwrap_or(0.0)
                 * (1.0 - commitment_discount(portfolio, &o.provider, &o.chip))
@@ -1050,12 +1146,9 @@ fn assemble(
             spent.push((id, usd));
         }
         let mut reserved_usd = 0.0;
-        for r in &reservations {
-            let first = r.usable_from_month - 1;
-            if first <= t && t < first + r.term_years * 12 {
-                reserved_usd += r.usd_per_month;
-                spent.push((r.offering.as_str(), r.usd_per_month));
-            }
+        for r in reservations.iter().filter(|r| in_term(r)) {
+            reserved_usd += r.usd_per_month * len;
+            spent.push((r.offering.as_str(), r.usd_per_month * len));
         }
         let mut shortfall_usd = 0.0;
         let mut credits_usd = 0.0;
@@ -1075,12 +1168,14 @@ fn assemble(
                 .sum();
             match k {
                 Contract::Commitment { usd_per_month, .. } => {
-                    shortfall_usd += (usd_per_month - covered).max(0.0);
+                    shortfall_usd += (usd_per_month * len - covered).max(0.0);
                 }
                 Contract::Credits { usd, .. } => {
                     let valid = crate::formulation::credit_months(portfolio, k, f64::from(months));
-                    if f64::from(t) < valid {
-                        credits_usd += covered.min(usd / valid.max(1.0));
+                    let start = f64::from(m0);
+                    if start < valid {
+                        let grant = usd / valid.max(1.0) * (valid - start).min(len);
+                        credits_usd += covered.min(grant);
                     }
                 }
             }
@@ -1092,8 +1187,11 @@ fn assemble(
                 .or_insert(0.0) += u;
         }
         let demand_requests_per_s = portfolio
-            .inference_services()
-            .map(|(w, s)| (w.name.clone(), s.peak_in_month(t) * (1.0 + s.headroom)))
+            .workloads
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| matches!(w.kind, WorkloadKind::Inference(_)))
+            .map(|(wi, w)| (w.name.clone(), provisioned_in_period(portfolio, wi, p, t)))
             .collect();
         let migrations = match by_month.last() {
             Some(prev) => {
@@ -1105,6 +1203,8 @@ fn assemble(
         let migration_usd = migrations.iter().map(|m| m.usd).sum();
         by_month.push(Month {
             month: t + 1,
+            first_month: m0 + 1,
+            months: p.length,
             cost_usd: on_demand_usd + spot_usd + reserved_usd + shortfall_usd - credits_usd,
             on_demand_usd,
             spot_usd,
@@ -1131,7 +1231,8 @@ fn assemble(
             crate::Status::TimeLimit
         },
         months,
-        lead_months: lead,
+        period_months: p.length,
+        lead_months: horizon.lead_months,
         objective_usd: objective,
         committed_after_horizon_usd: beyond,
         migration_usd,

@@ -650,13 +650,17 @@ pub fn verify_months(
     let Some(horizon) = &portfolio.horizon else {
         return vec!["the portfolio has no horizon".into()];
     };
-    if plan.by_month.len() != horizon.months as usize {
+    let len = horizon.period_months.max(1);
+    let periods = horizon.months / len;
+    if plan.period_months != len || plan.by_month.len() != periods as usize {
         v.push(format!(
-            "{} months planned, the horizon has {}",
+            "{} periods of {} month(s) planned, the horizon has {periods} of {len}",
             plan.by_month.len(),
-            horizon.months
+            plan.period_months,
         ));
     }
+    let lenf = f64::from(len);
+    let word = if len == 1 { "month" } else { "period" };
     // Reservations: lead time and terms.
     for r in &plan.reservations {
         if r.usable_from_month < r.bought_month + horizon.lead_months {
@@ -684,18 +688,24 @@ pub fn verify_months(
     let mut runs: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
     for (t, month) in plan.by_month.iter().enumerate() {
         let t = t as u32;
-        let here = format!("month {}", t + 1);
+        let here = format!("{word} {}", t + 1);
+        // The period's months (0-based): demand is its busiest month's, supply its scarcest's.
+        let m0 = t * len;
+        let period_months = m0..m0 + len;
         // Reserved instances usable now, from the purchases alone.
         let mut reserved: BTreeMap<&str, u32> = BTreeMap::new();
         let mut reserved_usd = 0.0;
         for r in &plan.reservations {
             let first = r.usable_from_month - 1;
-            if first <= t && t < first + 12 * r.term_years {
+            if first <= m0 && m0 < first + 12 * r.term_years {
                 *reserved.entry(r.offering.as_str()).or_insert(0) += r.instances;
                 let o = catalog.find_offering(&r.offering);
                 let price = o.ok().and_then(|o| o.usd_per_hour).unwrap_or(0.0);
-                reserved_usd +=
-                    price * (HOURS_IN_YEAR / 12.0) * (1.0 - r.discount) * f64::from(r.instances);
+                reserved_usd += price
+                    * (HOURS_IN_YEAR / 12.0)
+                    * lenf
+                    * (1.0 - r.discount)
+                    * f64::from(r.instances);
             }
         }
         let mut held: BTreeMap<&str, u32> = BTreeMap::new();
@@ -721,10 +731,11 @@ pub fn verify_months(
                 spot_usd += o.spot_usd_per_hour.unwrap_or(0.0)
                     * f64::from(a.instances)
                     * (HOURS_IN_YEAR / 12.0)
+                    * lenf
                     * a.busy_fraction;
             } else {
                 *busy_months.entry(a.offering.as_str()).or_insert(0.0) +=
-                    f64::from(a.instances) * a.busy_fraction;
+                    f64::from(a.instances) * a.busy_fraction * lenf;
             }
             let chip = catalog.chip(&o.chip).expect("catalog invariant");
             match &w.kind {
@@ -764,7 +775,11 @@ pub fn verify_months(
             *measure.entry(chip.vendor.to_string()).or_insert(0.0) += m;
         }
         for (w, svc) in portfolio.inference_services() {
-            let need = svc.peak_in_month(t) * (1.0 + svc.headroom);
+            let peak = period_months
+                .clone()
+                .map(|m| svc.peak_in_month(m))
+                .fold(0.0, f64::max);
+            let need = peak * (1.0 + svc.headroom);
             let lines = served.get(w.name.as_str()).cloned().unwrap_or_default();
             let got: f64 = lines.iter().map(|x| x.requests_per_s).sum();
             if !leq(need, got) {
@@ -773,7 +788,6 @@ pub fn verify_months(
                     w.name
                 ));
             }
-            let peak = svc.peak_in_month(t);
             let policy = &portfolio.policy;
             check_service(
                 &format!("{here}: "),
@@ -794,17 +808,18 @@ pub fn verify_months(
             if used == 0 && res == 0 {
                 continue;
             }
-            let cap = portfolio
-                .supply
-                .iter()
-                .find(|s| s.offering == id)
-                .and_then(|s| {
-                    s.capacity_by_month
-                        .get(t as usize)
+            let ramp = portfolio.supply.iter().find(|s| s.offering == id);
+            let cap = period_months
+                .clone()
+                .filter_map(|m| match ramp {
+                    Some(s) => s
+                        .capacity_by_month
+                        .get(m as usize)
                         .or(s.capacity_by_month.last())
-                        .copied()
+                        .copied(),
+                    None => o.capacity_instances,
                 })
-                .or(o.capacity_instances);
+                .min();
             if let Some(cap) = cap
                 && used.max(res) > cap
             {
@@ -818,7 +833,8 @@ pub fn verify_months(
         let mut on_demand_usd = 0.0;
         for (id, busy) in &busy_months {
             let o = catalog.find_offering(id).expect("checked above");
-            let uncovered = (busy - f64::from(reserved.get(id).copied().unwrap_or(0))).max(0.0);
+            let covered = f64::from(reserved.get(id).copied().unwrap_or(0)) * lenf;
+            let uncovered = (busy - covered).max(0.0);
             on_demand_usd += uncovered
                 * o.usd_per_hour.unwrap_or(0.0)
                 * (1.0 - discount_for(portfolio, o))
@@ -844,9 +860,9 @@ pub fn verify_months(
                     &reserved,
                     catalog,
                     portfolio,
-                    t,
+                    (m0, len),
                 );
-                let short = (usd_per_month - covered).max(0.0);
+                let short = (usd_per_month * lenf - covered).max(0.0);
                 owed += short;
                 if portfolio.policy.share_basis == ShareBasis::Spend {
                     match shortfall_vendor(catalog, k) {
@@ -857,9 +873,14 @@ pub fn verify_months(
             }
         }
         if portfolio.policy.share_basis == ShareBasis::Spend {
-            for (vendor, usd) in
-                month_spend_by_vendor(month, &plan.reservations, &reserved, catalog, portfolio, t)
-            {
+            for (vendor, usd) in month_spend_by_vendor(
+                month,
+                &plan.reservations,
+                &reserved,
+                catalog,
+                portfolio,
+                (m0, len),
+            ) {
                 *measure.entry(vendor).or_insert(0.0) += usd;
             }
         }
@@ -886,9 +907,12 @@ pub fn verify_months(
             ));
         }
         if let Some(budget) = portfolio.policy.budget_usd_per_month
-            && !leq(cost, budget)
+            && !leq(cost, budget * lenf)
         {
-            v.push(format!("{here}: costs {cost:.0}, budget {budget:.0}"));
+            v.push(format!(
+                "{here}: costs {cost:.0}, budget {:.0}",
+                budget * lenf
+            ));
         }
         total += cost;
     }
@@ -935,7 +959,7 @@ fn covered_spend(
     reserved: &BTreeMap<&str, u32>,
     catalog: &Catalog,
     portfolio: &Portfolio,
-    t: u32,
+    (m0, len): (u32, u32),
 ) -> f64 {
     let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
     let mut spend = 0.0;
@@ -950,28 +974,30 @@ fn covered_spend(
             spend += o.spot_usd_per_hour.unwrap_or(0.0)
                 * f64::from(a.instances)
                 * (HOURS_IN_YEAR / 12.0)
+                * f64::from(len)
                 * a.busy_fraction;
         } else {
             *busy.entry(a.offering.as_str()).or_insert(0.0) +=
-                f64::from(a.instances) * a.busy_fraction;
+                f64::from(a.instances) * a.busy_fraction * f64::from(len);
         }
     }
     for (id, b) in busy {
         let o = catalog.find_offering(id).expect("found above");
-        spend += (b - f64::from(reserved.get(id).copied().unwrap_or(0))).max(0.0)
+        spend += (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * f64::from(len)).max(0.0)
             * o.usd_per_hour.unwrap_or(0.0)
             * (1.0 - discount_for(portfolio, o))
             * (HOURS_IN_YEAR / 12.0);
     }
     for r in reservations {
         let first = r.usable_from_month - 1;
-        if first <= t
-            && t < first + 12 * r.term_years
+        if first <= m0
+            && m0 < first + 12 * r.term_years
             && let Ok(o) = catalog.find_offering(&r.offering)
             && k.covers(&o.provider, &o.chip)
         {
             spend += o.usd_per_hour.unwrap_or(0.0)
                 * (HOURS_IN_YEAR / 12.0)
+                * f64::from(len)
                 * (1.0 - r.discount)
                 * f64::from(r.instances);
         }
@@ -987,7 +1013,7 @@ fn month_spend_by_vendor(
     reserved: &BTreeMap<&str, u32>,
     catalog: &Catalog,
     portfolio: &Portfolio,
-    t: u32,
+    (m0, len): (u32, u32),
 ) -> BTreeMap<String, f64> {
     let mut out: BTreeMap<String, f64> = BTreeMap::new();
     let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
@@ -1005,10 +1031,11 @@ fn month_spend_by_vendor(
             *out.entry(vendor(o)).or_insert(0.0) += o.spot_usd_per_hour.unwrap_or(0.0)
                 * f64::from(a.instances)
                 * (HOURS_IN_YEAR / 12.0)
+                * f64::from(len)
                 * a.busy_fraction;
         } else {
             *busy.entry(a.offering.as_str()).or_insert(0.0) +=
-                f64::from(a.instances) * a.busy_fraction;
+                f64::from(a.instances) * a.busy_fraction * f64::from(len);
         }
     }
     for (id, b) in busy {
@@ -1016,19 +1043,20 @@ fn month_spend_by_vendor(
             continue;
         };
         *out.entry(vendor(o)).or_insert(0.0) +=
-            (b - f64::from(reserved.get(id).copied().unwrap_or(0))).max(0.0)
+            (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * f64::from(len)).max(0.0)
                 * o.usd_per_hour.unwrap_or(0.0)
                 * (1.0 - discount_for(portfolio, o))
                 * (HOURS_IN_YEAR / 12.0);
     }
     for r in reservations {
         let first = r.usable_from_month - 1;
-        if first <= t
-            && t < first + 12 * r.term_years
+        if first <= m0
+            && m0 < first + 12 * r.term_years
             && let Ok(o) = catalog.find_offering(&r.offering)
         {
             *out.entry(vendor(o)).or_insert(0.0) += o.usd_per_hour.unwrap_or(0.0)
                 * (HOURS_IN_YEAR / 12.0)
+                * f64::from(len)
                 * (1.0 - r.discount)
                 * f64::from(r.instances);
         }

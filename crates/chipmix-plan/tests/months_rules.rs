@@ -255,6 +255,7 @@ proptest! {
     #[test]
     fn random_horizon_plans_keep_every_rule_in_every_month(
         months in 2u32..5,
+        quarters in any::<bool>(),
         peak in 20.0f64..300.0,
         growth in 0.0f64..0.3,
         min_vendors in 1u32..3,
@@ -264,6 +265,11 @@ proptest! {
         cap in prop_oneof![Just(None), (0.6f64..0.95).prop_map(Some)],
         migration_hours in 0.0f64..100.0,
     ) {
+        let horizon = if quarters {
+            format!("months: {}\n  period: quarter", 3 * months)
+        } else {
+            format!("months: {months}")
+        };
         let resilience = resilience
             .map(|m| format!("  resilience: {{ survive: vendor, min_served: {m} }}\n"))
             .unwrap_or_default();
@@ -273,7 +279,7 @@ proptest! {
         let text = format!(
             "name: random
 horizon:
-  months: {months}
+  {horizon}
 workloads:
   - name: svc
     kind: inference
@@ -302,4 +308,80 @@ policy:
             Err(e) => prop_assert!(matches!(e, PlanError::Infeasible(_)), "{e:?}\n{text}"),
         }
     }
+}
+
+#[test]
+fn quarterly_periods_plan_years_and_keep_the_rules() {
+    // Four years in quarters: 16 periods; demand grows 5% a month; 1- and 3-year reservations.
+    let text = "name: quarters
+horizon:
+  months: 48
+  period: quarter
+  lead_months: 2
+  reservations:
+    - { provider: aws, term_years: 1, discount: 0.35, source: test }
+    - { provider: aws, term_years: 3, discount: 0.55, source: test }
+workloads:
+  - name: chat
+    kind: inference
+    model: llama-3-8b
+    peak_requests_per_s: 40
+    growth_monthly: 0.05
+    prompt_tokens: 1024
+    output_tokens: 128
+    slo: { ttft_ms: 1000, tpot_ms: 40 }
+    software: [cuda, neuron]
+    min_vendors: 2
+policy:
+  allowed_providers: [aws]
+  max_vendor_share: 0.8
+  budget_usd_per_month: 2000000
+";
+    let (plan, p, _) = solve(text, 0.01);
+    assert_eq!(plan.period_months, 3);
+    assert_eq!(plan.by_month.len(), 16);
+    let svc = p.inference_services().next().unwrap().1;
+    for (t, q) in plan.by_month.iter().enumerate() {
+        assert_eq!(q.first_month, 3 * t as u32 + 1);
+        // Provisioned for the quarter's busiest (last) month.
+        let last = svc.peak_in_month(3 * t as u32 + 2);
+        assert!((q.demand_requests_per_s["chat"] - last).abs() < 1e-9);
+    }
+    // Reservations start at a quarter's first month, a whole number of quarters after purchase.
+    for r in &plan.reservations {
+        assert_eq!((r.bought_month - 1) % 3, 0, "{r:?}");
+        assert_eq!((r.usable_from_month - 1) % 3, 0, "{r:?}");
+        assert!(r.usable_from_month - r.bought_month >= 2, "{r:?}");
+    }
+}
+
+#[test]
+fn horizons_in_quarters_must_be_whole_quarters() {
+    let base = Catalog::builtin().unwrap();
+    let text = small_service("", "{ hours_of_price: 24 }")
+        .replace("months: 6", "months: 10\n  period: quarter");
+    let errors = portfolio::parse("t.yaml", &text, Path::new("."), &base).unwrap_err();
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert!(
+        text.iter()
+            .any(|e| e.contains("horizon.months") && e.contains("quarters")),
+        "{text:#?}"
+    );
+    let bad_period = small_service("", "{ hours_of_price: 24 }")
+        .replace("months: 6", "months: 6\n  period: fortnight");
+    let errors = portfolio::parse("t.yaml", &bad_period, Path::new("."), &base).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.to_string().contains("horizon.period")),
+        "{errors:#?}"
+    );
+    let both = small_service("", "{ hours_of_price: 24, usd_per_instance: 5 }");
+    let errors = portfolio::parse("t.yaml", &both, Path::new("."), &base).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.to_string().contains("policy.migration_cost")),
+        "{errors:#?}"
+    );
 }

@@ -109,6 +109,9 @@ pub struct Portfolio {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Horizon {
     pub months: u32,
+    /// Months per period: 1 (`period: month`, the default) or 3 (`period: quarter`). `months`
+    /// is a whole number of periods.
+    pub period_months: u32,
     /// Months between buying a reservation and using it.
     pub lead_months: u32,
     pub reservations: Vec<ReservationTerm>,
@@ -518,8 +521,25 @@ fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Opti
 }
 
 fn decode_horizon(d: &mut Decoder, node: &Node, catalog: &Catalog) -> Option<Horizon> {
-    let f = d.fields(node, "horizon", &["months", "lead_months", "reservations"])?;
+    let f = d.fields(
+        node,
+        "horizon",
+        &["months", "period", "lead_months", "reservations"],
+    )?;
     let months = d.req_count(&f, "months", &limits::HORIZON_MONTHS);
+    let period_months = d
+        .opt_choice(&f, "period", &[("month", 1), ("quarter", 3)])
+        .unwrap_or(1);
+    if let Some(m) = months
+        && m % period_months != 0
+    {
+        let pos = f.get("months").map_or(f.pos, |n| n.pos);
+        d.error(
+            pos,
+            "horizon.months",
+            format!("{m} months are not a whole number of quarters (use a multiple of 3)"),
+        );
+    }
     let lead_months = f
         .get("lead_months")
         .and_then(|n| d.count_in(n, "horizon.lead_months", &limits::LEAD_MONTHS))
@@ -561,6 +581,7 @@ fn decode_horizon(d: &mut Decoder, node: &Node, catalog: &Catalog) -> Option<Hor
     }
     Some(Horizon {
         months: months?,
+        period_months,
         lead_months,
         reservations,
     })
