@@ -296,6 +296,8 @@ pub const PRICE_INCREASE: Limit = Limit::real(0.000_001, false, 100.0, "");
 pub const DAYS: Limit = Limit::real(0.001, false, 3_650.0, "days");
 /// An interval in hours (a year).
 pub const HOURS: Limit = Limit::real(0.001, false, 8_760.0, "hours");
+/// A yearly price decline (`prices[].decline_per_year`; negative: a rise).
+pub const PRICE_DECLINE: Limit = Limit::real(-1.0, false, 0.99, "");
 /// Hours of an instance's price that moving it costs (`policy.migration_cost`; 0 = free).
 pub const MIGRATION_HOURS: Limit = Limit::real(0.0, false, 8_760.0, "hours");
 /// USD that moving one instance costs (`policy.migration_cost`; 0 = free).
@@ -359,6 +361,7 @@ pub const ALL: &[(&str, Limit)] = &[
     ("PRICE_INCREASE", PRICE_INCREASE),
     ("DAYS", DAYS),
     ("HOURS", HOURS),
+    ("PRICE_DECLINE", PRICE_DECLINE),
     ("MIGRATION_HOURS", MIGRATION_HOURS),
     ("MIGRATION_USD", MIGRATION_USD),
     ("PER_HOUR", PER_HOUR),

@@ -21,7 +21,7 @@ use crate::rules;
 use crate::{PlanError, PlanOptions};
 use chipmix_catalog::{Catalog, Vendor};
 use chipmix_perf::{Calibration, TrainConfig};
-use chipmix_workload::{Contract, Horizon, Portfolio, ShareBasis, WorkloadKind};
+use chipmix_workload::{Contract, Horizon, Portfolio, ShareBasis, WorkloadKind, timeline};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -108,10 +108,12 @@ pub struct Migration {
 type PlacementKey<'p> = (&'p str, &'p str, bool, Option<u32>, Option<u32>);
 
 /// Serving capacity released between two consecutive months' allocations, priced by
-/// `policy.migration_cost` on each instance's list price.
+/// `policy.migration_cost` on each instance's list price that month (`factor`: the price
+/// change since the catalog's, per offering).
 fn migrations_between(
     before: &[MonthAllocation],
     now: &[MonthAllocation],
+    factor: &dyn Fn(&str) -> f64,
     portfolio: &Portfolio,
     catalog: &Catalog,
 ) -> Vec<Migration> {
@@ -147,7 +149,7 @@ fn migrations_between(
         let usd = portfolio
             .policy
             .migration_cost
-            .usd_per_instance(price.unwrap_or(0.0))
+            .usd_per_instance(price.unwrap_or(0.0) * factor(offering))
             * f64::from(released);
         let entry = out
             .entry((workload.to_owned(), offering.to_owned(), spot))
@@ -194,8 +196,8 @@ pub fn training_months(start_month: u32, days: f64) -> Vec<(u32, f64)> {
         .collect()
 }
 
-/// Instances obtainable of offering `o` in month `t` (0-based): the supply ramp (its last value
-/// after it ends), else the catalog's limit.
+/// Instances obtainable of offering `o` in month `t` (0-based): none outside its `roadmap:`
+/// window, else the supply ramp (its last value after it ends), else the catalog's limit.
 pub fn capacity_in_month(
     portfolio: &Portfolio,
     catalog: &Catalog,
@@ -204,6 +206,9 @@ pub fn capacity_in_month(
 ) -> Option<u32> {
     let offering = &catalog.offerings()[o];
     let id = offering.id();
+    if !timeline::available(&portfolio.roadmap, &id, t) {
+        return Some(0);
+    }
     match portfolio.supply.iter().find(|s| s.offering == id) {
         Some(ramp) => ramp
             .capacity_by_month
@@ -257,6 +262,20 @@ impl Periods {
         }
         by.into_iter().collect()
     }
+}
+
+/// What offering `oi`'s instance-months cost in period `t` against its catalog price
+/// (`prices:`; 1 when nothing changes).
+pub fn price_factor(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    oi: usize,
+    p: Periods,
+    t: u32,
+) -> f64 {
+    let o = &catalog.offerings()[oi];
+    let base = o.usd_per_hour.or(o.spot_usd_per_hour).unwrap_or(0.0);
+    timeline::mean_price_factor(&portfolio.prices, &o.id(), base, p.months(t))
 }
 
 /// Req/s service `w` must be provisioned for in period `t`: its peak month's demand with
@@ -443,6 +462,11 @@ impl<'a> Builder<'a> {
         &self.catalog.offerings()[oi]
     }
 
+    /// Offering `oi`'s price in period `t` against its catalog price.
+    fn factor(&self, oi: usize, t: u32) -> f64 {
+        price_factor(self.portfolio, self.catalog, oi, self.p, t)
+    }
+
     /// Units a serving candidate can usefully hold in month `t`: enough for the month's demand
     /// alone, within supply. Bounds every column, so commitments get a finite big-M.
     fn serving_upper(&self, c: &Candidate, requests_per_s: f64, t: u32) -> f64 {
@@ -465,13 +489,16 @@ impl<'a> Builder<'a> {
             let tie = crate::formulation::TIE_BREAK_USD_PER_INSTANCE * inst;
             let cols = match (&c.kind, &w.kind) {
                 (CandidateKind::Serve { requests_per_s, .. }, WorkloadKind::Inference(_)) => {
-                    let cost = if c.spot {
-                        c.usd_per_unit_hour * HOURS_PER_MONTH * self.p.len()
-                    } else {
-                        0.0
-                    };
                     let mut per_month = Vec::new();
                     for t in 0..periods {
+                        let cost = if c.spot {
+                            c.usd_per_unit_hour
+                                * HOURS_PER_MONTH
+                                * self.p.len()
+                                * self.factor(c.offering, t)
+                        } else {
+                            0.0
+                        };
                         let upper = self.serving_upper(c, *requests_per_s, t);
                         let name = format!("{}@{}#{}", w.name, o.id(), t + 1);
                         let col = self.m.column(name, cost + tie, 0.0, upper, true);
@@ -485,8 +512,19 @@ impl<'a> Builder<'a> {
                         .iter()
                         .all(|(m, _)| *m < months);
                     let busy = self.p.training(job.start_month, *days);
-                    let period_usd = c.usd_per_unit_hour * HOURS_PER_MONTH * self.p.len();
-                    let spot_cost: f64 = busy.iter().map(|(_, f)| f).sum::<f64>() * period_usd;
+                    let period_usd: Vec<f64> = (0..periods)
+                        .map(|t| {
+                            c.usd_per_unit_hour
+                                * HOURS_PER_MONTH
+                                * self.p.len()
+                                * self.factor(c.offering, t)
+                        })
+                        .collect();
+                    let spot_cost: f64 = busy
+                        .iter()
+                        .filter(|(t, _)| *t < periods)
+                        .map(|&(t, f)| f * period_usd[t as usize])
+                        .sum();
                     let col = self.m.column(
                         format!("{}@{}", w.name, o.id()),
                         if c.spot { spot_cost } else { 0.0 },
@@ -495,7 +533,7 @@ impl<'a> Builder<'a> {
                         true,
                     );
                     for (t, f) in busy.into_iter().filter(|(t, _)| *t < periods) {
-                        self.uses(c, col, t, f, period_usd * f);
+                        self.uses(c, col, t, f, period_usd[t as usize] * f);
                     }
                     vec![col]
                 }
@@ -593,6 +631,8 @@ impl<'a> Builder<'a> {
             let upper = self.most_instances(oi);
             for (k, term) in terms_for(self.horizon, &o.provider) {
                 for tau in 0..periods.saturating_sub(lead) {
+                    // Priced when bought, for the whole term.
+                    let price = price * self.factor(oi, tau);
                     let col = self.m.column(
                         format!("reserve[{}]{}y#{}", o.id(), term.term_years, tau + 1),
                         price * HOURS_PER_MONTH * (1.0 - term.discount) * f64::from(term.months()),
@@ -634,6 +674,7 @@ impl<'a> Builder<'a> {
                 let id = o.id();
                 if let Some(terms) = month_terms {
                     let price = o.usd_per_hour.unwrap_or(0.0)
+                        * self.factor(oi, t)
                         * (1.0 - commitment_discount(self.portfolio, &o.provider, &o.chip));
                     let upper: f64 = terms
                         .iter()
@@ -733,6 +774,7 @@ impl<'a> Builder<'a> {
             let term = &self.horizon.reservations[k];
             let o = &self.catalog.offerings()[oi];
             let rate = o.usd_per_hour.unwrap_or(0.0)
+                * self.factor(oi, tau)
                 * HOURS_PER_MONTH
                 * self.p.len()
                 * (1.0 - term.discount);
@@ -828,6 +870,12 @@ impl<'a> Builder<'a> {
             let w = &self.portfolio.workloads[c.workload].name;
             let id = self.offering(c.offering).id();
             for t in 1..self.p.count as usize {
+                let per_unit = match cost {
+                    chipmix_workload::MigrationCost::HoursOfPrice(_) => {
+                        per_unit * self.factor(c.offering, t as u32)
+                    }
+                    chipmix_workload::MigrationCost::UsdPerInstance(_) => per_unit,
+                };
                 let (before, now) = (self.units[i][t - 1], self.units[i][t]);
                 let upper = self.m.columns[before].upper;
                 let name = format!("moved[{w}@{id}]#{}", t + 1);
@@ -1006,7 +1054,10 @@ fn assemble(
         let bought = tau * p.length;
         let first = (tau + p.lead) * p.length;
         let end = first + term.months();
-        let rate = o.usd_per_hour.unwrap_or(0.0) * HOURS_PER_MONTH * (1.0 - term.discount);
+        let rate = o.usd_per_hour.unwrap_or(0.0)
+            * price_factor(portfolio, catalog, oi, p, tau)
+            * HOURS_PER_MONTH
+            * (1.0 - term.discount);
         reservations.push(Reservation {
             offering: o.id(),
             provider: o.provider.clone(),
@@ -1111,6 +1162,11 @@ fn assemble(
         // Costs from what the plan holds, not from the solver's slack variables (an incumbent
         // stopped by the time limit may carry loose ones).
         let price_of = |id: &str| catalog.find_offering(id).expect("from the catalog");
+        let factor = |id: &str| {
+            let o = price_of(id);
+            let base = o.usd_per_hour.or(o.spot_usd_per_hour).unwrap_or(0.0);
+            timeline::mean_price_factor(&portfolio.prices, id, base, p.months(t))
+        };
         let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
         let mut spot_by: Vec<(&str, f64)> = Vec::new();
         for a in &allocations {
@@ -1119,6 +1175,7 @@ fn assemble(
                 spot_by.push((
                     a.offering.as_str(),
                     o.spot_usd_per_hour.unwrap_or(0.0)
+                        * factor(&a.offering)
                         * f64::from(a.instances)
                         * HOURS_PER_MONTH
                         * len
@@ -1140,6 +1197,7 @@ fn assemble(
             let uncovered = (b - reserved_months).max(0.0);
             let usd = uncovered
                 * o.usd_per_hour.unwrap_or(0.0)
+                * factor(id)
                 * (1.0 - commitment_discount(portfolio, &o.provider, &o.chip))
                 * HOURS_PER_MONTH;
             on_demand_usd += usd;
@@ -1196,7 +1254,7 @@ fn assemble(
         let migrations = match by_month.last() {
             Some(prev) => {
                 let prev: &Month = prev;
-                migrations_between(&prev.allocations, &allocations, portfolio, catalog)
+                migrations_between(&prev.allocations, &allocations, &factor, portfolio, catalog)
             }
             None => Vec::new(),
         };

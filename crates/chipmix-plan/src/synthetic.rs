@@ -178,6 +178,8 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
         offering_overrides: Vec::new(),
         horizon: None,
         supply: Vec::new(),
+        roadmap: Vec::new(),
+        prices: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ use chipmix_perf::training::TrainRequest;
 use chipmix_perf::{Calibration, InferenceSetup, ModelShape, Replica, System};
 use chipmix_workload::{
     Contract, FailureScope, InferenceService, Portfolio, ShareBasis, Workload, WorkloadKind,
+    timeline,
 };
 use std::collections::BTreeMap;
 
@@ -699,8 +700,15 @@ pub fn verify_months(
             let first = r.usable_from_month - 1;
             if first <= m0 && m0 < first + 12 * r.term_years {
                 *reserved.entry(r.offering.as_str()).or_insert(0) += r.instances;
+                // Priced at the list price of the period it was bought in, for the whole term.
                 let o = catalog.find_offering(&r.offering);
-                let price = o.ok().and_then(|o| o.usd_per_hour).unwrap_or(0.0);
+                let bought = r.bought_month - 1;
+                let price = o
+                    .ok()
+                    .and_then(|o| {
+                        Some(o.usd_per_hour? * list_factor(portfolio, o, bought..bought + len))
+                    })
+                    .unwrap_or(0.0);
                 reserved_usd += price
                     * (HOURS_IN_YEAR / 12.0)
                     * lenf
@@ -724,11 +732,24 @@ pub fn verify_months(
                 continue;
             };
             *held.entry(a.offering.as_str()).or_insert(0) += a.instances;
+            if let Some(m) = period_months
+                .clone()
+                .find(|&m| !timeline::available(&portfolio.roadmap, &a.offering, m))
+            {
+                v.push(format!(
+                    "{here}: {} runs on {}, which its roadmap entry does not offer in month {}",
+                    a.workload,
+                    a.offering,
+                    m + 1
+                ));
+            }
+            let factor = list_factor(portfolio, o, period_months.clone());
             if a.spot {
                 if !w.preemptible {
                     v.push(format!("{here}: {} on spot but not preemptible", w.name));
                 }
                 spot_usd += o.spot_usd_per_hour.unwrap_or(0.0)
+                    * factor
                     * f64::from(a.instances)
                     * (HOURS_IN_YEAR / 12.0)
                     * lenf
@@ -812,6 +833,7 @@ pub fn verify_months(
             let cap = period_months
                 .clone()
                 .filter_map(|m| match ramp {
+                    _ if !timeline::available(&portfolio.roadmap, &id, m) => Some(0),
                     Some(s) => s
                         .capacity_by_month
                         .get(m as usize)
@@ -837,6 +859,7 @@ pub fn verify_months(
             let uncovered = (busy - covered).max(0.0);
             on_demand_usd += uncovered
                 * o.usd_per_hour.unwrap_or(0.0)
+                * list_factor(portfolio, o, period_months.clone())
                 * (1.0 - discount_for(portfolio, o))
                 * (HOURS_IN_YEAR / 12.0);
         }
@@ -888,9 +911,13 @@ pub fn verify_months(
         check_shares(&format!("{here}: "), &measure, unattributed, cap, &mut v);
         // Moving capacity: what each placement released since last month.
         let moved = match t.checked_sub(1).and_then(|p| plan.by_month.get(p as usize)) {
-            Some(before) => {
-                released_usd(&before.allocations, &month.allocations, portfolio, catalog)
-            }
+            Some(before) => released_usd(
+                &before.allocations,
+                &month.allocations,
+                portfolio,
+                catalog,
+                period_months.clone(),
+            ),
             None => 0.0,
         };
         if (moved - month.migration_usd).abs() > 1e-6 * moved.max(1.0) {
@@ -972,6 +999,7 @@ fn covered_spend(
         }
         if a.spot {
             spend += o.spot_usd_per_hour.unwrap_or(0.0)
+                * list_factor(portfolio, o, m0..m0 + len)
                 * f64::from(a.instances)
                 * (HOURS_IN_YEAR / 12.0)
                 * f64::from(len)
@@ -985,6 +1013,7 @@ fn covered_spend(
         let o = catalog.find_offering(id).expect("found above");
         spend += (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * f64::from(len)).max(0.0)
             * o.usd_per_hour.unwrap_or(0.0)
+            * list_factor(portfolio, o, m0..m0 + len)
             * (1.0 - discount_for(portfolio, o))
             * (HOURS_IN_YEAR / 12.0);
     }
@@ -996,6 +1025,11 @@ fn covered_spend(
             && k.covers(&o.provider, &o.chip)
         {
             spend += o.usd_per_hour.unwrap_or(0.0)
+                * list_factor(
+                    portfolio,
+                    o,
+                    (r.bought_month - 1)..(r.bought_month - 1 + len),
+                )
                 * (HOURS_IN_YEAR / 12.0)
                 * f64::from(len)
                 * (1.0 - r.discount)
@@ -1029,6 +1063,7 @@ fn month_spend_by_vendor(
         };
         if a.spot {
             *out.entry(vendor(o)).or_insert(0.0) += o.spot_usd_per_hour.unwrap_or(0.0)
+                * list_factor(portfolio, o, m0..m0 + len)
                 * f64::from(a.instances)
                 * (HOURS_IN_YEAR / 12.0)
                 * f64::from(len)
@@ -1045,6 +1080,7 @@ fn month_spend_by_vendor(
         *out.entry(vendor(o)).or_insert(0.0) +=
             (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * f64::from(len)).max(0.0)
                 * o.usd_per_hour.unwrap_or(0.0)
+                * list_factor(portfolio, o, m0..m0 + len)
                 * (1.0 - discount_for(portfolio, o))
                 * (HOURS_IN_YEAR / 12.0);
     }
@@ -1055,6 +1091,11 @@ fn month_spend_by_vendor(
             && let Ok(o) = catalog.find_offering(&r.offering)
         {
             *out.entry(vendor(o)).or_insert(0.0) += o.usd_per_hour.unwrap_or(0.0)
+                * list_factor(
+                    portfolio,
+                    o,
+                    (r.bought_month - 1)..(r.bought_month - 1 + len),
+                )
                 * (HOURS_IN_YEAR / 12.0)
                 * f64::from(len)
                 * (1.0 - r.discount)
@@ -1071,6 +1112,7 @@ fn released_usd(
     now: &[crate::multiperiod::MonthAllocation],
     portfolio: &Portfolio,
     catalog: &Catalog,
+    months: std::ops::Range<u32>,
 ) -> f64 {
     type Key = (String, String, bool, Option<u32>, Option<u32>);
     let held = |allocs: &[crate::multiperiod::MonthAllocation]| {
@@ -1101,11 +1143,12 @@ fn released_usd(
             continue;
         }
         let price = catalog.find_offering(&key.1).ok().and_then(|o| {
-            if key.2 {
+            let list = if key.2 {
                 o.spot_usd_per_hour
             } else {
                 o.usd_per_hour
-            }
+            };
+            Some(list? * list_factor(portfolio, o, months.clone()))
         });
         usd += portfolio
             .policy
@@ -1114,4 +1157,11 @@ fn released_usd(
             * f64::from(n - left);
     }
     usd
+}
+
+/// What an offering's list price is multiplied by over `months` (`prices:` in the portfolio):
+/// the mean of each month's change against the catalog price.
+fn list_factor(portfolio: &Portfolio, o: &Offering, months: std::ops::Range<u32>) -> f64 {
+    let base = o.usd_per_hour.or(o.spot_usd_per_hour).unwrap_or(0.0);
+    timeline::mean_price_factor(&portfolio.prices, &o.id(), base, months)
 }

@@ -385,3 +385,98 @@ fn horizons_in_quarters_must_be_whole_quarters() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn an_offering_that_arrives_in_month_k_is_used_from_k_never_before() {
+    let (free, _, _) = solve(&small_service("", "{ usd_per_instance: 0 }"), 1e-9);
+    let cheapest = placements(&free, 0).into_iter().next().unwrap();
+    // It arrives in month 3 and is retired after month 5.
+    let roadmap = format!(
+        "roadmap:\n  - {{ offering: {cheapest}, from_month: 3, until_month: 5, source: test }}\n"
+    );
+    let (plan, p, c) = solve(&small_service(&roadmap, "{ usd_per_instance: 0 }"), 1e-9);
+    for (t, used) in (0..6).map(|t| (t, placements(&plan, t).contains(&cheapest))) {
+        assert_eq!(used, (2..5).contains(&t), "month {}: {:?}", t + 1, placements(&plan, t));
+    }
+    // The verifier refuses it a month early.
+    let mut early = plan.clone();
+    early.by_month[1].allocations = plan.by_month[2].allocations.clone();
+    let found = verify_months(&early, &p, &c, &Calibration::builtin());
+    assert!(
+        found
+            .iter()
+            .any(|v| v.starts_with("month 2") && v.contains("roadmap")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn prices_that_change_move_the_plan_and_are_billed_per_month() {
+    let (free, p0, c0) = solve(&small_service("", "{ usd_per_instance: 0 }"), 1e-9);
+    let cheapest = placements(&free, 0).into_iter().next().unwrap();
+    let price = c0.find_offering(&cheapest).unwrap().usd_per_hour.unwrap();
+    // The cheapest offering's price triples from month 4: the plan leaves it then.
+    let series: Vec<String> = (0..6)
+        .map(|m| format!("{}", if m < 3 { price } else { 3.0 * price }))
+        .collect();
+    let prices = format!(
+        "prices:\n  - {{ offering: {cheapest}, usd_per_hour_by_month: [{}], source: test }}\n",
+        series.join(", ")
+    );
+    let (plan, _, _) = solve(&small_service(&prices, "{ usd_per_instance: 0 }"), 1e-9);
+    assert!(placements(&plan, 0).contains(&cheapest));
+    assert!(!placements(&plan, 5).contains(&cheapest), "{:?}", placements(&plan, 5));
+    // A yearly decline on everything lowers every later month's bill.
+    let decline = "prices:\n  - { offering: \"*\", decline_per_year: 0.3, source: \"assumption\" }\n";
+    let (cheaper, _, _) = solve(&small_service(decline, "{ usd_per_instance: 0 }"), 1e-9);
+    assert_eq!(p0.horizon.as_ref().unwrap().months, 6);
+    assert!(cheaper.by_month[5].cost_usd < free.by_month[5].cost_usd * 0.9);
+    assert!((cheaper.by_month[0].cost_usd - free.by_month[0].cost_usd).abs() < 1e-6);
+}
+
+#[test]
+fn bad_roadmaps_and_price_series_are_located_errors() {
+    let base = Catalog::builtin().unwrap();
+    let errors_of = |extra: &str| -> Vec<String> {
+        let text = small_service(extra, "{ usd_per_instance: 0 }");
+        match portfolio::parse("t.yaml", &text, Path::new("."), &base) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    };
+    let offering = "aws/inf2.xlarge/us-east-1";
+    let cases = [
+        (
+            format!("roadmap:\n  - {{ offering: {offering}, from_month: 9, source: s }}\n"),
+            "roadmap[0].from_month",
+            "outside the 6-month horizon",
+        ),
+        (
+            format!(
+                "roadmap:\n  - {{ offering: {offering}, from_month: 4, until_month: 2, source: s }}\n"
+            ),
+            "roadmap[0].until_month",
+            "before it starts",
+        ),
+        (
+            format!(
+                "prices:\n  - {{ offering: {offering}, usd_per_hour_by_month: [1, 2], source: s }}\n"
+            ),
+            "prices[0].usd_per_hour_by_month",
+            "the horizon has 6 months",
+        ),
+        (
+            "prices:\n  - { offering: \"*\", decline_per_year: 3, source: s }\n".to_owned(),
+            "prices[0].decline_per_year",
+            "must be",
+        ),
+    ];
+    for (extra, path, needle) in cases {
+        let errors = errors_of(&extra);
+        assert!(
+            errors.iter().any(|e| e.contains(path) && e.contains(needle)),
+            "{extra}: {errors:#?}"
+        );
+        assert!(errors.iter().all(|e| e.contains("t.yaml:")), "{errors:#?}");
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod model;
 pub mod portfolio;
+pub mod timeline;
 pub mod yaml;
 
 pub use model::{ModelSpec, ParamCounts};

@@ -3,6 +3,7 @@
 //! The format is documented for users in `docs/portfolio.md`; keep the two in step.
 
 use crate::model::{self, ModelSpec};
+use crate::timeline::{Availability, PriceChange, PriceSeries};
 use crate::yaml::{self, Decoder, Diagnostic, Fields, Node, Pos, Severity};
 use chipmix_catalog::{Catalog, OfferingOverride, SoftwareStack, Vendor, limits};
 use chrono::NaiveDate;
@@ -102,6 +103,10 @@ pub struct Portfolio {
     pub horizon: Option<Horizon>,
     /// `supply:`: instances obtainable per month of the horizon, per offering (supply ramps).
     pub supply: Vec<SupplyRamp>,
+    /// `roadmap:`: offerings usable only from / until a month of the horizon.
+    pub roadmap: Vec<Availability>,
+    /// `prices:`: prices that change over the horizon.
+    pub prices: Vec<PriceChange>,
 }
 
 /// A multi-period horizon: months planned together, the lead time of capacity bought ahead,
@@ -423,6 +428,8 @@ const TOP: &[&str] = &[
     "offerings",
     "horizon",
     "supply",
+    "roadmap",
+    "prices",
 ];
 const WORKLOAD_COMMON: &[&str] = &[
     "name",
@@ -489,6 +496,8 @@ fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Opti
         .get("horizon")
         .and_then(|n| decode_horizon(d, n, &catalog));
     let supply = decode_supply(d, &top, &catalog, horizon.as_ref());
+    let roadmap = decode_roadmap(d, &top, &catalog, horizon.as_ref());
+    let prices = decode_prices(d, &top, &catalog, horizon.as_ref());
     if let (Some(h), Some(ws)) = (&horizon, &workloads) {
         for (i, w) in ws.iter().enumerate() {
             match &w.kind {
@@ -517,7 +526,184 @@ fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Opti
         offering_overrides,
         horizon,
         supply,
+        roadmap,
+        prices,
     })
+}
+
+/// The offering id `key` names, or a located error.
+fn offering_id(d: &mut Decoder, f: &Fields<'_>, key: &str, catalog: &Catalog) -> Option<String> {
+    let name = d.req_str(f, key)?;
+    match catalog.find_offering(&name) {
+        Ok(found) => Some(found.id()),
+        Err(m) => {
+            d.error(f.get(key).map_or(f.pos, |n| n.pos), &f.child_path(key), m);
+            None
+        }
+    }
+}
+
+/// A 1-based month of the horizon at `key`, or a located error when it falls outside.
+fn month_in_horizon(d: &mut Decoder, f: &Fields<'_>, key: &str, months: u32) -> Option<u32> {
+    let m = d.opt_count(f, key, &limits::HORIZON_MONTHS)?;
+    if m > months {
+        d.error(
+            f.get(key).map_or(f.pos, |n| n.pos),
+            &f.child_path(key),
+            format!("month {m} is outside the {months}-month horizon"),
+        );
+        return None;
+    }
+    Some(m)
+}
+
+fn decode_roadmap(
+    d: &mut Decoder,
+    top: &Fields<'_>,
+    catalog: &Catalog,
+    horizon: Option<&Horizon>,
+) -> Vec<Availability> {
+    let mut out = Vec::new();
+    let Some(node) = top.get("roadmap") else {
+        return out;
+    };
+    let Some(h) = horizon else {
+        d.error(
+            node.pos,
+            "roadmap",
+            "a roadmap needs a multi-period `horizon:` (months to plan)",
+        );
+        return out;
+    };
+    let Some(items) = d.seq(node, "roadmap") else {
+        return out;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("roadmap[{i}]");
+        let keys = ["offering", "from_month", "until_month", "source"];
+        let Some(f) = d.fields(item, &path, &keys) else {
+            continue;
+        };
+        let offering = offering_id(d, &f, "offering", catalog);
+        let from = month_in_horizon(d, &f, "from_month", h.months)
+            .or_else(|| (!f.has("from_month")).then_some(1));
+        let until = month_in_horizon(d, &f, "until_month", h.months);
+        let source = d.req_str(&f, "source");
+        if let (Some(from), Some(until)) = (from, until)
+            && until < from
+        {
+            d.error(
+                f.get("until_month").map_or(f.pos, |n| n.pos),
+                &f.child_path("until_month"),
+                format!("ends in month {until}, before it starts in month {from}"),
+            );
+            continue;
+        }
+        if let (Some(offering), Some(from_month), Some(source)) = (offering, from, source) {
+            out.push(Availability {
+                offering,
+                from_month,
+                until_month: until,
+                source,
+            });
+        }
+    }
+    out
+}
+
+fn decode_prices(
+    d: &mut Decoder,
+    top: &Fields<'_>,
+    catalog: &Catalog,
+    horizon: Option<&Horizon>,
+) -> Vec<PriceChange> {
+    let mut out = Vec::new();
+    let Some(node) = top.get("prices") else {
+        return out;
+    };
+    let Some(h) = horizon else {
+        d.error(
+            node.pos,
+            "prices",
+            "price changes need a multi-period `horizon:` (months to plan)",
+        );
+        return out;
+    };
+    let Some(items) = d.seq(node, "prices") else {
+        return out;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("prices[{i}]");
+        let keys = [
+            "offering",
+            "usd_per_hour_by_month",
+            "decline_per_year",
+            "source",
+        ];
+        let Some(f) = d.fields(item, &path, &keys) else {
+            continue;
+        };
+        let every = f
+            .get("offering")
+            .is_some_and(|n| matches!(&n.value, yaml::Value::Str(o) if o == "*"));
+        let offering = if every {
+            Some("*".to_owned())
+        } else {
+            offering_id(d, &f, "offering", catalog)
+        };
+        let source = d.req_str(&f, "source");
+        let series = match (f.get("usd_per_hour_by_month"), f.get("decline_per_year")) {
+            (Some(_), Some(_)) | (None, None) => {
+                d.error(
+                    f.pos,
+                    &path,
+                    "give either `usd_per_hour_by_month` (a price per month of the horizon) or `decline_per_year`",
+                );
+                None
+            }
+            (None, Some(n)) => d
+                .number_in(n, &f.child_path("decline_per_year"), &limits::PRICE_DECLINE)
+                .map(PriceSeries::DeclinePerYear),
+            (Some(n), None) if every => {
+                d.error(
+                    n.pos,
+                    &f.child_path("usd_per_hour_by_month"),
+                    "a price series names one offering; `*` takes `decline_per_year`",
+                );
+                None
+            }
+            (Some(n), None) => {
+                let p = f.child_path("usd_per_hour_by_month");
+                d.seq(n, &p).and_then(|items| {
+                    if items.len() != h.months as usize {
+                        d.error(
+                            n.pos,
+                            &p,
+                            format!(
+                                "lists {} prices, the horizon has {} months",
+                                items.len(),
+                                h.months
+                            ),
+                        );
+                        return None;
+                    }
+                    let mut v = Vec::new();
+                    for (k, item) in items.iter().enumerate() {
+                        v.push(d.number_in(item, &format!("{p}[{k}]"), &limits::USD_PER_HOUR)?);
+                    }
+                    Some(PriceSeries::UsdPerHourByMonth(v))
+                })
+            }
+        };
+        if let (Some(offering), Some(series), Some(source)) = (offering, series, source) {
+            out.push(PriceChange {
+                offering,
+                series,
+                source,
+            });
+        }
+    }
+    out
 }
 
 fn decode_horizon(d: &mut Decoder, node: &Node, catalog: &Catalog) -> Option<Horizon> {
