@@ -63,7 +63,7 @@ fn period_word(plan: &MonthlyPlan) -> &'static str {
 fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
     let mut s = String::new();
     if md {
-        let _ = writeln!(s, "# Month-by-month plan: {}\n", plan.portfolio);
+        let _ = writeln!(s, "# Plan by {}: {}\n", period_word(plan), plan.portfolio);
     }
     let mut parts = Vec::new();
     if plan.committed_after_horizon_usd > 0.0 {
@@ -226,6 +226,39 @@ fn chart(s: &mut String, plan: &MonthlyPlan) {
             "USD",
             &series,
             &|v| usd(v)
+        )
+    );
+    // Each vendor's share of what is spent, period by period.
+    let vendors: std::collections::BTreeSet<&String> = plan
+        .by_month
+        .iter()
+        .flat_map(|m| m.spend_by_vendor.keys())
+        .collect();
+    let shares: Vec<chipmix_charts::Series> = vendors
+        .into_iter()
+        .map(|v| chipmix_charts::Series {
+            name: v.clone(),
+            points: plan
+                .by_month
+                .iter()
+                .map(|m| {
+                    let total: f64 = m.spend_by_vendor.values().sum();
+                    let mine = m.spend_by_vendor.get(v).copied().unwrap_or(0.0);
+                    let share = if total > 0.0 { mine / total } else { 0.0 };
+                    (f64::from(m.month), 100.0 * share)
+                })
+                .collect(),
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "\n{}\n",
+        chipmix_charts::line_chart_svg(
+            &format!("Vendor share of spend per {}", period_word(plan)),
+            period_word(plan),
+            "% of spend",
+            &shares,
+            &|v| format!("{v:.0}%")
         )
     );
 }

@@ -953,10 +953,14 @@ pub fn verify_months(
         .reservations
         .iter()
         .map(|r| {
+            // Priced at the list price of the period it was bought in.
+            let bought = r.bought_month - 1;
             let price = catalog
                 .find_offering(&r.offering)
                 .ok()
-                .and_then(|o| o.usd_per_hour)
+                .and_then(|o| {
+                    Some(o.usd_per_hour? * list_factor(portfolio, o, bought..bought + len))
+                })
                 .unwrap_or(0.0);
             let end = r.usable_from_month - 1 + 12 * r.term_years;
             let beyond = end.saturating_sub(horizon.months);

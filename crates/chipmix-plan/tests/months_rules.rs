@@ -396,7 +396,13 @@ fn an_offering_that_arrives_in_month_k_is_used_from_k_never_before() {
     );
     let (plan, p, c) = solve(&small_service(&roadmap, "{ usd_per_instance: 0 }"), 1e-9);
     for (t, used) in (0..6).map(|t| (t, placements(&plan, t).contains(&cheapest))) {
-        assert_eq!(used, (2..5).contains(&t), "month {}: {:?}", t + 1, placements(&plan, t));
+        assert_eq!(
+            used,
+            (2..5).contains(&t),
+            "month {}: {:?}",
+            t + 1,
+            placements(&plan, t)
+        );
     }
     // The verifier refuses it a month early.
     let mut early = plan.clone();
@@ -425,9 +431,14 @@ fn prices_that_change_move_the_plan_and_are_billed_per_month() {
     );
     let (plan, _, _) = solve(&small_service(&prices, "{ usd_per_instance: 0 }"), 1e-9);
     assert!(placements(&plan, 0).contains(&cheapest));
-    assert!(!placements(&plan, 5).contains(&cheapest), "{:?}", placements(&plan, 5));
+    assert!(
+        !placements(&plan, 5).contains(&cheapest),
+        "{:?}",
+        placements(&plan, 5)
+    );
     // A yearly decline on everything lowers every later month's bill.
-    let decline = "prices:\n  - { offering: \"*\", decline_per_year: 0.3, source: \"assumption\" }\n";
+    let decline =
+        "prices:\n  - { offering: \"*\", decline_per_year: 0.3, source: \"assumption\" }\n";
     let (cheaper, _, _) = solve(&small_service(decline, "{ usd_per_instance: 0 }"), 1e-9);
     assert_eq!(p0.horizon.as_ref().unwrap().months, 6);
     assert!(cheaper.by_month[5].cost_usd < free.by_month[5].cost_usd * 0.9);
@@ -474,7 +485,9 @@ fn bad_roadmaps_and_price_series_are_located_errors() {
     for (extra, path, needle) in cases {
         let errors = errors_of(&extra);
         assert!(
-            errors.iter().any(|e| e.contains(path) && e.contains(needle)),
+            errors
+                .iter()
+                .any(|e| e.contains(path) && e.contains(needle)),
             "{extra}: {errors:#?}"
         );
         assert!(errors.iter().all(|e| e.contains("t.yaml:")), "{errors:#?}");
