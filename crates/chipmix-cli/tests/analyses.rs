@@ -350,3 +350,33 @@ fn a_closed_pipe_is_not_a_panic() {
     child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Every shipped example loads; the one over 36 months plans in quarters and verifies (the
+/// command fails on a plan the verifier rejects), with the arriving chip only from its month.
+#[test]
+fn every_example_validates_and_the_36_month_example_plans() {
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let out = chipmix(&["validate", path.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let plan = ok_json(&["plan", "examples/roadmap-36m.yaml", "--format", "json"]);
+    assert_eq!(plan["period_months"], 3);
+    let periods = plan["by_month"].as_array().unwrap();
+    assert_eq!(periods.len(), 12);
+    for q in periods {
+        let first = q["first_month"].as_u64().unwrap();
+        let b200 = q["allocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["offering"] == "aws/p6-b200.48xlarge/us-east-1");
+        assert!(!b200 || first >= 13, "B200 before it arrives: {q}");
+    }
+}
