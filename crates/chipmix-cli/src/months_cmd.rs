@@ -154,6 +154,7 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     );
     reservations(&mut s, plan, md);
+    commitments(&mut s, plan, md);
     migrations(&mut s, plan, md);
     if md {
         let _ = writeln!(s, "\n## Where each workload runs, by month\n");
@@ -329,6 +330,43 @@ fn migrations(s: &mut String, plan: &MonthlyPlan, md: bool) {
             if md { "- " } else { "  " },
             period_word(plan),
             m.month
+        );
+    }
+}
+
+/// Each commitment over the horizon: owed, used, and what walking away costs.
+fn commitments(s: &mut String, plan: &MonthlyPlan, md: bool) {
+    if plan.commitments.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "{}commitments over the horizon:",
+        if md { "\n## Commitments\n\n" } else { "\n" }
+    );
+    for c in &plan.commitments {
+        let exit = match &c.exit_cost_after_period {
+            Some(costs) if !costs.is_empty() => {
+                let mid = costs.len() / 2;
+                format!(
+                    "; walking away after {} 1 costs {}, after {} {} costs {}",
+                    period_word(plan),
+                    usd(costs[0]),
+                    period_word(plan),
+                    mid + 1,
+                    usd(costs[mid])
+                )
+            }
+            _ => "; no early-exit terms stated".to_owned(),
+        };
+        let _ = writeln!(
+            s,
+            "{}{}: {} owed, {:.1}% used, {} unspent{exit}",
+            if md { "- " } else { "  " },
+            c.provider,
+            usd(c.owed_usd),
+            c.utilization * 100.0,
+            usd(c.shortfall_usd),
         );
     }
 }

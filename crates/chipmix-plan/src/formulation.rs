@@ -99,6 +99,37 @@ pub fn commitment_discount(portfolio: &Portfolio, provider: &str, chip: &str) ->
     }
 }
 
+/// The commitment discount on an offering's price over `months` of a horizon (0-based), as the
+/// mean of each month's: the first commitment that covers the offering and runs that month.
+pub fn commitment_discount_over(
+    portfolio: &Portfolio,
+    provider: &str,
+    chip: &str,
+    months: std::ops::Range<u32>,
+) -> f64 {
+    let n = months.len();
+    if n == 0 {
+        return 0.0;
+    }
+    months
+        .map(|m| {
+            portfolio
+                .contracts
+                .iter()
+                .find_map(|k| match k {
+                    Contract::Commitment { discount, term, .. }
+                        if k.covers(provider, chip) && term.covers_month(m) =>
+                    {
+                        Some(*discount)
+                    }
+                    _ => None,
+                })
+                .unwrap_or(0.0)
+        })
+        .sum::<f64>()
+        / n as f64
+}
+
 /// The demand a service must be provisioned for: peak × (1 + headroom).
 pub fn provisioned_demand(portfolio: &Portfolio, workload: usize) -> f64 {
     match &portfolio.workloads[workload].kind {

@@ -14,7 +14,7 @@
 use crate::candidates::{self, Candidate, CandidateKind, DAYS_PER_MONTH, HOURS_PER_MONTH};
 use crate::explain;
 use crate::formulation::{
-    RowKind, commitment_discount, commitment_vendor, credit_months, failure_domain,
+    RowKind, commitment_discount_over, commitment_vendor, credit_months, failure_domain,
 };
 use crate::lp::{self, LinearModel, Outcome, SolveOptions};
 use crate::rules;
@@ -47,8 +47,26 @@ pub struct MonthlyPlan {
     /// reservations): what re-planning each month on demand alone costs.
     pub on_demand_only_usd: Option<f64>,
     pub reservations: Vec<Reservation>,
+    /// How each commitment fares over the horizon.
+    pub commitments: Vec<CommitmentSummary>,
     pub by_month: Vec<Month>,
     pub warnings: Vec<String>,
+}
+
+/// A commitment over the horizon: what it owes, what the plan leaves unspent, and what walking
+/// away would cost.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommitmentSummary {
+    pub provider: String,
+    /// Owed over the horizon (the term's months inside it).
+    pub owed_usd: f64,
+    /// Owed but not spent (paid as shortfall).
+    pub shortfall_usd: f64,
+    /// Share of what is owed that the plan spends on covered capacity.
+    pub utilization: f64,
+    /// Walking away at the end of each period: the contract's early-exit share of what the
+    /// rest of the term owes (`None`: the contract states no early-exit terms).
+    pub exit_cost_after_period: Option<Vec<f64>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -673,9 +691,14 @@ impl<'a> Builder<'a> {
                 let o = self.offering(oi);
                 let id = o.id();
                 if let Some(terms) = month_terms {
-                    let price = o.usd_per_hour.unwrap_or(0.0)
-                        * self.factor(oi, t)
-                        * (1.0 - commitment_discount(self.portfolio, &o.provider, &o.chip));
+                    let discount = commitment_discount_over(
+                        self.portfolio,
+                        &o.provider,
+                        &o.chip,
+                        self.p.months(t),
+                    );
+                    let price =
+                        o.usd_per_hour.unwrap_or(0.0) * self.factor(oi, t) * (1.0 - discount);
                     let upper: f64 = terms
                         .iter()
                         .map(|&(c, a)| a * self.m.columns[c].upper)
@@ -810,14 +833,23 @@ impl<'a> Builder<'a> {
                     Contract::Commitment {
                         provider,
                         usd_per_month,
+                        term,
                         ..
                     } => {
+                        let owed: f64 = self
+                            .p
+                            .months(t)
+                            .map(|m| term.usd_in_month(*usd_per_month, m))
+                            .sum();
+                        if owed <= 0.0 {
+                            continue; // outside the term
+                        }
                         let s = rules::commitment(
                             &mut self.m,
                             &mut self.kinds,
                             ki,
                             provider,
-                            *usd_per_month * self.p.len(),
+                            owed,
                             &covered,
                             &format!("#{}", t + 1),
                         );
@@ -1081,6 +1113,8 @@ fn assemble(
     }
 
     let mut by_month = Vec::new();
+    // Per commitment: (owed over the horizon, shortfall over the horizon).
+    let mut owed_by_contract: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
     for t in 0..p.count {
         let mut allocations = Vec::new();
         for (i, c) in cands.iter().enumerate() {
@@ -1198,7 +1232,7 @@ fn assemble(
             let usd = uncovered
                 * o.usd_per_hour.unwrap_or(0.0)
                 * factor(id)
-                * (1.0 - commitment_discount(portfolio, &o.provider, &o.chip))
+                * (1.0 - commitment_discount_over(portfolio, &o.provider, &o.chip, p.months(t)))
                 * HOURS_PER_MONTH;
             on_demand_usd += usd;
             spent.push((id, usd));
@@ -1210,7 +1244,7 @@ fn assemble(
         }
         let mut shortfall_usd = 0.0;
         let mut credits_usd = 0.0;
-        for k in &portfolio.contracts {
+        for (ki, k) in portfolio.contracts.iter().enumerate() {
             let covered: f64 = spent
                 .iter()
                 .filter(|(id, _)| {
@@ -1225,8 +1259,20 @@ fn assemble(
                 .map(|(_, u)| u)
                 .sum();
             match k {
-                Contract::Commitment { usd_per_month, .. } => {
-                    shortfall_usd += (usd_per_month * len - covered).max(0.0);
+                Contract::Commitment {
+                    usd_per_month,
+                    term,
+                    ..
+                } => {
+                    let owed: f64 = p
+                        .months(t)
+                        .map(|m| term.usd_in_month(*usd_per_month, m))
+                        .sum();
+                    let short = (owed - covered).max(0.0);
+                    shortfall_usd += short;
+                    let entry = owed_by_contract.entry(ki).or_insert((0.0, 0.0));
+                    entry.0 += owed;
+                    entry.1 += short;
                 }
                 Contract::Credits { usd, .. } => {
                     let valid = crate::formulation::credit_months(portfolio, k, f64::from(months));
@@ -1281,6 +1327,32 @@ fn assemble(
     let objective: f64 = by_month.iter().map(|m| m.cost_usd).sum::<f64>() + migration_usd + beyond;
     let bound = (solved.bound - (solved.objective - objective)).min(objective);
     let gap = lp::relative_gap(objective, bound);
+    let commitments = owed_by_contract
+        .into_iter()
+        .filter_map(|(ki, (owed, short))| match &portfolio.contracts[ki] {
+            Contract::Commitment {
+                provider,
+                usd_per_month,
+                term,
+                ..
+            } => Some(CommitmentSummary {
+                provider: provider.clone(),
+                owed_usd: owed,
+                shortfall_usd: short,
+                utilization: if owed > 0.0 { 1.0 - short / owed } else { 1.0 },
+                exit_cost_after_period: term.early_exit_fraction.map(|_| {
+                    (0..p.count)
+                        .map(|t| {
+                            let last = (t + 1) * p.length - 1;
+                            term.exit_cost_after(*usd_per_month, last, months)
+                                .unwrap_or(0.0)
+                        })
+                        .collect()
+                }),
+            }),
+            Contract::Credits { .. } => None,
+        })
+        .collect();
     MonthlyPlan {
         portfolio: portfolio.name.clone(),
         status: if solved.outcome == Outcome::Optimal {
@@ -1299,6 +1371,7 @@ fn assemble(
         solve_seconds: solved.seconds,
         on_demand_only_usd: on_demand_only,
         reservations,
+        commitments,
         by_month,
         warnings,
     }

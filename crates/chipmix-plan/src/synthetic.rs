@@ -143,6 +143,7 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
                     "trainium2".into(),
                     "inferentia2".into(),
                 ]),
+                term: Default::default(),
             },
             Contract::Credits {
                 provider: "gcp".into(),

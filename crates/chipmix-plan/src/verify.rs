@@ -860,7 +860,7 @@ pub fn verify_months(
             on_demand_usd += uncovered
                 * o.usd_per_hour.unwrap_or(0.0)
                 * list_factor(portfolio, o, period_months.clone())
-                * (1.0 - discount_for(portfolio, o))
+                * (1.0 - discount_over(portfolio, o, m0..m0 + len))
                 * (HOURS_IN_YEAR / 12.0);
         }
         let spend = on_demand_usd + spot_usd + reserved_usd;
@@ -875,7 +875,12 @@ pub fn verify_months(
         let mut owed = 0.0;
         let mut unattributed = 0.0;
         for k in &portfolio.contracts {
-            if let Contract::Commitment { usd_per_month, .. } = k {
+            if let Contract::Commitment {
+                usd_per_month,
+                term,
+                ..
+            } = k
+            {
                 let covered: f64 = covered_spend(
                     k,
                     month,
@@ -885,7 +890,11 @@ pub fn verify_months(
                     portfolio,
                     (m0, len),
                 );
-                let short = (usd_per_month * lenf - covered).max(0.0);
+                let due: f64 = period_months
+                    .clone()
+                    .map(|m| term.usd_in_month(*usd_per_month, m))
+                    .sum();
+                let short = (due - covered).max(0.0);
                 owed += short;
                 if portfolio.policy.share_basis == ShareBasis::Spend {
                     match shortfall_vendor(catalog, k) {
@@ -1018,7 +1027,7 @@ fn covered_spend(
         spend += (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * f64::from(len)).max(0.0)
             * o.usd_per_hour.unwrap_or(0.0)
             * list_factor(portfolio, o, m0..m0 + len)
-            * (1.0 - discount_for(portfolio, o))
+            * (1.0 - discount_over(portfolio, o, m0..m0 + len))
             * (HOURS_IN_YEAR / 12.0);
     }
     for r in reservations {
@@ -1085,7 +1094,7 @@ fn month_spend_by_vendor(
             (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * f64::from(len)).max(0.0)
                 * o.usd_per_hour.unwrap_or(0.0)
                 * list_factor(portfolio, o, m0..m0 + len)
-                * (1.0 - discount_for(portfolio, o))
+                * (1.0 - discount_over(portfolio, o, m0..m0 + len))
                 * (HOURS_IN_YEAR / 12.0);
     }
     for r in reservations {
@@ -1168,4 +1177,31 @@ fn released_usd(
 fn list_factor(portfolio: &Portfolio, o: &Offering, months: std::ops::Range<u32>) -> f64 {
     let base = o.usd_per_hour.or(o.spot_usd_per_hour).unwrap_or(0.0);
     timeline::mean_price_factor(&portfolio.prices, &o.id(), base, months)
+}
+
+/// The commitment discount on an offering over `months`: per month, the first commitment that
+/// names the offering's provider (and chip, when it lists chips) and whose term runs then.
+fn discount_over(portfolio: &Portfolio, o: &Offering, months: std::ops::Range<u32>) -> f64 {
+    let n = months.len().max(1) as f64;
+    months
+        .map(|m| {
+            for k in &portfolio.contracts {
+                if let Contract::Commitment {
+                    provider,
+                    discount,
+                    chips,
+                    term,
+                    ..
+                } = k
+                    && provider.eq_ignore_ascii_case(&o.provider)
+                    && chips.as_ref().is_none_or(|cs| cs.contains(&o.chip))
+                    && term.covers_month(m)
+                {
+                    return *discount;
+                }
+            }
+            0.0
+        })
+        .sum::<f64>()
+        / n
 }

@@ -493,3 +493,69 @@ fn bad_roadmaps_and_price_series_are_located_errors() {
         assert!(errors.iter().all(|e| e.contains("t.yaml:")), "{errors:#?}");
     }
 }
+
+#[test]
+fn commitments_run_for_their_term_ramp_by_year_and_price_walking_away() {
+    // Six months; an AWS commitment from month 2 for 4 months at $20k a month (a one-year ramp),
+    // 10% off, half the rest owed on early exit. The service is far smaller than the amount.
+    let contract = "contracts:\n  - { kind: commitment, provider: aws, from_month: 2, term_months: 4, usd_per_month_by_year: [20000], discount: 0.1, early_exit_fraction: 0.5 }\n";
+    let (plan, _, _) = solve(&small_service(contract, "{ usd_per_instance: 0 }"), 1e-9);
+    for (t, m) in plan.by_month.iter().enumerate() {
+        let in_term = (1..5).contains(&t);
+        assert_eq!(m.shortfall_usd > 0.0, in_term, "month {}: {m:?}", t + 1);
+        if in_term {
+            // What is unspent plus what is spent on AWS is the month's amount.
+            assert!(m.shortfall_usd < 20_000.0 && m.cost_usd >= 20_000.0 - 1e-6);
+        }
+    }
+    let c = &plan.commitments[0];
+    assert!((c.owed_usd - 80_000.0).abs() < 1e-6, "{c:?}");
+    assert!(c.utilization > 0.0 && c.utilization < 1.0);
+    let exit = c.exit_cost_after_period.as_ref().unwrap();
+    // After month 1 the whole term is still ahead; after month 3, two months of it.
+    assert!((exit[0] - 0.5 * 80_000.0).abs() < 1e-6, "{exit:?}");
+    assert!((exit[2] - 0.5 * 40_000.0).abs() < 1e-6, "{exit:?}");
+    assert_eq!(exit[5], 0.0);
+}
+
+#[test]
+fn commitment_terms_are_validated_with_locations() {
+    let base = Catalog::builtin().unwrap();
+    let errors_of = |contract: &str| -> Vec<String> {
+        let text = small_service(
+            &format!("contracts:\n  - {contract}\n"),
+            "{ usd_per_instance: 0 }",
+        );
+        match portfolio::parse("t.yaml", &text, Path::new("."), &base) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    };
+    let cases = [
+        (
+            "{ kind: commitment, provider: aws, term_months: 12, usd_per_month_by_year: [1000, 2000] }",
+            "lists 2 years, the 12-month term has 1",
+        ),
+        (
+            "{ kind: commitment, provider: aws, usd_per_month: 5, usd_per_month_by_year: [1000] }",
+            "not both",
+        ),
+        (
+            "{ kind: commitment, provider: aws, usd_per_month: 5000, from_month: 9 }",
+            "outside the 6-month horizon",
+        ),
+        (
+            "{ kind: credits, provider: aws, usd: 5000, valid_months: 3, term_months: 4 }",
+            "not a field of a credits contract",
+        ),
+    ];
+    for (contract, needle) in cases {
+        let errors = errors_of(contract);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("contracts[0]") && e.contains(needle)),
+            "{contract}: {errors:#?}"
+        );
+    }
+}

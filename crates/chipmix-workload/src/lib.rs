@@ -14,8 +14,8 @@ pub mod yaml;
 
 pub use model::{ModelSpec, ParamCounts};
 pub use portfolio::{
-    Contract, DEFAULT_MIGRATION_COST, FailureScope, Horizon, InferenceService, MigrationCost,
-    Policy, Portfolio, Precision, ReservationTerm, Resilience, ShareBasis, Slo, SupplyRamp,
-    TrainingJob, Workload, WorkloadKind,
+    CommitmentTerm, Contract, DEFAULT_MIGRATION_COST, FailureScope, Horizon, InferenceService,
+    MigrationCost, Policy, Portfolio, Precision, ReservationTerm, Resilience, ShareBasis, Slo,
+    SupplyRamp, TrainingJob, Workload, WorkloadKind,
 };
 pub use yaml::{Diagnostic, Severity};

@@ -290,6 +290,9 @@ pub enum Contract {
         discount: f64,
         /// Chips the commitment covers (e.g. only Trainium and Inferentia); `None`: all.
         chips: Option<Vec<String>>,
+        /// When it runs and how its amount ramps, for plans over a `horizon:`. A single-period
+        /// plan is a month inside the term at `usd_per_month` (the ramp's average).
+        term: CommitmentTerm,
     },
     /// The first `usd` spent on the provider is free until the credits expire.
     Credits {
@@ -299,6 +302,67 @@ pub enum Contract {
         /// Months from the portfolio's start until expiry, when given as a duration.
         valid_months: Option<u32>,
     },
+}
+
+/// A commitment over time: the months it runs, the amount per month in each year of it, and
+/// what walking away costs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CommitmentTerm {
+    /// 1-based month of the horizon it starts in.
+    pub from_month: u32,
+    /// How long it runs (`None`: to the end of any horizon).
+    pub months: Option<u32>,
+    /// USD per month owed in each year of the term (a ramp; the last repeats). `None`: the
+    /// commitment's `usd_per_month` throughout.
+    pub usd_per_month_by_year: Option<Vec<f64>>,
+    /// Share of the amount still owed for the rest of the term that walking away costs
+    /// (`None`: not stated in the contract).
+    pub early_exit_fraction: Option<f64>,
+}
+
+impl Default for CommitmentTerm {
+    fn default() -> Self {
+        CommitmentTerm {
+            from_month: 1,
+            months: None,
+            usd_per_month_by_year: None,
+            early_exit_fraction: None,
+        }
+    }
+}
+
+impl CommitmentTerm {
+    /// Whether month `m` (0-based) of the horizon is inside the term.
+    pub fn covers_month(&self, m: u32) -> bool {
+        let start = self.from_month.saturating_sub(1);
+        m >= start && self.months.is_none_or(|n| m < start + n)
+    }
+
+    /// USD owed in month `m` (0-based) of the horizon for a commitment of `usd_per_month`.
+    pub fn usd_in_month(&self, usd_per_month: f64, m: u32) -> f64 {
+        if !self.covers_month(m) {
+            return 0.0;
+        }
+        let year = ((m + 1 - self.from_month) / 12) as usize;
+        match &self.usd_per_month_by_year {
+            Some(ramp) => ramp.get(year).or(ramp.last()).copied().unwrap_or(0.0),
+            None => usd_per_month,
+        }
+    }
+
+    /// What walking away at the end of month `m` (0-based) costs: the early-exit share of what
+    /// the rest of the term would have owed, through `horizon_months` when the term is open.
+    pub fn exit_cost_after(&self, usd_per_month: f64, m: u32, horizon_months: u32) -> Option<f64> {
+        let fraction = self.early_exit_fraction?;
+        let end = match self.months {
+            Some(n) => self.from_month.saturating_sub(1) + n,
+            None => horizon_months,
+        };
+        let rest: f64 = (m + 1..end)
+            .map(|k| self.usd_in_month(usd_per_month, k))
+            .sum();
+        Some(fraction * rest)
+    }
 }
 
 impl Contract {
@@ -491,10 +555,11 @@ fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Opti
 
     let policy = decode_policy(d, &top, &catalog);
     let workloads = decode_workloads(d, &top, base_dir, &catalog, policy.as_ref());
-    let contracts = decode_contracts(d, &top, &catalog, start);
     let horizon = top
         .get("horizon")
         .and_then(|n| decode_horizon(d, n, &catalog));
+    let horizon_months = horizon.as_ref().map(|h| h.months);
+    let contracts = decode_contracts(d, &top, &catalog, start, horizon_months);
     let supply = decode_supply(d, &top, &catalog, horizon.as_ref());
     let roadmap = decode_roadmap(d, &top, &catalog, horizon.as_ref());
     let prices = decode_prices(d, &top, &catalog, horizon.as_ref());
@@ -1461,11 +1526,73 @@ fn check_context(d: &mut Decoder, f: &Fields<'_>, model: &ModelSpec, tokens: u64
     }
 }
 
+/// `from_month`, `term_months`, `usd_per_month_by_year` and `early_exit_fraction` of a
+/// commitment (`None` after a located error).
+fn decode_commitment_term(
+    d: &mut Decoder,
+    f: &Fields<'_>,
+    horizon_months: Option<u32>,
+) -> Option<CommitmentTerm> {
+    let errors = d.diagnostics.len();
+    let mut term = CommitmentTerm::default();
+    if let Some(m) = d.opt_count(f, "from_month", &limits::HORIZON_MONTHS) {
+        if let Some(h) = horizon_months
+            && m > h
+        {
+            d.error(
+                f.get("from_month").map_or(f.pos, |n| n.pos),
+                &f.child_path("from_month"),
+                format!("month {m} is outside the {h}-month horizon"),
+            );
+        }
+        term.from_month = m;
+    }
+    term.months = d.opt_count(f, "term_months", &limits::MONTHS);
+    if let Some(n) = f.get("usd_per_month_by_year") {
+        let p = f.child_path("usd_per_month_by_year");
+        if let Some(items) = d.seq(n, &p) {
+            let mut ramp = Vec::new();
+            for (k, item) in items.iter().enumerate() {
+                if let Some(x) = d.number_in(item, &format!("{p}[{k}]"), &limits::USD_PER_MONTH) {
+                    ramp.push(x);
+                }
+            }
+            if items.is_empty() {
+                d.error(n.pos, &p, "must list at least one year");
+            }
+            if let Some(months) = term.months
+                && ramp.len() > months.div_ceil(12) as usize
+            {
+                d.error(
+                    n.pos,
+                    &p,
+                    format!(
+                        "lists {} years, the {months}-month term has {}",
+                        ramp.len(),
+                        months.div_ceil(12)
+                    ),
+                );
+            }
+            term.usd_per_month_by_year = Some(ramp);
+        }
+        if f.has("usd_per_month") {
+            d.error(
+                n.pos,
+                &p,
+                "give either `usd_per_month` or `usd_per_month_by_year`, not both",
+            );
+        }
+    }
+    term.early_exit_fraction = d.opt_number(f, "early_exit_fraction", &limits::FRACTION);
+    (d.diagnostics.len() == errors).then_some(term)
+}
+
 fn decode_contracts(
     d: &mut Decoder,
     top: &Fields<'_>,
     catalog: &Catalog,
     start: Option<NaiveDate>,
+    horizon_months: Option<u32>,
 ) -> Option<Vec<Contract>> {
     let Some(node) = top.get("contracts") else {
         return Some(Vec::new());
@@ -1486,6 +1613,10 @@ fn decode_contracts(
                 "usd",
                 "expires",
                 "valid_months",
+                "from_month",
+                "term_months",
+                "usd_per_month_by_year",
+                "early_exit_fraction",
             ],
         ) else {
             continue;
@@ -1498,7 +1629,15 @@ fn decode_contracts(
         let kind = d.opt_choice(&f, "kind", &[("commitment", true), ("credits", false)]);
         let misplaced: &[&str] = match kind {
             Some(true) => &["usd", "expires", "valid_months"],
-            Some(false) => &["usd_per_month", "discount", "chips"],
+            Some(false) => &[
+                "usd_per_month",
+                "discount",
+                "chips",
+                "from_month",
+                "term_months",
+                "usd_per_month_by_year",
+                "early_exit_fraction",
+            ],
             None => &[],
         };
         for key in misplaced {
@@ -1519,7 +1658,18 @@ fn decode_contracts(
         }
         match kind {
             Some(true) => {
-                let usd_per_month = d.req_number(&f, "usd_per_month", &limits::USD_PER_MONTH);
+                let term = decode_commitment_term(d, &f, horizon_months);
+                let usd_per_month = match (&term, f.has("usd_per_month")) {
+                    // A ramp alone: a single-period plan sees its average year.
+                    (
+                        Some(CommitmentTerm {
+                            usd_per_month_by_year: Some(ramp),
+                            ..
+                        }),
+                        false,
+                    ) => Some(ramp.iter().sum::<f64>() / ramp.len().max(1) as f64),
+                    _ => d.req_number(&f, "usd_per_month", &limits::USD_PER_MONTH),
+                };
                 let discount = d
                     .opt_number(&f, "discount", &limits::DISCOUNT)
                     .unwrap_or(0.0);
@@ -1533,12 +1683,15 @@ fn decode_contracts(
                     }
                     ids
                 });
-                if let (Some(provider), Some(usd_per_month)) = (provider, usd_per_month) {
+                if let (Some(provider), Some(usd_per_month), Some(term)) =
+                    (provider, usd_per_month, term)
+                {
                     out.push(Contract::Commitment {
                         provider: provider.to_ascii_lowercase(),
                         usd_per_month,
                         discount,
                         chips,
+                        term,
                     });
                 }
             }

@@ -42,6 +42,7 @@ fn frontier_lab_example_decodes_fully() {
             usd_per_month,
             discount,
             chips,
+            ..
         } => {
             assert_eq!(provider, "aws");
             assert_eq!(*usd_per_month, 8e6);
