@@ -318,6 +318,8 @@ pub struct CommitmentTerm {
     /// Share of the amount still owed for the rest of the term that walking away costs
     /// (`None`: not stated in the contract).
     pub early_exit_fraction: Option<f64>,
+    /// Where the terms come from (a term sheet, a quote).
+    pub source: Option<String>,
 }
 
 impl Default for CommitmentTerm {
@@ -327,6 +329,7 @@ impl Default for CommitmentTerm {
             months: None,
             usd_per_month_by_year: None,
             early_exit_fraction: None,
+            source: None,
         }
     }
 }
@@ -1584,6 +1587,7 @@ fn decode_commitment_term(
         }
     }
     term.early_exit_fraction = d.opt_number(f, "early_exit_fraction", &limits::FRACTION);
+    term.source = d.opt_str(f, "source");
     (d.diagnostics.len() == errors).then_some(term)
 }
 
@@ -1617,6 +1621,7 @@ fn decode_contracts(
                 "term_months",
                 "usd_per_month_by_year",
                 "early_exit_fraction",
+                "source",
             ],
         ) else {
             continue;
@@ -1637,6 +1642,7 @@ fn decode_contracts(
                 "term_months",
                 "usd_per_month_by_year",
                 "early_exit_fraction",
+                "source",
             ],
             None => &[],
         };
