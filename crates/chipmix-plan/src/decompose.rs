@@ -26,6 +26,7 @@ fn row_block(kind: &RowKind) -> Option<usize> {
         | RowKind::ServiceVendorFraction { workload, .. }
         | RowKind::ServiceVendorCounts { workload, .. }
         | RowKind::ServiceMinVendors { workload }
+        | RowKind::PlacementShare { workload }
         | RowKind::Resilience { workload, .. } => Some(*workload),
         RowKind::Capacity { .. }
         | RowKind::VendorShare { .. }

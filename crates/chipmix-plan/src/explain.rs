@@ -124,7 +124,7 @@ pub fn elastic(
             RowKind::Capacity { .. } => (-1.0, scale),
             RowKind::VendorShare { .. } => (-1.0, 1e3),
             RowKind::ServiceVendorFraction { .. } => (-1.0, scale),
-            RowKind::ServiceVendorCounts { .. } => continue,
+            RowKind::ServiceVendorCounts { .. } | RowKind::PlacementShare { .. } => continue,
             RowKind::ServiceMinVendors { .. } => (1.0, scale * 10.0),
             RowKind::Resilience { .. } => (1.0, scale),
             RowKind::Budget => (-1.0, 1e3),
@@ -208,6 +208,7 @@ pub fn elastic(
                 portfolio.policy.budget_usd_per_month.unwrap_or(0.0)
             ),
             RowKind::ServiceVendorCounts { .. }
+            | RowKind::PlacementShare { .. }
             | RowKind::Commitment { .. }
             | RowKind::CommitmentLink { .. }
             | RowKind::Credits { .. } => continue,

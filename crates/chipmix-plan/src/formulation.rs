@@ -39,6 +39,10 @@ pub enum RowKind {
     ServiceMinVendors {
         workload: usize,
     },
+    /// A chip type the service uses carries `policy.min_share_per_placement` of its demand.
+    PlacementShare {
+        workload: usize,
+    },
     /// Losing `failed` (a vendor, provider or region) still leaves the service
     /// `policy.resilience.min_served` of its peak demand.
     Resilience {
@@ -65,6 +69,7 @@ pub struct Relaxations {
     pub no_service_vendor_rules: bool,
     pub no_budget: bool,
     pub no_resilience: bool,
+    pub no_placement_share: bool,
     /// Only this vendor's candidates may be used (the single-vendor baseline).
     pub only_vendor: Option<Vendor>,
 }
@@ -463,6 +468,32 @@ pub fn build(
                 &terms,
                 "",
             );
+        }
+    }
+
+    // Fragmentation: every chip type a service uses carries a minimum share of it.
+    if let (Some(share), false, None) = (
+        policy.min_share_per_placement,
+        relax.no_placement_share,
+        relax.only_vendor,
+    ) {
+        for (wi, w) in portfolio.workloads.iter().enumerate() {
+            if !matches!(w.kind, WorkloadKind::Inference(_)) {
+                continue;
+            }
+            let terms: Vec<rules::PlacementTerm> = (0..candidates.len())
+                .filter(|&i| candidates[i].workload == wi)
+                .filter_map(|i| match &candidates[i].kind {
+                    CandidateKind::Serve { requests_per_s, .. } => Some((
+                        candidate_columns[i],
+                        *requests_per_s,
+                        offerings[candidates[i].offering].chip.clone(),
+                    )),
+                    CandidateKind::Train { .. } => None,
+                })
+                .collect();
+            let demand = provisioned_demand(portfolio, wi);
+            rules::placement_share(&mut m, &mut kinds, wi, &w.name, share, demand, &terms, "");
         }
     }
 

@@ -934,6 +934,7 @@ fn shadow_prices(
                 kind,
                 RowKind::TrainOnce { .. }
                     | RowKind::ServiceVendorCounts { .. }
+                    | RowKind::PlacementShare { .. }
                     | RowKind::CommitmentLink { .. }
             )
         {
@@ -1009,6 +1010,7 @@ fn shadow_prices(
             ),
             RowKind::TrainOnce { .. }
             | RowKind::ServiceVendorCounts { .. }
+            | RowKind::PlacementShare { .. }
             | RowKind::CommitmentLink { .. } => {
                 continue;
             }
@@ -1101,6 +1103,18 @@ fn rule_costs(
             },
         );
     }
+    if let Some(share) = portfolio.policy.min_share_per_placement {
+        try_rule(
+            format!(
+                "min_share_per_placement {:.0}% (no chip type carries less of a service)",
+                share * 100.0
+            ),
+            Relaxations {
+                no_placement_share: true,
+                ..Default::default()
+            },
+        );
+    }
     if portfolio.policy.budget_usd_per_month.is_some() {
         try_rule(
             "budget".into(),
@@ -1132,6 +1146,7 @@ fn baselines(
             no_service_vendor_rules: true,
             no_budget: true,
             no_resilience: true,
+            no_placement_share: true,
             only_vendor: Some(v),
         };
         let fv = formulation::build(portfolio, catalog, cands, horizon, relax);
@@ -1243,6 +1258,7 @@ fn baselines(
             no_service_vendor_rules: true,
             no_budget: true,
             no_resilience: true,
+            no_placement_share: true,
             only_vendor: None,
         },
     );

@@ -956,6 +956,26 @@ impl<'a> Builder<'a> {
                 &terms,
                 &suffix,
             );
+            if let Some(share) = policy.min_share_per_placement {
+                let terms: Vec<rules::PlacementTerm> = serving
+                    .iter()
+                    .map(|&(col, rps, i)| {
+                        let chip = self.offering(self.cands[i].offering).chip.clone();
+                        (col, rps, chip)
+                    })
+                    .collect();
+                let demand = provisioned_in_period(portfolio, wi, self.p, t);
+                rules::placement_share(
+                    &mut self.m,
+                    &mut self.kinds,
+                    wi,
+                    &w.name,
+                    share,
+                    demand,
+                    &terms,
+                    &suffix,
+                );
+            }
             if let Some(res) = policy.resilience {
                 let terms: Vec<(usize, f64, String)> = serving
                     .iter()

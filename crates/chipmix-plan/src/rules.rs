@@ -214,3 +214,60 @@ pub fn commitment(
     kinds.push(RowKind::CommitmentLink { contract });
     s
 }
+
+/// A serving term grouped by chip type: the column, req/s per unit, the chip.
+pub type PlacementTerm = (usize, f64, String);
+
+/// Fragmentation: a chip type a service uses carries at least `min_share` of the service's
+/// `demand`. Per chip type, a binary `used`: `Σ units ≤ U · used` and
+/// `Σ req/s · units ≥ min_share · demand · used` (U: the columns' upper bounds; a chip type
+/// whose columns are unbounded gets no rule).
+#[allow(clippy::too_many_arguments)]
+pub fn placement_share(
+    m: &mut LinearModel,
+    kinds: &mut Vec<RowKind>,
+    workload: usize,
+    name: &str,
+    min_share: f64,
+    demand: f64,
+    terms: &[PlacementTerm],
+    suffix: &str,
+) {
+    let chips: BTreeSet<&String> = terms.iter().map(|t| &t.2).collect();
+    for chip in chips {
+        let mine: Vec<(usize, f64)> = terms
+            .iter()
+            .filter(|t| &t.2 == chip)
+            .map(|t| (t.0, t.1))
+            .collect();
+        let big: f64 = mine.iter().map(|&(c, _)| m.columns[c].upper).sum();
+        if !big.is_finite() || big <= 0.0 {
+            continue;
+        }
+        let used = m.column(
+            format!("placed[{name}][{chip}]{suffix}"),
+            0.0,
+            0.0,
+            1.0,
+            true,
+        );
+        let mut link: Vec<(usize, f64)> = mine.iter().map(|&(c, _)| (c, 1.0)).collect();
+        link.push((used, -big));
+        m.row(
+            format!("placed_link[{name}][{chip}]{suffix}"),
+            f64::NEG_INFINITY,
+            0.0,
+            link,
+        );
+        kinds.push(RowKind::PlacementShare { workload });
+        let mut floor: Vec<(usize, f64)> = mine.clone();
+        floor.push((used, -min_share * demand));
+        m.row(
+            format!("placement_share[{name}][{chip}]{suffix}"),
+            0.0,
+            f64::INFINITY,
+            floor,
+        );
+        kinds.push(RowKind::PlacementShare { workload });
+    }
+}

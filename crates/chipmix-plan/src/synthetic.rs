@@ -174,6 +174,7 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
             spot_availability: 0.5,
             resilience: shape.resilience,
             migration_cost: chipmix_workload::DEFAULT_MIGRATION_COST,
+            min_share_per_placement: None,
         },
         contracts,
         offering_overrides: Vec::new(),

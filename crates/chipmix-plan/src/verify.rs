@@ -33,6 +33,7 @@ fn leq(a: f64, b: f64) -> bool {
 #[derive(Clone, Debug)]
 struct Served {
     vendor: String,
+    chip: String,
     provider: String,
     /// `provider/region`.
     region: String,
@@ -69,6 +70,7 @@ fn serving(
     .map_err(|e| e.to_string())?;
     Ok(Served {
         vendor: chip.vendor.to_string(),
+        chip: chip.id.clone(),
         provider: o.provider.clone(),
         region: format!("{}/{}", o.provider, o.region),
         requests_per_s: e.max_requests_per_s * f64::from(replicas) * availability,
@@ -562,6 +564,21 @@ fn check_service(
                 r / total * 100.0,
                 svc.max_vendor_fraction * 100.0
             ));
+        }
+    }
+    if let Some(share) = policy.min_share_per_placement {
+        let mut by_chip: BTreeMap<&str, f64> = BTreeMap::new();
+        for x in lines {
+            *by_chip.entry(x.chip.as_str()).or_insert(0.0) += x.requests_per_s;
+        }
+        for (chip, r) in by_chip {
+            if !leq(share * need, r) {
+                v.push(format!(
+                    "{here}{}: {chip} carries {r:.1} req/s, under the {:.0}% of {need:.1} that policy.min_share_per_placement asks of every chip type it uses",
+                    w.name,
+                    share * 100.0
+                ));
+            }
         }
     }
     if svc.min_vendors > 1 {

@@ -559,3 +559,28 @@ fn commitment_terms_are_validated_with_locations() {
         );
     }
 }
+
+#[test]
+fn placements_over_time_keep_their_minimum_share() {
+    let text = ruled("spend").replace(
+        "  migration_cost: { hours_of_price: 24 }",
+        "  migration_cost: { hours_of_price: 24 }\n  min_share_per_placement: 0.3",
+    );
+    let (plan, p, _) = solve(&text, 0.01);
+    for (t, month) in plan.by_month.iter().enumerate() {
+        for (w, need) in &month.demand_requests_per_s {
+            let mut by_chip: std::collections::BTreeMap<&str, f64> = Default::default();
+            for a in month.allocations.iter().filter(|a| &a.workload == w) {
+                *by_chip.entry(a.chip.as_str()).or_insert(0.0) += a.requests_per_s.unwrap_or(0.0);
+            }
+            for (chip, rps) in by_chip {
+                assert!(
+                    rps >= 0.3 * need * (1.0 - 1e-6),
+                    "month {}: {w} on {chip}: {rps} of {need}",
+                    t + 1
+                );
+            }
+        }
+    }
+    assert!(p.policy.min_share_per_placement.is_some());
+}

@@ -354,3 +354,71 @@ fn large_portfolios_are_decomposed_verified_and_within_the_gap() {
     let violations = verify(&pl, &p, &c, &cal);
     assert!(violations.is_empty(), "{violations:?}");
 }
+
+/// `policy.min_share_per_placement`: no service keeps a chip type carrying less than the share,
+/// the plan verifies, the report prices the rule, and the verifier catches a sliver added back.
+#[test]
+fn placements_below_the_minimum_share_are_not_made() {
+    let text = std::fs::read_to_string(root().join("examples/frontier-lab.yaml"))
+        .unwrap()
+        .replace(
+            "  headroom: 0.2",
+            "  headroom: 0.2\n  min_share_per_placement: 0.25",
+        );
+    let (p, c) = load(&text);
+    let cal = Calibration::builtin();
+    let options = PlanOptions {
+        analysis: true,
+        ..PlanOptions::default()
+    };
+    let plan = plan(&p, &c, &cal, &options).unwrap();
+    assert!(verify(&plan, &p, &c, &cal).is_empty());
+    for (w, svc) in p.inference_services() {
+        let need = svc.peak_requests_per_s * (1.0 + svc.headroom);
+        let mut by_chip: std::collections::BTreeMap<&str, f64> = Default::default();
+        for a in plan.allocations.iter().filter(|a| a.workload == w.name) {
+            *by_chip.entry(a.chip.as_str()).or_insert(0.0) += a.requests_per_s.unwrap_or(0.0);
+        }
+        for (chip, rps) in by_chip {
+            assert!(
+                rps >= 0.25 * need * (1.0 - 1e-6),
+                "{}: {chip} {rps} of {need}",
+                w.name
+            );
+        }
+    }
+    assert!(
+        plan.rule_costs
+            .iter()
+            .any(|r| r.rule.starts_with("min_share_per_placement 25%")),
+        "{:?}",
+        plan.rule_costs
+    );
+    // Cut one chip type of a service down to a single instance: a sliver the rule forbids.
+    let mut sliver = plan.clone();
+    let spread = p.inference_services().find_map(|(w, _)| {
+        let chips: std::collections::BTreeSet<&str> = plan
+            .allocations
+            .iter()
+            .filter(|a| a.workload == w.name)
+            .map(|a| a.chip.as_str())
+            .collect();
+        (chips.len() >= 2).then(|| w.name.clone())
+    });
+    let service = spread.expect("a service with min_vendors: 2 spans two chip types");
+    let a = sliver
+        .allocations
+        .iter_mut()
+        .filter(|a| a.workload == service)
+        .min_by_key(|a| a.instances)
+        .unwrap();
+    let per_instance = a.replicas.unwrap() / a.instances;
+    a.chips /= a.instances;
+    a.replicas = Some(per_instance.max(1));
+    a.instances = 1;
+    let found = verify(&sliver, &p, &c, &cal);
+    assert!(
+        found.iter().any(|v| v.contains("min_share_per_placement")),
+        "{found:#?}"
+    );
+}

@@ -244,6 +244,9 @@ pub struct Policy {
     pub resilience: Option<Resilience>,
     /// What moving capacity between periods of a `horizon:` costs (see [`MigrationCost`]).
     pub migration_cost: MigrationCost,
+    /// Fragmentation: each chip type an inference service uses carries at least this share of
+    /// its provisioned demand (`None`: any split).
+    pub min_share_per_placement: Option<f64>,
 }
 
 /// The cost of moving a service's capacity from one period to the next, charged per instance
@@ -539,6 +542,7 @@ const POLICY: &[&str] = &[
     "spot_availability",
     "resilience",
     "migration_cost",
+    "min_share_per_placement",
 ];
 /// An `offerings:` entry has exactly the columns of an override file.
 const OFFERING: &[&str] = chipmix_catalog::overrides::COLUMNS;
@@ -1108,6 +1112,7 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
         spot_availability: DEFAULT_SPOT_AVAILABILITY,
         resilience: None,
         migration_cost: DEFAULT_MIGRATION_COST,
+        min_share_per_placement: None,
     };
     let Some(node) = top.get("policy") else {
         return Some(policy);
@@ -1179,6 +1184,7 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
     if let Some(node) = f.get("resilience") {
         policy.resilience = decode_resilience(d, node);
     }
+    policy.min_share_per_placement = d.opt_number(&f, "min_share_per_placement", &limits::FRACTION);
     if let Some(node) = f.get("migration_cost")
         && let Some(cost) = decode_migration_cost(d, node)
     {
