@@ -2,7 +2,7 @@
 
 use crate::args;
 use crate::catalog_cmd::CatalogFiles;
-use crate::plan_cmd::{load_portfolio, plan_file};
+use crate::plan_cmd::{load_portfolio, plan_loaded};
 use crate::{CmdResult, Failure};
 use chipmix_catalog::limits;
 use chipmix_export::{kueue, skypilot};
@@ -35,6 +35,10 @@ pub struct Common {
     /// Stop the solver after this many seconds (when planning)
     #[arg(long, default_value_t = 60.0, value_parser = args::number(&limits::TIME_LIMIT_S))]
     time_limit: f64,
+    /// For a portfolio with a `horizon:`: the period (month or quarter, from 1) whose fleet to
+    /// export (default: the first)
+    #[arg(long, value_parser = args::count(&limits::HORIZON_MONTHS))]
+    period: Option<u32>,
     #[command(flatten)]
     catalog: CatalogFiles,
 }
@@ -137,12 +141,67 @@ fn finish(
     Ok(())
 }
 
+/// One period of a plan over time, planned now and verified (every period of it), as a plan of
+/// that period's fleet.
+fn load_period(
+    args: &Common,
+    p: Portfolio,
+    c: chipmix_catalog::Catalog,
+) -> Result<(Plan, Portfolio, chipmix_catalog::Catalog), Failure> {
+    if args.plan.is_some() {
+        return Err(Failure::bad(format!(
+            "{}: error: --plan takes a single-period plan; a portfolio with a `horizon:` is planned again (choose the fleet with --period)",
+            args.file.display()
+        )));
+    }
+    let options = PlanOptions {
+        time_limit_s: args.time_limit,
+        relative_gap: 0.01,
+        analysis: false,
+        method: Default::default(),
+    };
+    let calibration = Calibration::builtin();
+    let over_time = chipmix_plan::multiperiod::plan_months(&p, &c, &calibration, &options)
+        .map_err(|e| crate::plan_cmd::no_plan(&args.file, "plan over time", e))?;
+    let violations = verify::verify_months(&over_time, &p, &c, &calibration);
+    if !violations.is_empty() {
+        return Err(Failure::Internal(format!(
+            "the plan over time failed independent verification — a bug in chipmix, nothing was written:\n  {}",
+            violations.join("\n  ")
+        )));
+    }
+    let periods = over_time.by_month.len();
+    let period = args.period.unwrap_or(1);
+    let Some(plan) = over_time.period_plan(period, &p, &c) else {
+        return Err(Failure::bad(format!(
+            "{}: error: --period {period}: the plan has {periods} period(s)",
+            args.file.display()
+        )));
+    };
+    eprintln!(
+        "note: exporting the fleet of period {period} of {periods} (--period chooses another)"
+    );
+    Ok((plan, p, c))
+}
+
 /// The plan to export: planned now, or read from `--plan` and re-verified against the portfolio.
 fn load(args: &Common) -> Result<(Plan, Portfolio, chipmix_catalog::Catalog), Failure> {
+    let (p, c) = load_portfolio(&args.file, &args.catalog)?;
+    match (&p.horizon, args.period) {
+        (Some(_), _) => return load_period(args, p, c),
+        (None, Some(_)) => {
+            return Err(Failure::bad(format!(
+                "{}: error: --period needs a portfolio with a `horizon:` (this one plans a single period)",
+                args.file.display()
+            )));
+        }
+        (None, None) => {}
+    }
     let Some(plan_path) = &args.plan else {
-        return plan_file(
+        return plan_loaded(
             &args.file,
-            &args.catalog,
+            p,
+            c,
             &PlanOptions {
                 time_limit_s: args.time_limit,
                 relative_gap: 1e-4,
@@ -151,7 +210,6 @@ fn load(args: &Common) -> Result<(Plan, Portfolio, chipmix_catalog::Catalog), Fa
             },
         );
     };
-    let (p, c) = load_portfolio(&args.file, &args.catalog)?;
     let text = chipmix_catalog::limits::read_text_file(plan_path).map_err(|e| {
         Failure::bad(format!(
             "{}: error: cannot read the file: {e}",

@@ -380,3 +380,47 @@ fn every_example_validates_and_the_36_month_example_plans() {
         assert!(!b200 || first >= 13, "B200 before it arrives: {q}");
     }
 }
+
+/// `export --period`: a horizon portfolio exports the fleet of the period asked for (the first
+/// by default); a period past the horizon, or `--period` on a single-period portfolio, exits 2.
+#[test]
+fn export_writes_the_fleet_of_a_chosen_period() {
+    let fixture = "crates/chipmix-cli/tests/fixtures/horizon-small.yaml";
+    let out = std::env::temp_dir().join(format!("chipmix-period-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let run = |period: &str| {
+        chipmix(&[
+            "export",
+            "kueue",
+            fixture,
+            "--out",
+            out.to_str().unwrap(),
+            "--period",
+            period,
+        ])
+    };
+    let ok = run("4");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stderr).contains("period 4 of 4"));
+    let queues = std::fs::read_to_string(out.join("20-cluster-queues.yaml")).unwrap();
+    assert!(queues.contains("nominalQuota"), "{queues}");
+    let past = run("5");
+    assert_eq!(past.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&past.stderr).contains("the plan has 4 period(s)"));
+    let single = chipmix(&[
+        "export",
+        "kueue",
+        "examples/startup.yaml",
+        "--out",
+        out.to_str().unwrap(),
+        "--period",
+        "1",
+    ]);
+    assert_eq!(single.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -1396,3 +1396,159 @@ fn assemble(
         warnings,
     }
 }
+
+impl MonthlyPlan {
+    /// Period `period` (1-based) as a single-period [`Plan`], for the engines that run one
+    /// fleet at a time (exports): its allocations with their layouts, each allocation's spend
+    /// per month at that period's list price and commitment discount (reservations are not
+    /// netted out per allocation), and the horizon's status and gap. `None` when the period is
+    /// not in the plan.
+    pub fn period_plan(
+        &self,
+        period: u32,
+        portfolio: &Portfolio,
+        catalog: &Catalog,
+    ) -> Option<crate::Plan> {
+        use crate::plan::{Allocation, ServiceSummary};
+        let month = self.by_month.get(period.checked_sub(1)? as usize)?;
+        let p = Periods {
+            count: self.by_month.len() as u32,
+            length: self.period_months.max(1),
+            lead: 0,
+        };
+        let t = period - 1;
+        let mut allocations = Vec::new();
+        for a in &month.allocations {
+            let o = catalog.find_offering(&a.offering).ok()?;
+            let oi = catalog.offerings().iter().position(|x| x.id() == o.id())?;
+            let list = if a.spot {
+                o.spot_usd_per_hour
+            } else {
+                o.usd_per_hour
+            }
+            .unwrap_or(0.0)
+                * price_factor(portfolio, catalog, oi, p, t);
+            let discount = if a.spot {
+                0.0
+            } else {
+                commitment_discount_over(portfolio, &o.provider, &o.chip, p.months(t))
+            };
+            let kind = match portfolio
+                .workloads
+                .iter()
+                .find(|w| w.name == a.workload)?
+                .kind
+            {
+                WorkloadKind::Inference(_) => "inference",
+                WorkloadKind::Training(_) => "training",
+            };
+            allocations.push(Allocation {
+                workload: a.workload.clone(),
+                kind: kind.into(),
+                offering: a.offering.clone(),
+                provider: o.provider.clone(),
+                region: o.region.clone(),
+                instance: o.instance_type.clone(),
+                chip: a.chip.clone(),
+                vendor: a.vendor.clone(),
+                spot: a.spot,
+                instances: a.instances,
+                chips: a.chips,
+                usd_per_month: list
+                    * (1.0 - discount)
+                    * f64::from(a.instances)
+                    * HOURS_PER_MONTH
+                    * a.busy_fraction,
+                list_usd_per_hour: list,
+                discount,
+                commitment: (discount > 0.0).then(|| o.provider.clone()),
+                replica_tp: a.replica_tp,
+                replica_pp: a.replica_pp,
+                replicas: a.replicas,
+                requests_per_s: a.requests_per_s,
+                batch: None,
+                ttft_ms: None,
+                tpot_ms: None,
+                train_config: a.train_config,
+                days: a.days,
+                tokens_per_s: None,
+                mfu: None,
+                global_batch_tokens: a.global_batch_tokens,
+            });
+        }
+        let services = portfolio
+            .inference_services()
+            .map(|(w, _)| {
+                let mut by_vendor: BTreeMap<String, f64> = BTreeMap::new();
+                for a in allocations.iter().filter(|a| a.workload == w.name) {
+                    *by_vendor.entry(a.vendor.clone()).or_insert(0.0) +=
+                        a.requests_per_s.unwrap_or(0.0);
+                }
+                ServiceSummary {
+                    workload: w.name.clone(),
+                    needed_requests_per_s: month
+                        .demand_requests_per_s
+                        .get(&w.name)
+                        .copied()
+                        .unwrap_or(0.0),
+                    provisioned_requests_per_s: by_vendor.values().sum(),
+                    requests_per_s_by_vendor: by_vendor,
+                }
+            })
+            .collect();
+        let per_month = 1.0 / f64::from(p.length);
+        let total: f64 = month.spend_by_vendor.values().sum();
+        let vendor_shares: BTreeMap<String, f64> = month
+            .spend_by_vendor
+            .iter()
+            .map(|(v, u)| (v.clone(), if total > 0.0 { u / total } else { 0.0 }))
+            .collect();
+        let by = |key: fn(&Allocation) -> &str| {
+            let mut out: BTreeMap<String, f64> = BTreeMap::new();
+            for a in &allocations {
+                *out.entry(key(a).to_owned()).or_insert(0.0) += a.usd_per_month;
+            }
+            out
+        };
+        let spend_by_provider = by(|a| a.provider.as_str());
+        let spend_by_chip = by(|a| a.chip.as_str());
+        Some(crate::Plan {
+            portfolio: self.portfolio.clone(),
+            status: self.status,
+            objective_usd_per_month: month.cost_usd * per_month,
+            bound_usd_per_month: month.cost_usd * per_month * (1.0 - self.gap),
+            gap: self.gap,
+            solve_seconds: self.solve_seconds,
+            method: format!(
+                "over time: {} {period} of {}",
+                if p.length == 3 { "quarter" } else { "month" },
+                p.count
+            ),
+            horizon_months: f64::from(p.length),
+            hhi: vendor_shares.values().map(|s| s * s).sum(),
+            vendor_shares,
+            share_basis: "spend".into(),
+            spend_usd_per_month: total * per_month,
+            spend_by_vendor: month
+                .spend_by_vendor
+                .iter()
+                .map(|(v, u)| (v.clone(), u * per_month))
+                .collect(),
+            spend_by_provider,
+            spend_by_chip,
+            services,
+            allocations,
+            contracts: Vec::new(),
+            binding_constraints: Vec::new(),
+            rule_costs: Vec::new(),
+            baselines: Vec::new(),
+            warnings: vec![format!(
+                "period {period} of a plan over time: allocations priced at list less commitment discounts, reservations not netted per allocation; the period's bill is {} a month",
+                crate::plan::usd(month.cost_usd * per_month)
+            )],
+            candidates: 0,
+            variables: 0,
+            constraints: 0,
+        })
+    }
+}
