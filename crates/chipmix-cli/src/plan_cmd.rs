@@ -127,6 +127,13 @@ pub fn plan_loaded(
 ) -> Result<(Plan, portfolio::Portfolio, chipmix_catalog::Catalog), Failure> {
     let calibration = Calibration::builtin();
     check_options(options)?;
+    if p.horizon.is_some() {
+        // `plan` and `export` route these to the planner over time; the analyses do not yet.
+        eprintln!(
+            "note: {} has a `horizon:`; this command analyses its single-period version (one steady-state month: today's demand, the catalog as it is, no reservations, roadmap, price changes or commitment terms) — analyses over time are not supported yet",
+            file.display()
+        );
+    }
     let bar = crate::progress::spinner(format!(
         "planning {} (solver limit {} s)",
         file.display(),

@@ -424,3 +424,26 @@ fn export_writes_the_fleet_of_a_chosen_period() {
     assert_eq!(single.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The risk analyses plan one steady-state month; on a portfolio with a `horizon:` they say so
+/// instead of passing its single-period version off as the plan over time.
+#[test]
+fn analyses_of_a_horizon_portfolio_say_they_use_its_single_period_version() {
+    let out = chipmix(&[
+        "leverage",
+        "crates/chipmix-cli/tests/fixtures/horizon-small.yaml",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("analyses its single-period version"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
