@@ -4,7 +4,9 @@
 //! candidate-generation time, solve time (median and slowest), end-to-end plan time, status
 //! and the worst proven gap of a few runs (seeds 42, 43, 44; candidates: the last run's).
 //!
-//! A second table solves portfolios under `policy.resilience` over the 300-offering catalog.
+//! A second table solves portfolios under `policy.resilience` over the 300-offering catalog; a
+//! third plans the shipped portfolios over time (`examples/growth.yaml`, 12 months;
+//! `examples/roadmap-36m.yaml`, 36 months in quarters) to a 0.1% and a 1% gap.
 //!
 //! `cargo bench -p chipmix-plan --bench planner` (add `-- quick` to skip the 1,000-workload
 //! cases).
@@ -25,6 +27,41 @@ fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     scaling(quick);
     resilient(quick);
+    over_time();
+}
+
+/// The shipped portfolios with a `horizon:`, planned over time to two gaps (60 s limit).
+fn over_time() {
+    let base = Catalog::builtin().unwrap();
+    let cal = Calibration::builtin();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    println!();
+    println!("| portfolio | periods | asked gap | solve s | status | proven gap |");
+    println!("|---|---:|---:|---:|---|---:|");
+    for file in ["examples/growth.yaml", "examples/roadmap-36m.yaml"] {
+        let p = chipmix_workload::portfolio::load(&root.join(file), &base)
+            .unwrap()
+            .portfolio;
+        let c = p.effective_catalog(&base).unwrap();
+        for gap in [0.001, 0.01] {
+            let options = PlanOptions {
+                time_limit_s: 60.0,
+                relative_gap: gap,
+                analysis: false,
+                method: SolveMethod::Direct,
+            };
+            let started = Instant::now();
+            let plan = chipmix_plan::multiperiod::plan_months(&p, &c, &cal, &options).unwrap();
+            println!(
+                "| {file} | {} | {:.1}% | {:.2} | {} | {:.3}% |",
+                plan.by_month.len(),
+                gap * 100.0,
+                started.elapsed().as_secs_f64(),
+                plan.status.as_str(),
+                plan.gap * 100.0
+            );
+        }
+    }
 }
 
 /// Portfolios under `policy.resilience` (keep 50% of each service's peak after losing any one
