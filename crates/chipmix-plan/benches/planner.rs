@@ -9,7 +9,7 @@
 //! `examples/roadmap-36m.yaml`, 36 months in quarters) to a 0.1% and a 1% gap.
 //!
 //! `cargo bench -p chipmix-plan --bench planner` (add `-- quick` to skip the 1,000-workload
-//! cases).
+//! cases, `-- over-time` for the third table alone).
 
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
@@ -25,6 +25,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
+    if std::env::args().any(|a| a == "over-time") {
+        over_time();
+        return;
+    }
     scaling(quick);
     resilient(quick);
     over_time();
