@@ -636,15 +636,23 @@ fn shortfall_vendor(catalog: &Catalog, k: &Contract) -> Option<String> {
 
 /// The commitment discount an offering gets: the first commitment that covers it.
 fn discount_for(portfolio: &Portfolio, o: &Offering) -> f64 {
+    discount_at(portfolio, o, None)
+}
+
+/// The first commitment that names the offering's provider (and chip, when it lists chips) —
+/// and, given a month of a horizon, whose term runs then: its discount, else 0.
+fn discount_at(portfolio: &Portfolio, o: &Offering, month: Option<u32>) -> f64 {
     for k in &portfolio.contracts {
         if let Contract::Commitment {
             provider,
             discount,
             chips,
+            term,
             ..
         } = k
             && provider.eq_ignore_ascii_case(&o.provider)
             && chips.as_ref().is_none_or(|cs| cs.contains(&o.chip))
+            && month.is_none_or(|m| term.covers_month(m))
         {
             return *discount;
         }
@@ -1196,29 +1204,11 @@ fn list_factor(portfolio: &Portfolio, o: &Offering, months: std::ops::Range<u32>
     timeline::mean_price_factor(&portfolio.prices, &o.id(), base, months)
 }
 
-/// The commitment discount on an offering over `months`: per month, the first commitment that
-/// names the offering's provider (and chip, when it lists chips) and whose term runs then.
+/// The commitment discount on an offering over `months`: the mean of each month's.
 fn discount_over(portfolio: &Portfolio, o: &Offering, months: std::ops::Range<u32>) -> f64 {
     let n = months.len().max(1) as f64;
     months
-        .map(|m| {
-            for k in &portfolio.contracts {
-                if let Contract::Commitment {
-                    provider,
-                    discount,
-                    chips,
-                    term,
-                    ..
-                } = k
-                    && provider.eq_ignore_ascii_case(&o.provider)
-                    && chips.as_ref().is_none_or(|cs| cs.contains(&o.chip))
-                    && term.covers_month(m)
-                {
-                    return *discount;
-                }
-            }
-            0.0
-        })
+        .map(|m| discount_at(portfolio, o, Some(m)))
         .sum::<f64>()
         / n
 }
