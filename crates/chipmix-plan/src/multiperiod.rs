@@ -887,16 +887,20 @@ impl<'a> Builder<'a> {
     }
 
     /// Moving capacity costs `policy.migration_cost` per instance released: for each serving
-    /// candidate and month after the first, `moved ≥ units(t−1) − units(t)`.
+    /// candidate and period after the first, `moved ≥ units(t−1) − units(t)`; with
+    /// `policy.max_churn`, a service releases at most that share of its instances per period.
     fn migration(&mut self) {
         let cost = self.portfolio.policy.migration_cost;
+        let churn = self.portfolio.policy.max_churn;
+        // Per (workload, period): (moved column, instances per unit, previous units column).
+        let mut released: BTreeMap<(usize, usize), Vec<(usize, f64, usize)>> = BTreeMap::new();
         for (i, c) in self.cands.iter().enumerate() {
             if !matches!(c.kind, CandidateKind::Serve { .. }) {
                 continue;
             }
             let inst = f64::from(c.instances_per_unit);
             let per_unit = cost.usd_per_instance(c.usd_per_unit_hour / inst) * inst;
-            if per_unit <= 0.0 {
+            if per_unit <= 0.0 && churn.is_none() {
                 continue;
             }
             let w = &self.portfolio.workloads[c.workload].name;
@@ -914,7 +918,30 @@ impl<'a> Builder<'a> {
                 let moved = self.m.column(name.clone(), per_unit, 0.0, upper, false);
                 let coeffs = vec![(moved, 1.0), (before, -1.0), (now, 1.0)];
                 self.m.row(name, 0.0, f64::INFINITY, coeffs);
+                released
+                    .entry((c.workload, t))
+                    .or_default()
+                    .push((moved, inst, before));
             }
+        }
+        // The churn cap: instances released per period at most `max_churn` of those held the
+        // period before, per service.
+        let Some(cap) = churn else {
+            return;
+        };
+        for ((wi, t), terms) in released {
+            let w = &self.portfolio.workloads[wi].name;
+            let mut coeffs: Vec<(usize, f64)> = Vec::new();
+            for &(moved, inst, before) in &terms {
+                coeffs.push((moved, inst));
+                coeffs.push((before, -cap * inst));
+            }
+            self.m.row(
+                format!("churn[{w}]#{}", t + 1),
+                f64::NEG_INFINITY,
+                0.0,
+                coeffs,
+            );
         }
     }
 

@@ -175,6 +175,7 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
             resilience: shape.resilience,
             migration_cost: chipmix_workload::DEFAULT_MIGRATION_COST,
             min_share_per_placement: None,
+            max_churn: None,
         },
         contracts,
         offering_overrides: Vec::new(),

@@ -954,6 +954,21 @@ pub fn verify_months(
             ),
             None => 0.0,
         };
+        if let (Some(cap), Some(before)) = (
+            portfolio.policy.max_churn,
+            t.checked_sub(1).and_then(|p| plan.by_month.get(p as usize)),
+        ) {
+            for (w, _) in portfolio.inference_services() {
+                let (held, released) = churn(&before.allocations, &month.allocations, &w.name);
+                if !leq(f64::from(released), cap * f64::from(held)) {
+                    v.push(format!(
+                        "{here}: {} releases {released} of the {held} instances it held, over policy.max_churn {:.0}%",
+                        w.name,
+                        cap * 100.0
+                    ));
+                }
+            }
+        }
         if (moved - month.migration_usd).abs() > 1e-6 * moved.max(1.0) {
             v.push(format!(
                 "{here}: moving capacity costs {moved:.2} by policy.migration_cost, the plan says {:.2}",
@@ -1211,4 +1226,31 @@ fn discount_over(portfolio: &Portfolio, o: &Offering, months: std::ops::Range<u3
         .map(|m| discount_at(portfolio, o, Some(m)))
         .sum::<f64>()
         / n
+}
+
+/// A service's instances held in `before`, and how many of them its placements (offering,
+/// spot, layout) released by `now`.
+fn churn(
+    before: &[crate::multiperiod::MonthAllocation],
+    now: &[crate::multiperiod::MonthAllocation],
+    workload: &str,
+) -> (u32, u32) {
+    type Key<'a> = (&'a str, bool, Option<u32>, Option<u32>);
+    fn held<'a>(
+        allocs: &'a [crate::multiperiod::MonthAllocation],
+        workload: &str,
+    ) -> BTreeMap<Key<'a>, u32> {
+        let mut out: BTreeMap<Key<'a>, u32> = BTreeMap::new();
+        for a in allocs.iter().filter(|a| a.workload == workload) {
+            let key = (a.offering.as_str(), a.spot, a.replica_tp, a.replica_pp);
+            *out.entry(key).or_insert(0) += a.instances;
+        }
+        out
+    }
+    let (was, is) = (held(before, workload), held(now, workload));
+    let released = was
+        .iter()
+        .map(|(k, n)| n.saturating_sub(is.get(k).copied().unwrap_or(0)))
+        .sum();
+    (was.values().sum(), released)
 }

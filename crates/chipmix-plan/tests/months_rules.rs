@@ -584,3 +584,40 @@ fn placements_over_time_keep_their_minimum_share() {
     }
     assert!(p.policy.min_share_per_placement.is_some());
 }
+
+#[test]
+fn the_churn_cap_limits_what_a_service_releases_per_period() {
+    // Moving is free, but no service may release more than 20% of its instances a month.
+    let big = |ramp: &str| {
+        small_service(ramp, "{ usd_per_instance: 0 }")
+            .replace("peak_requests_per_s: 2", "peak_requests_per_s: 200")
+    };
+    let (free, _, _) = solve(&big(""), 1e-6);
+    let cheapest = free.by_month[0]
+        .allocations
+        .iter()
+        .max_by_key(|a| a.instances)
+        .map(|a| a.offering.clone())
+        .unwrap();
+    let ramp = format!(
+        "supply:\n  - offering: {cheapest}\n    capacity_by_month: [0, 1000, 1000, 1000, 1000, 1000]\n"
+    );
+    let text = big(&ramp).replace("  migration_cost:", "  max_churn: 0.2\n  migration_cost:");
+    let (plan, _, _) = solve(&text, 1e-6);
+    let held = |m: &chipmix_plan::multiperiod::Month| -> u32 {
+        m.allocations.iter().map(|a| a.instances).sum()
+    };
+    for t in 1..plan.by_month.len() {
+        let released: u32 = plan.by_month[t].migrations.iter().map(|m| m.instances).sum();
+        let before = held(&plan.by_month[t - 1]);
+        assert!(
+            f64::from(released) <= 0.2 * f64::from(before) + 1e-9,
+            "month {}: released {released} of {before}",
+            t + 1
+        );
+    }
+    // Without the cap the whole service moves in month 2.
+    let (uncapped, _, _) = solve(&text.replace("  max_churn: 0.2\n", ""), 1e-6);
+    let moved: u32 = uncapped.by_month[1].migrations.iter().map(|m| m.instances).sum();
+    assert!(f64::from(moved) > 0.2 * f64::from(held(&uncapped.by_month[0])));
+}

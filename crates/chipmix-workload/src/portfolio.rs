@@ -247,6 +247,9 @@ pub struct Policy {
     /// Fragmentation: each chip type an inference service uses carries at least this share of
     /// its provisioned demand (`None`: any split).
     pub min_share_per_placement: Option<f64>,
+    /// Plans over a `horizon:`: the most of a service's instances released from their
+    /// placements from one period to the next, as a share of those it held (`None`: no cap).
+    pub max_churn: Option<f64>,
 }
 
 /// The cost of moving a service's capacity from one period to the next, charged per instance
@@ -543,6 +546,7 @@ const POLICY: &[&str] = &[
     "resilience",
     "migration_cost",
     "min_share_per_placement",
+    "max_churn",
 ];
 /// An `offerings:` entry has exactly the columns of an override file.
 const OFFERING: &[&str] = chipmix_catalog::overrides::COLUMNS;
@@ -1113,6 +1117,7 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
         resilience: None,
         migration_cost: DEFAULT_MIGRATION_COST,
         min_share_per_placement: None,
+        max_churn: None,
     };
     let Some(node) = top.get("policy") else {
         return Some(policy);
@@ -1185,6 +1190,7 @@ fn decode_policy(d: &mut Decoder, top: &Fields<'_>, catalog: &Catalog) -> Option
         policy.resilience = decode_resilience(d, node);
     }
     policy.min_share_per_placement = d.opt_number(&f, "min_share_per_placement", &limits::FRACTION);
+    policy.max_churn = d.opt_number(&f, "max_churn", &limits::FRACTION);
     if let Some(node) = f.get("migration_cost")
         && let Some(cost) = decode_migration_cost(d, node)
     {
