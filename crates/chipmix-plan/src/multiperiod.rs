@@ -893,7 +893,8 @@ impl<'a> Builder<'a> {
         let cost = self.portfolio.policy.migration_cost;
         let churn = self.portfolio.policy.max_churn;
         // Per (workload, period): (moved column, instances per unit, previous units column).
-        let mut released: BTreeMap<(usize, usize), Vec<(usize, f64, usize)>> = BTreeMap::new();
+        type Released = Vec<(usize, f64, usize)>;
+        let mut released: BTreeMap<(usize, usize), Released> = BTreeMap::new();
         for (i, c) in self.cands.iter().enumerate() {
             if !matches!(c.kind, CandidateKind::Serve { .. }) {
                 continue;
