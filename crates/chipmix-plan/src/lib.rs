@@ -763,8 +763,8 @@ fn assemble(
     let mut unattributed = 0.0;
     if basis == ShareBasis::Spend {
         for (ki, k) in portfolio.contracts.iter().enumerate() {
-            if let (Contract::Commitment { .. }, Some(col)) = (k, f.contract_columns[ki]) {
-                let shortfall = solved.values[col].max(0.0);
+            if let (Contract::Commitment { .. }, Some(_)) = (k, f.contract_columns[ki]) {
+                let shortfall = settled(portfolio, k, &allocations, f.horizon_months);
                 match formulation::commitment_vendor(catalog, k) {
                     Some(v) => *measure.entry(v.to_string()).or_insert(0.0) += shortfall,
                     None => unattributed += shortfall,
@@ -784,9 +784,12 @@ fn assemble(
         .iter()
         .enumerate()
         .map(|(ki, k)| {
-            let col = f.contract_columns[ki]
-                .map(|c| solved.values[c])
-                .unwrap_or(0.0);
+            // From the plan itself, not the solver's continuous columns: an incumbent stopped
+            // at a gap may carry them loose (credits unused that could have been).
+            let col = match f.contract_columns[ki] {
+                Some(_) => settled(portfolio, k, &allocations, f.horizon_months),
+                None => 0.0,
+            };
             match k {
                 Contract::Commitment {
                     provider,
@@ -1125,6 +1128,36 @@ fn rule_costs(
         );
     }
     out
+}
+
+/// What contract `k` settles per month under `allocations`: a commitment's shortfall,
+/// `max(0, amount − covered spend)`, or the credits used — the grant's monthly share, up to the
+/// provider's spend in the months the grant is valid (as `formulation::build` states both).
+fn settled(portfolio: &Portfolio, k: &Contract, allocations: &[Allocation], horizon: f64) -> f64 {
+    match k {
+        Contract::Commitment { usd_per_month, .. } => {
+            let covered: f64 = allocations
+                .iter()
+                .filter(|a| k.covers(&a.provider, &a.chip))
+                .map(|a| a.usd_per_month)
+                .sum();
+            (usd_per_month - covered).max(0.0)
+        }
+        Contract::Credits { provider, usd, .. } => {
+            let valid = formulation::credit_months(portfolio, k, horizon);
+            let per_month = if valid > 0.0 {
+                usd / valid.max(horizon)
+            } else {
+                0.0
+            };
+            let on_provider: f64 = allocations
+                .iter()
+                .filter(|a| a.provider.eq_ignore_ascii_case(provider))
+                .map(|a| a.usd_per_month)
+                .sum();
+            per_month.min(on_provider * valid.min(horizon) / horizon)
+        }
+    }
 }
 
 /// Baselines a user compares the plan against.

@@ -608,7 +608,11 @@ fn the_churn_cap_limits_what_a_service_releases_per_period() {
         m.allocations.iter().map(|a| a.instances).sum()
     };
     for t in 1..plan.by_month.len() {
-        let released: u32 = plan.by_month[t].migrations.iter().map(|m| m.instances).sum();
+        let released: u32 = plan.by_month[t]
+            .migrations
+            .iter()
+            .map(|m| m.instances)
+            .sum();
         let before = held(&plan.by_month[t - 1]);
         assert!(
             f64::from(released) <= 0.2 * f64::from(before) + 1e-9,
@@ -618,6 +622,10 @@ fn the_churn_cap_limits_what_a_service_releases_per_period() {
     }
     // Without the cap the whole service moves in month 2.
     let (uncapped, _, _) = solve(&text.replace("  max_churn: 0.2\n", ""), 1e-6);
-    let moved: u32 = uncapped.by_month[1].migrations.iter().map(|m| m.instances).sum();
+    let moved: u32 = uncapped.by_month[1]
+        .migrations
+        .iter()
+        .map(|m| m.instances)
+        .sum();
     assert!(f64::from(moved) > 0.2 * f64::from(held(&uncapped.by_month[0])));
 }
