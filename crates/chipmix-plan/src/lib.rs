@@ -598,8 +598,8 @@ fn assemble(
         let mut a = Allocation {
             workload: w.name.clone(),
             kind: match c.kind {
-                CandidateKind::Serve { .. } => "inference".into(),
-                CandidateKind::Train { .. } => "training".into(),
+                CandidateKind::Serve { .. } => plan::WorkloadClass::Inference,
+                CandidateKind::Train { .. } => plan::WorkloadClass::Training,
             },
             offering: o.id(),
             provider: o.provider.clone(),
@@ -802,7 +802,7 @@ fn assemble(
                         .map(|a| a.usd_per_month)
                         .sum();
                     ContractOutcome {
-                        kind: "commitment".into(),
+                        kind: plan::ContractKind::Commitment,
                         provider: provider.clone(),
                         amount_usd: *usd_per_month,
                         spend_usd_per_month: covered,
@@ -811,7 +811,7 @@ fn assemble(
                     }
                 }
                 Contract::Credits { provider, usd, .. } => ContractOutcome {
-                    kind: "credits".into(),
+                    kind: plan::ContractKind::Credits,
                     provider: provider.clone(),
                     amount_usd: *usd,
                     spend_usd_per_month: allocations
@@ -860,12 +860,7 @@ fn assemble(
         spend_by_provider: by_provider,
         spend_by_chip: by_chip,
         vendor_shares,
-        share_basis: match basis {
-            ShareBasis::Spend => "spend",
-            ShareBasis::Chips => "chips",
-            ShareBasis::Compute => "compute",
-        }
-        .into(),
+        share_basis: basis,
         hhi,
         contracts,
         binding_constraints: Vec::new(),
@@ -896,7 +891,7 @@ fn credits_meaning(
     let used = plan
         .contracts
         .iter()
-        .find(|c| c.kind == "credits" && c.provider == provider)
+        .find(|c| c.kind == plan::ContractKind::Credits && c.provider == provider)
         .map_or(0.0, |c| c.credits_used_usd_per_month);
     if used >= allowance * (1.0 - 1e-6) {
         format!(

@@ -1467,12 +1467,12 @@ impl MonthlyPlan {
                 .find(|w| w.name == a.workload)?
                 .kind
             {
-                WorkloadKind::Inference(_) => "inference",
-                WorkloadKind::Training(_) => "training",
+                WorkloadKind::Inference(_) => crate::plan::WorkloadClass::Inference,
+                WorkloadKind::Training(_) => crate::plan::WorkloadClass::Training,
             };
             allocations.push(Allocation {
                 workload: a.workload.clone(),
-                kind: kind.into(),
+                kind,
                 offering: a.offering.clone(),
                 provider: o.provider.clone(),
                 region: o.region.clone(),
@@ -1555,7 +1555,7 @@ impl MonthlyPlan {
             horizon_months: f64::from(p.length),
             hhi: vendor_shares.values().map(|s| s * s).sum(),
             vendor_shares,
-            share_basis: "spend".into(),
+            share_basis: ShareBasis::Spend,
             spend_usd_per_month: total * per_month,
             spend_by_vendor: month
                 .spend_by_vendor

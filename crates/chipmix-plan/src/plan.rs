@@ -23,12 +23,57 @@ impl Status {
     }
 }
 
+/// What an allocation runs: an inference service or a training job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadClass {
+    Inference,
+    Training,
+}
+
+/// What a contract outcome settles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContractKind {
+    Commitment,
+    Credits,
+}
+
+impl WorkloadClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadClass::Inference => "inference",
+            WorkloadClass::Training => "training",
+        }
+    }
+}
+
+impl ContractKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContractKind::Commitment => "commitment",
+            ContractKind::Credits => "credits",
+        }
+    }
+}
+
+impl std::fmt::Display for WorkloadClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ContractKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One line of the plan: a workload on an offering.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Allocation {
     pub workload: String,
-    /// `inference` or `training`.
-    pub kind: String,
+    pub kind: WorkloadClass,
     pub offering: String,
     pub provider: String,
     pub region: String,
@@ -67,8 +112,8 @@ impl Allocation {
     /// The replica layout and what it delivers (inference), or the parallel layout, run length
     /// and MFU (training): the line every report shows for an allocation.
     pub fn layout(&self) -> String {
-        match (self.kind.as_str(), self.train_config) {
-            ("inference", _) => format!(
+        match (self.kind, self.train_config) {
+            (WorkloadClass::Inference, _) => format!(
                 "{} × tp{}{} → {:.1} req/s (TTFT {:.0} ms, TPOT {:.1} ms)",
                 self.replicas.unwrap_or(0),
                 self.replica_tp.unwrap_or(0),
@@ -124,8 +169,7 @@ pub struct ServiceSummary {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ContractOutcome {
-    /// `commitment` or `credits`.
-    pub kind: String,
+    pub kind: ContractKind,
     pub provider: String,
     /// Commitment: USD per month promised. Credits: USD granted (whole grant).
     pub amount_usd: f64,
@@ -187,7 +231,7 @@ pub struct Plan {
     pub spend_by_chip: BTreeMap<String, f64>,
     /// Share of each vendor on the policy's basis (`share_basis`).
     pub vendor_shares: BTreeMap<String, f64>,
-    pub share_basis: String,
+    pub share_basis: chipmix_workload::ShareBasis,
     /// Herfindahl–Hirschman index of `vendor_shares` (1 = one vendor).
     pub hhi: f64,
     pub contracts: Vec<ContractOutcome>,

@@ -113,7 +113,7 @@ impl Fleet {
                     fleet.pools.len() - 1
                 }
             };
-            if a.kind == "inference" {
+            if a.kind == chipmix_plan::plan::WorkloadClass::Inference {
                 fleet.pools[pool].inference_instances += a.instances;
                 match services.iter_mut().find(|s| s.name == a.workload) {
                     Some(s) => s.allocations.push(ServiceAllocation {

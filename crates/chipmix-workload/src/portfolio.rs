@@ -45,7 +45,7 @@ impl Precision {
 }
 
 /// What a vendor-share cap is measured in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ShareBasis {
     /// USD per month spent on the vendor's chips.
@@ -55,6 +55,22 @@ pub enum ShareBasis {
     Chips,
     /// Dense BF16 FLOP/s the vendor's chips deliver.
     Compute,
+}
+
+impl ShareBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareBasis::Spend => "spend",
+            ShareBasis::Chips => "chips",
+            ShareBasis::Compute => "compute",
+        }
+    }
+}
+
+impl std::fmt::Display for ShareBasis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a resilient plan must survive the loss of: any one of these.
