@@ -720,30 +720,13 @@ pub fn verify_months(
         let period_months = m0..m0 + len;
         // Reserved instances usable now, from the purchases alone.
         let mut reserved: BTreeMap<&str, u32> = BTreeMap::new();
-        let mut reserved_usd = 0.0;
         for r in &plan.reservations {
             let first = r.usable_from_month - 1;
             if first <= m0 && m0 < first + 12 * r.term_years {
                 *reserved.entry(r.offering.as_str()).or_insert(0) += r.instances;
-                // Priced at the list price of the period it was bought in, for the whole term.
-                let o = catalog.find_offering(&r.offering);
-                let bought = r.bought_month - 1;
-                let price = o
-                    .ok()
-                    .and_then(|o| {
-                        Some(o.usd_per_hour? * list_factor(portfolio, o, bought..bought + len))
-                    })
-                    .unwrap_or(0.0);
-                reserved_usd += price
-                    * (HOURS_IN_YEAR / 12.0)
-                    * lenf
-                    * (1.0 - r.discount)
-                    * f64::from(r.instances);
             }
         }
         let mut held: BTreeMap<&str, u32> = BTreeMap::new();
-        let mut busy_months: BTreeMap<&str, f64> = BTreeMap::new();
-        let mut spot_usd = 0.0;
         let mut served: BTreeMap<&str, Vec<Served>> = BTreeMap::new();
         // Share measures on the chips and compute bases: what runs, for the time it runs.
         let mut measure: BTreeMap<String, f64> = BTreeMap::new();
@@ -768,20 +751,8 @@ pub fn verify_months(
                     m + 1
                 ));
             }
-            let factor = list_factor(portfolio, o, period_months.clone());
-            if a.spot {
-                if !w.preemptible {
-                    v.push(format!("{here}: {} on spot but not preemptible", w.name));
-                }
-                spot_usd += o.spot_usd_per_hour.unwrap_or(0.0)
-                    * factor
-                    * f64::from(a.instances)
-                    * (HOURS_IN_YEAR / 12.0)
-                    * lenf
-                    * a.busy_fraction;
-            } else {
-                *busy_months.entry(a.offering.as_str()).or_insert(0.0) +=
-                    f64::from(a.instances) * a.busy_fraction * lenf;
+            if a.spot && !w.preemptible {
+                v.push(format!("{here}: {} on spot but not preemptible", w.name));
             }
             let chip = catalog.chip(&o.chip).expect("catalog invariant");
             match &w.kind {
@@ -876,19 +847,16 @@ pub fn verify_months(
                 ));
             }
         }
-        // Cost: on-demand for what reservations do not cover.
-        let mut on_demand_usd = 0.0;
-        for (id, busy) in &busy_months {
-            let o = catalog.find_offering(id).expect("checked above");
-            let covered = f64::from(reserved.get(id).copied().unwrap_or(0)) * lenf;
-            let uncovered = (busy - covered).max(0.0);
-            on_demand_usd += uncovered
-                * o.usd_per_hour.unwrap_or(0.0)
-                * list_factor(portfolio, o, period_months.clone())
-                * (1.0 - discount_over(portfolio, o, m0..m0 + len))
-                * (HOURS_IN_YEAR / 12.0);
-        }
-        let spend = on_demand_usd + spot_usd + reserved_usd;
+        // Cost: spot, on-demand for what reservations do not cover, reservation payments.
+        let spent = period_spend(
+            month,
+            &plan.reservations,
+            &reserved,
+            catalog,
+            portfolio,
+            (m0, len),
+        );
+        let spend: f64 = spent.iter().map(|(_, usd)| usd).sum();
         let cost = spend + month.shortfall_usd - month.credits_usd;
         if (cost - month.cost_usd).abs() > 1e-6 * cost.abs().max(1.0) {
             v.push(format!(
@@ -906,15 +874,11 @@ pub fn verify_months(
                 ..
             } = k
             {
-                let covered: f64 = covered_spend(
-                    k,
-                    month,
-                    &plan.reservations,
-                    &reserved,
-                    catalog,
-                    portfolio,
-                    (m0, len),
-                );
+                let covered: f64 = spent
+                    .iter()
+                    .filter(|(o, _)| k.covers(&o.provider, &o.chip))
+                    .map(|(_, usd)| usd)
+                    .sum();
                 let due: f64 = period_months
                     .clone()
                     .map(|m| term.usd_in_month(*usd_per_month, m))
@@ -930,14 +894,8 @@ pub fn verify_months(
             }
         }
         if portfolio.policy.share_basis == ShareBasis::Spend {
-            for (vendor, usd) in month_spend_by_vendor(
-                month,
-                &plan.reservations,
-                &reserved,
-                catalog,
-                portfolio,
-                (m0, len),
-            ) {
+            for (o, usd) in &spent {
+                let vendor = catalog.vendor_of(o).to_string();
                 *measure.entry(vendor).or_insert(0.0) += usd;
             }
         }
@@ -1030,112 +988,43 @@ pub fn verify_months(
     v
 }
 
-/// Spend in month `t` that a commitment covers: on-demand beyond reservations, spot, and the
-/// reservations' monthly payments, on the providers and chips it names.
-fn covered_spend(
-    k: &Contract,
+/// Every dollar spent in the period starting at month `m0` (`len` months), by offering: spot,
+/// on-demand for the instance-months reservations leave uncovered (less any commitment discount
+/// in force), and the payments of the reservations in their term (at their purchase price).
+fn period_spend<'c>(
     month: &crate::multiperiod::Month,
     reservations: &[crate::multiperiod::Reservation],
     reserved: &BTreeMap<&str, u32>,
-    catalog: &Catalog,
+    catalog: &'c Catalog,
     portfolio: &Portfolio,
     (m0, len): (u32, u32),
-) -> f64 {
+) -> Vec<(&'c Offering, f64)> {
+    let lenf = f64::from(len);
+    let hours = HOURS_IN_YEAR / 12.0 * lenf;
+    let mut out = Vec::new();
     let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut spend = 0.0;
-    for a in &month.allocations {
-        let Ok(o) = catalog.find_offering(&a.offering) else {
-            continue;
-        };
-        if !k.covers(&o.provider, &o.chip) {
-            continue;
-        }
-        if a.spot {
-            spend += o.spot_usd_per_hour.unwrap_or(0.0)
-                * list_factor(portfolio, o, m0..m0 + len)
-                * f64::from(a.instances)
-                * (HOURS_IN_YEAR / 12.0)
-                * f64::from(len)
-                * a.busy_fraction;
-        } else {
-            *busy.entry(a.offering.as_str()).or_insert(0.0) +=
-                f64::from(a.instances) * a.busy_fraction * f64::from(len);
-        }
-    }
-    for (id, b) in busy {
-        let o = catalog.find_offering(id).expect("found above");
-        spend += (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * f64::from(len)).max(0.0)
-            * o.usd_per_hour.unwrap_or(0.0)
-            * list_factor(portfolio, o, m0..m0 + len)
-            * (1.0 - discount_over(portfolio, o, m0..m0 + len))
-            * (HOURS_IN_YEAR / 12.0);
-    }
-    for r in reservations {
-        let first = r.usable_from_month - 1;
-        if first <= m0
-            && m0 < first + 12 * r.term_years
-            && let Ok(o) = catalog.find_offering(&r.offering)
-            && k.covers(&o.provider, &o.chip)
-        {
-            spend += o.usd_per_hour.unwrap_or(0.0)
-                * list_factor(
-                    portfolio,
-                    o,
-                    (r.bought_month - 1)..(r.bought_month - 1 + len),
-                )
-                * (HOURS_IN_YEAR / 12.0)
-                * f64::from(len)
-                * (1.0 - r.discount)
-                * f64::from(r.instances);
-        }
-    }
-    spend
-}
-
-/// Month `t`'s spend per vendor: on-demand beyond reservations, spot, and the reservations'
-/// monthly payments.
-fn month_spend_by_vendor(
-    month: &crate::multiperiod::Month,
-    reservations: &[crate::multiperiod::Reservation],
-    reserved: &BTreeMap<&str, u32>,
-    catalog: &Catalog,
-    portfolio: &Portfolio,
-    (m0, len): (u32, u32),
-) -> BTreeMap<String, f64> {
-    let mut out: BTreeMap<String, f64> = BTreeMap::new();
-    let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
-    let vendor = |o: &Offering| {
-        catalog
-            .chip(&o.chip)
-            .map(|c| c.vendor.to_string())
-            .unwrap_or_default()
-    };
     for a in &month.allocations {
         let Ok(o) = catalog.find_offering(&a.offering) else {
             continue;
         };
         if a.spot {
-            *out.entry(vendor(o)).or_insert(0.0) += o.spot_usd_per_hour.unwrap_or(0.0)
-                * list_factor(portfolio, o, m0..m0 + len)
-                * f64::from(a.instances)
-                * (HOURS_IN_YEAR / 12.0)
-                * f64::from(len)
-                * a.busy_fraction;
+            let price =
+                o.spot_usd_per_hour.unwrap_or(0.0) * list_factor(portfolio, o, m0..m0 + len);
+            out.push((o, price * f64::from(a.instances) * hours * a.busy_fraction));
         } else {
             *busy.entry(a.offering.as_str()).or_insert(0.0) +=
-                f64::from(a.instances) * a.busy_fraction * f64::from(len);
+                f64::from(a.instances) * a.busy_fraction * lenf;
         }
     }
     for (id, b) in busy {
         let Ok(o) = catalog.find_offering(id) else {
             continue;
         };
-        *out.entry(vendor(o)).or_insert(0.0) +=
-            (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * f64::from(len)).max(0.0)
-                * o.usd_per_hour.unwrap_or(0.0)
-                * list_factor(portfolio, o, m0..m0 + len)
-                * (1.0 - discount_over(portfolio, o, m0..m0 + len))
-                * (HOURS_IN_YEAR / 12.0);
+        let uncovered = (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * lenf).max(0.0);
+        let price = o.usd_per_hour.unwrap_or(0.0)
+            * list_factor(portfolio, o, m0..m0 + len)
+            * (1.0 - discount_over(portfolio, o, m0..m0 + len));
+        out.push((o, uncovered * price * (HOURS_IN_YEAR / 12.0)));
     }
     for r in reservations {
         let first = r.usable_from_month - 1;
@@ -1143,16 +1032,13 @@ fn month_spend_by_vendor(
             && m0 < first + 12 * r.term_years
             && let Ok(o) = catalog.find_offering(&r.offering)
         {
-            *out.entry(vendor(o)).or_insert(0.0) += o.usd_per_hour.unwrap_or(0.0)
-                * list_factor(
-                    portfolio,
-                    o,
-                    (r.bought_month - 1)..(r.bought_month - 1 + len),
-                )
-                * (HOURS_IN_YEAR / 12.0)
-                * f64::from(len)
-                * (1.0 - r.discount)
-                * f64::from(r.instances);
+            let bought = r.bought_month - 1;
+            let price =
+                o.usd_per_hour.unwrap_or(0.0) * list_factor(portfolio, o, bought..bought + len);
+            out.push((
+                o,
+                price * (1.0 - r.discount) * hours * f64::from(r.instances),
+            ));
         }
     }
     out
