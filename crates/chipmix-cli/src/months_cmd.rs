@@ -105,6 +105,19 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
     if md {
         chart(&mut s, plan);
     }
+    period_table(&mut s, plan, md);
+    reservations(&mut s, plan, md);
+    commitments(&mut s, plan, md);
+    migrations(&mut s, plan, md);
+    placements(&mut s, plan, md);
+    for w in crate::output::summarize_warnings(&plan.warnings, workloads) {
+        let _ = writeln!(s, "{}warning: {w}", if md { "\n> " } else { "" });
+    }
+    s
+}
+
+/// One row per period: what it costs and how, what moved, what is held, the demand.
+fn period_table(s: &mut String, plan: &MonthlyPlan, md: bool) {
     let header = [
         period_word(plan),
         "cost",
@@ -147,15 +160,16 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
         })
         .collect();
     output::table_or_markdown(
-        &mut s,
+        s,
         md,
         &header,
         rows,
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     );
-    reservations(&mut s, plan, md);
-    commitments(&mut s, plan, md);
-    migrations(&mut s, plan, md);
+}
+
+/// Where each workload runs, period by period.
+fn placements(s: &mut String, plan: &MonthlyPlan, md: bool) {
     if md {
         let _ = writeln!(s, "\n## Where each workload runs, by month\n");
     } else {
@@ -184,10 +198,6 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
             m.month
         );
     }
-    for w in crate::output::summarize_warnings(&plan.warnings, workloads) {
-        let _ = writeln!(s, "{}warning: {w}", if md { "\n> " } else { "" });
-    }
-    s
 }
 
 /// Cost per month as an SVG line chart (Markdown only).
