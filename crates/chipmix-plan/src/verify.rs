@@ -917,7 +917,8 @@ pub fn verify_months(
             t.checked_sub(1).and_then(|p| plan.by_month.get(p as usize)),
         ) {
             for (w, _) in portfolio.inference_services() {
-                let (held, released) = churn(&before.allocations, &month.allocations, &w.name);
+                let (held, released) =
+                    churn(&before.allocations, &month.allocations, portfolio, &w.name);
                 if !leq(f64::from(released), cap * f64::from(held)) {
                     v.push(format!(
                         "{here}: {} releases {released} of the {held} instances it held, over policy.max_churn {:.0}%",
@@ -1044,18 +1045,16 @@ fn period_spend<'c>(
     out
 }
 
-/// What releasing serving capacity between two months costs under `policy.migration_cost`:
-/// per placement (workload, offering, spot, layout), the instances held before and not now.
-fn released_usd(
-    before: &[crate::multiperiod::MonthAllocation],
-    now: &[crate::multiperiod::MonthAllocation],
+/// Every serving placement (workload, offering, spot, layout) held in `before`: the
+/// instances it held then and how many of them `now` no longer holds.
+fn releases<'a>(
+    before: &'a [crate::multiperiod::MonthAllocation],
+    now: &'a [crate::multiperiod::MonthAllocation],
     portfolio: &Portfolio,
-    catalog: &Catalog,
-    months: std::ops::Range<u32>,
-) -> f64 {
-    type Key = (String, String, bool, Option<u32>, Option<u32>);
-    let held = |allocs: &[crate::multiperiod::MonthAllocation]| {
-        let mut out: BTreeMap<Key, u32> = BTreeMap::new();
+) -> Vec<(&'a str, &'a str, bool, u32, u32)> {
+    type Key<'a> = (&'a str, &'a str, bool, Option<u32>, Option<u32>);
+    let held = |allocs: &'a [crate::multiperiod::MonthAllocation]| {
+        let mut out: BTreeMap<Key<'a>, u32> = BTreeMap::new();
         for a in allocs {
             let is_service = portfolio
                 .workloads
@@ -1063,8 +1062,8 @@ fn released_usd(
                 .any(|w| w.name == a.workload && matches!(w.kind, WorkloadKind::Inference(_)));
             if is_service {
                 let key = (
-                    a.workload.clone(),
-                    a.offering.clone(),
+                    a.workload.as_str(),
+                    a.offering.as_str(),
                     a.spot,
                     a.replica_tp,
                     a.replica_pp,
@@ -1075,14 +1074,31 @@ fn released_usd(
         out
     };
     let now = held(now);
+    held(before)
+        .into_iter()
+        .map(|(key, n)| {
+            let left = now.get(&key).copied().unwrap_or(0);
+            (key.0, key.1, key.2, n, n.saturating_sub(left))
+        })
+        .collect()
+}
+
+/// What releasing serving capacity between two months costs under `policy.migration_cost`:
+/// per placement (workload, offering, spot, layout), the instances held before and not now.
+fn released_usd(
+    before: &[crate::multiperiod::MonthAllocation],
+    now: &[crate::multiperiod::MonthAllocation],
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    months: std::ops::Range<u32>,
+) -> f64 {
     let mut usd = 0.0;
-    for (key, n) in held(before) {
-        let left = now.get(&key).copied().unwrap_or(0);
-        if n <= left {
+    for (_, offering, spot, _, released) in releases(before, now, portfolio) {
+        if released == 0 {
             continue;
         }
-        let price = catalog.find_offering(&key.1).ok().and_then(|o| {
-            let list = if key.2 {
+        let price = catalog.find_offering(offering).ok().and_then(|o| {
+            let list = if spot {
                 o.spot_usd_per_hour
             } else {
                 o.usd_per_hour
@@ -1093,7 +1109,7 @@ fn released_usd(
             .policy
             .migration_cost
             .usd_per_instance(price.unwrap_or(0.0))
-            * f64::from(n - left);
+            * f64::from(released);
     }
     usd
 }
@@ -1114,29 +1130,18 @@ fn discount_over(portfolio: &Portfolio, o: &Offering, months: std::ops::Range<u3
         / n
 }
 
-/// A service's instances held in `before`, and how many of them its placements (offering,
-/// spot, layout) released by `now`.
+/// A service's instances held in `before`, and how many of them its placements released by
+/// `now`.
 fn churn(
     before: &[crate::multiperiod::MonthAllocation],
     now: &[crate::multiperiod::MonthAllocation],
+    portfolio: &Portfolio,
     workload: &str,
 ) -> (u32, u32) {
-    type Key<'a> = (&'a str, bool, Option<u32>, Option<u32>);
-    fn held<'a>(
-        allocs: &'a [crate::multiperiod::MonthAllocation],
-        workload: &str,
-    ) -> BTreeMap<Key<'a>, u32> {
-        let mut out: BTreeMap<Key<'a>, u32> = BTreeMap::new();
-        for a in allocs.iter().filter(|a| a.workload == workload) {
-            let key = (a.offering.as_str(), a.spot, a.replica_tp, a.replica_pp);
-            *out.entry(key).or_insert(0) += a.instances;
-        }
-        out
-    }
-    let (was, is) = (held(before, workload), held(now, workload));
-    let released = was
-        .iter()
-        .map(|(k, n)| n.saturating_sub(is.get(k).copied().unwrap_or(0)))
-        .sum();
-    (was.values().sum(), released)
+    releases(before, now, portfolio)
+        .into_iter()
+        .filter(|r| r.0 == workload)
+        .fold((0, 0), |(h, r), (_, _, _, held, released)| {
+            (h + held, r + released)
+        })
 }
