@@ -80,7 +80,7 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
     }
     let _ = writeln!(
         s,
-        "{}: {} over {} months{} — status {}, bound {}, gap {:.3}%, solved in {:.2} s{}",
+        "{}: {} over {} months{} — status {}, bound {}, gap {:.3}%, solved in {:.2} s ({}){}",
         plan.portfolio,
         usd(plan.objective_usd),
         plan.months,
@@ -93,6 +93,7 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
         usd(plan.bound_usd),
         plan.gap * 100.0,
         plan.solve_seconds,
+        plan.method,
         match plan.on_demand_only_usd {
             Some(b) => format!(
                 "; on-demand and spot only, month by month: {} ({:+.1}%)",

@@ -8,8 +8,12 @@
 //! third plans the shipped portfolios over time (`examples/growth.yaml`, 12 months;
 //! `examples/roadmap-36m.yaml`, 36 months in quarters) to a 0.1% and a 1% gap.
 //!
+//! A fourth table plans generated portfolios over time (`synthetic::over_time`), decomposed and
+//! direct.
+//!
 //! `cargo bench -p chipmix-plan --bench planner` (add `-- quick` to skip the 1,000-workload
-//! cases, `-- over-time` for the third table alone).
+//! cases, `-- over-time` for the third and fourth tables alone, `-- generated-over-time` for
+//! the fourth).
 
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
@@ -25,13 +29,75 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
+    if std::env::args().any(|a| a == "generated-over-time") {
+        generated_over_time(quick);
+        return;
+    }
     if std::env::args().any(|a| a == "over-time") {
         over_time();
+        generated_over_time(quick);
         return;
     }
     scaling(quick);
     resilient(quick);
     over_time();
+    generated_over_time(quick);
+}
+
+/// Generated portfolios over time (`synthetic::over_time`: growth, reservations, a ramped
+/// commitment with an exit term, credits, the vendor cap, per-service vendor rules, migration
+/// cost and a churn cap) over the generated 300-offering catalog, both methods.
+fn generated_over_time(quick: bool) {
+    let base = Catalog::builtin().unwrap();
+    let wide = synthetic::catalog(&base, 300, 7);
+    let cal = Calibration::builtin();
+    println!();
+    println!(
+        "| workloads | offerings | months | periods | method | plan s | status | proven gap |"
+    );
+    println!("|---:|---:|---:|---:|---|---:|---|---:|");
+    let mut cases = vec![(20, 12, 1), (100, 36, 1)];
+    if !quick {
+        cases.push((1000, 36, 3));
+    }
+    for (n, months, period) in cases {
+        let shape = Shape {
+            workloads: n,
+            training_fraction: 0.1,
+            vendor_cap: Some(0.6),
+            with_contracts: true,
+            resilience: None,
+        };
+        let p = synthetic::over_time(synthetic::portfolio(42, &shape), months, period, 42);
+        for method in [SolveMethod::Decomposed, SolveMethod::Direct] {
+            if n >= 1000 && matches!(method, SolveMethod::Direct) {
+                continue;
+            }
+            let options = PlanOptions {
+                time_limit_s: 60.0,
+                relative_gap: 0.01,
+                analysis: false,
+                method,
+            };
+            let started = Instant::now();
+            let result = chipmix_plan::multiperiod::plan_months(&p, &wide, &cal, &options);
+            let secs = started.elapsed().as_secs_f64();
+            match result {
+                Ok(plan) => println!(
+                    "| {n} | {} | {months} | {} | {method:?} | {secs:.2} | {} | {:.3}% |",
+                    wide.offerings().len(),
+                    plan.by_month.len(),
+                    plan.status.as_str(),
+                    plan.gap * 100.0
+                ),
+                Err(e) => println!(
+                    "| {n} | {} | {months} | {} | {method:?} | {secs:.2} | {e} | – |",
+                    wide.offerings().len(),
+                    months / period,
+                ),
+            }
+        }
+    }
 }
 
 /// The shipped portfolios with a `horizon:`, planned over time to two gaps (60 s limit).

@@ -12,9 +12,9 @@
 //! The decomposition reads only the [`LinearModel`] and the row kinds: it adds no rule of its
 //! own, so the model it solves is the one [`crate::formulation`] writes.
 
-use crate::formulation::{Formulation, RowKind};
+use crate::formulation::RowKind;
 use crate::lp::{LinearModel, Outcome, SolveOptions, Solved};
-use highs::{ColProblem, HighsModelStatus, HighsSolutionStatus, Sense};
+use highs::{ColProblem, HighsModelStatus, Sense};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -33,7 +33,20 @@ fn row_block(kind: &RowKind) -> Option<usize> {
         | RowKind::Budget
         | RowKind::Commitment { .. }
         | RowKind::CommitmentLink { .. }
+        | RowKind::OnDemand { .. }
+        // Moving capacity ties a service's periods together: priced in the master, so each
+        // period of a service is a block of its own.
+        | RowKind::Migration { .. }
+        | RowKind::Churn { .. }
         | RowKind::Credits { .. } => None,
+    }
+}
+
+/// `CHIPMIX_DECOMPOSE_LOG=1` prints each column-generation round on stderr, for diagnosing a
+/// slow or failed decomposition.
+pub(crate) fn log(message: impl FnOnce() -> String) {
+    if std::env::var_os("CHIPMIX_DECOMPOSE_LOG").is_some() {
+        eprintln!("decomposition: {}", message());
     }
 }
 
@@ -107,27 +120,67 @@ struct Structure {
     column_coupling: Vec<Vec<(usize, f64)>>,
 }
 
-fn structure(f: &Formulation) -> Option<Structure> {
-    let m = &f.model;
-    let mut column_block: Vec<Option<usize>> = vec![None; m.columns.len()];
-    let mut block_of_workload = std::collections::BTreeMap::new();
-    let mut block_rows: Vec<Vec<usize>> = Vec::new();
+/// The blocks: a workload's own rows, split into the parts that share no column (a plan over
+/// time with its migration rows in the master has one block per workload and period). `None`
+/// when a row of one workload holds a column of another.
+fn structure(m: &LinearModel, kinds: &[RowKind]) -> Option<Structure> {
+    debug_assert_eq!(kinds.len(), m.rows.len(), "every row has a kind");
+    // Union-find over block rows: two rows of a block share a column.
+    let mut parent: Vec<usize> = (0..m.rows.len()).collect();
+    fn root(parent: &mut [usize], mut r: usize) -> usize {
+        while parent[r] != r {
+            parent[r] = parent[parent[r]];
+            r = parent[r];
+        }
+        r
+    }
+    let mut first_row_of_column: Vec<Option<usize>> = vec![None; m.columns.len()];
+    let mut first_row_of_workload = std::collections::BTreeMap::new();
     let mut coupling = Vec::new();
-    for (r, kind) in f.row_kinds.iter().enumerate() {
+    for (r, kind) in kinds.iter().enumerate() {
         let Some(w) = row_block(kind) else {
             coupling.push(r);
             continue;
         };
-        let b = *block_of_workload.entry(w).or_insert_with(|| {
-            block_rows.push(Vec::new());
-            block_rows.len() - 1
-        });
-        block_rows[b].push(r);
+        let first = *first_row_of_workload.entry(w).or_insert(r);
+        if m.rows[r].coefficients.is_empty() {
+            // A row with no column (a rule no candidate can meet) stays with its workload:
+            // alone it would be a block of nothing, and its infeasibility would be lost.
+            let (a, b) = (root(&mut parent, first), root(&mut parent, r));
+            parent[a] = b;
+        }
         for &(col, _) in &m.rows[r].coefficients {
-            match column_block[col] {
-                None => column_block[col] = Some(b),
-                Some(other) if other != b => return None,
-                Some(_) => {}
+            match first_row_of_column[col] {
+                None => first_row_of_column[col] = Some(r),
+                Some(other) => {
+                    if row_block(&kinds[other]) != Some(w) {
+                        return None;
+                    }
+                    let (a, b) = (root(&mut parent, other), root(&mut parent, r));
+                    parent[a] = b;
+                }
+            }
+        }
+    }
+    let mut block_of_root = std::collections::BTreeMap::new();
+    let mut block_rows: Vec<Vec<usize>> = Vec::new();
+    for (r, kind) in kinds.iter().enumerate() {
+        if row_block(kind).is_none() {
+            continue;
+        }
+        let b = *block_of_root
+            .entry(root(&mut parent, r))
+            .or_insert_with(|| {
+                block_rows.push(Vec::new());
+                block_rows.len() - 1
+            });
+        block_rows[b].push(r);
+    }
+    let mut column_block: Vec<Option<usize>> = vec![None; m.columns.len()];
+    for (b, rows) in block_rows.iter().enumerate() {
+        for &r in rows {
+            for &(col, _) in &m.rows[r].coefficients {
+                column_block[col] = Some(b);
             }
         }
     }
@@ -151,7 +204,7 @@ fn structure(f: &Formulation) -> Option<Structure> {
         .into_iter()
         .zip(block_columns)
         .map(|(rows, columns)| {
-            let pricing = pricing_of(m, &f.row_kinds, &rows, &columns);
+            let pricing = pricing_of(m, kinds, &rows, &columns);
             let upper = columns
                 .iter()
                 .map(|&c| m.columns[c].upper.floor())
@@ -1165,12 +1218,16 @@ fn objective_of(m: &LinearModel, values: &[f64]) -> f64 {
     values.iter().zip(&m.columns).map(|(v, c)| v * c.cost).sum()
 }
 
-/// Solves `f` by column generation and a MILP over the patterns found.
-pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decomposed, Failure> {
+/// Solves model `m` (its rows of `kinds`) by column generation and a MILP over the patterns
+/// found.
+pub(crate) fn solve(
+    m: &LinearModel,
+    kinds: &[RowKind],
+    options: &SolveOptions,
+) -> Result<Decomposed, Failure> {
     let start = Instant::now();
     let elapsed = || start.elapsed().as_secs_f64();
-    let m = &f.model;
-    let st = structure(f).ok_or(Failure::Unsolved)?;
+    let st = structure(m, kinds).ok_or(Failure::Unsolved)?;
     let nk = st.coupling.len();
     let nb = st.blocks.len();
     let pricing_limit = (options.time_limit_s * 0.25).max(0.05);
@@ -1234,16 +1291,37 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
         .try_optimise(Sense::Minimise)
         .map_err(|_| Failure::Unsolved)?;
     crate::lp::configure(&mut model, options.time_limit_s, 0.0);
+    // New patterns leave the last basis primal feasible: the primal simplex resumes from it.
+    // (The dual simplex stopped on "excessive dual values" on plans over time, whose
+    // artificial slacks are priced up to ~1e9 per unit, and stalled on their degenerate
+    // masters even with the objective scaled down.)
+    model.set_option("simplex_strategy", 4);
 
     let mut best_bound = f64::NEG_INFINITY;
     let mut iterations = 0;
     let mut duals_out = vec![f64::NAN; m.rows.len()];
     // The last master LP's mix of patterns (patterns added after it are not in it).
-    let mut lambda: Vec<f64>;
+    let mut lambda: Vec<f64> = Vec::new();
+    // Artificial slack the last solved master LP used (none solved yet: infinite).
+    let mut last_artificial = f64::INFINITY;
     loop {
         iterations += 1;
-        let solved = model.try_solve().map_err(|_| Failure::Unsolved)?;
+        // The master LP shares the column generation's budget (60% of the limit).
+        model.set_option(
+            "time_limit",
+            (options.time_limit_s * 0.6 - elapsed()).max(0.05),
+        );
+        let solved = model.try_solve().map_err(|e| {
+            log(|| format!("master LP failed: {e:?}"));
+            Failure::Unsolved
+        })?;
         if solved.status() != HighsModelStatus::Optimal {
+            log(|| format!("master LP: {:?}", solved.status()));
+            if last_artificial <= 1e-6 {
+                // A master LP that stalls ends the column generation, not the decomposition:
+                // the patterns so far and the best bound so far still make a plan.
+                break;
+            }
             return Err(Failure::Unsolved);
         }
         let objective = solved.objective_value();
@@ -1259,6 +1337,7 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
             [st.master_columns.len()..first_pattern_column]
             .iter()
             .sum();
+        last_artificial = artificial_used;
         let weights = reduced_costs(m, &st, &y);
         let priced = price_all(m, &st, &weights, pricing_limit)?;
 
@@ -1289,6 +1368,13 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
             best_bound = best_bound.max(bound);
         }
 
+        log(|| {
+            format!(
+                "round {iterations}: master LP {objective:.2}, bound {bound:.2} (best {best_bound:.2}), artificial {artificial_used:.3}, {} patterns, {:.2} s",
+                patterns.len(),
+                elapsed()
+            )
+        });
         let mut model_next: highs::Model = solved.into();
         let mut added = 0;
         for (b, p) in priced.into_iter().enumerate() {
@@ -1338,7 +1424,7 @@ pub(crate) fn solve(f: &Formulation, options: &SolveOptions) -> Result<Decompose
     let solved = model.try_solve().map_err(|_| Failure::Unsolved)?;
     let mut best: Option<(f64, Vec<f64>)> = None;
     let gap_to = |objective: f64| (objective - best_bound) / objective.abs().max(1e-9);
-    if solved.primal_solution_status() == HighsSolutionStatus::Feasible {
+    if crate::lp::has_feasible_solution(&solved) {
         let chosen = solved.get_solution();
         let chosen = chosen.columns();
         let mut values = vec![0.0; m.columns.len()];

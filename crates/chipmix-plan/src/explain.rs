@@ -130,7 +130,10 @@ pub fn elastic(
             RowKind::Budget => (-1.0, 1e3),
             RowKind::Commitment { .. }
             | RowKind::CommitmentLink { .. }
-            | RowKind::Credits { .. } => continue,
+            | RowKind::Credits { .. }
+            | RowKind::OnDemand { .. }
+            | RowKind::Migration { .. }
+            | RowKind::Churn { .. } => continue,
         };
         let col = m.column(
             format!("slack[{}]", m.rows[r].name),
@@ -211,7 +214,10 @@ pub fn elastic(
             | RowKind::PlacementShare { .. }
             | RowKind::Commitment { .. }
             | RowKind::CommitmentLink { .. }
-            | RowKind::Credits { .. } => continue,
+            | RowKind::Credits { .. }
+            | RowKind::OnDemand { .. }
+            | RowKind::Migration { .. }
+            | RowKind::Churn { .. } => continue,
         });
     }
     if out.is_empty() {

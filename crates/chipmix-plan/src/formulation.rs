@@ -60,6 +60,20 @@ pub enum RowKind {
     Credits {
         contract: usize,
     },
+    /// A plan over time: on-demand use of an offering in a period is what its reservations
+    /// leave uncovered (and, under a spend share cap, exactly that).
+    OnDemand {
+        offering: usize,
+    },
+    /// A plan over time: instances a service releases on one offering from one period to the
+    /// next (what moving capacity is billed on).
+    Migration {
+        workload: usize,
+    },
+    /// A plan over time: `policy.max_churn` of a service in one period.
+    Churn {
+        workload: usize,
+    },
 }
 
 /// Rules that can be switched off to measure what they cost.

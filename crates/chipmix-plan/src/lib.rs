@@ -218,7 +218,9 @@ fn solve_milp(
         );
     }
     if decompose {
-        solve_decomposed(portfolio, catalog, cands, f, options)
+        solve_decomposed(&f.model, &f.row_kinds, options, |o| {
+            solve_with_rounding(portfolio, catalog, cands, f, o)
+        })
     } else {
         (
             solve_with_rounding(portfolio, catalog, cands, f, options),
@@ -232,15 +234,17 @@ fn solve_milp(
 /// plan is not within the requested gap, the direct solve gets a few times the
 /// decomposition's time. The better plan is kept, with the better of the two bounds (both
 /// valid).
-fn solve_decomposed(
-    portfolio: &Portfolio,
-    catalog: &Catalog,
-    cands: &[Candidate],
-    f: &Formulation,
+pub(crate) fn solve_decomposed(
+    model: &lp::LinearModel,
+    kinds: &[RowKind],
     options: &SolveOptions,
+    solve_direct: impl Fn(&SolveOptions) -> lp::Solved,
 ) -> (lp::Solved, String) {
     let start = std::time::Instant::now();
-    let decomposed = decompose::solve(f, options);
+    let decomposed = decompose::solve(model, kinds, options);
+    if let Err(e) = &decomposed {
+        decompose::log(|| format!("no plan: {e:?}"));
+    }
     let described = |d: &decompose::Decomposed| {
         format!(
             "decomposed ({} column-generation rounds, {} patterns)",
@@ -277,16 +281,10 @@ fn solve_decomposed(
         // it all.
         remaining = remaining.min((5.0 * spent).max(2.0));
     }
-    let mut direct = solve_with_rounding(
-        portfolio,
-        catalog,
-        cands,
-        f,
-        &SolveOptions {
-            time_limit_s: remaining,
-            ..*options
-        },
-    );
+    let mut direct = solve_direct(&SolveOptions {
+        time_limit_s: remaining,
+        ..*options
+    });
     if let Ok(d) = decomposed
         && matches!(
             direct.outcome,
@@ -934,6 +932,9 @@ fn shadow_prices(
                     | RowKind::ServiceVendorCounts { .. }
                     | RowKind::PlacementShare { .. }
                     | RowKind::CommitmentLink { .. }
+                    | RowKind::OnDemand { .. }
+                    | RowKind::Migration { .. }
+                    | RowKind::Churn { .. }
             )
         {
             continue;
@@ -1009,7 +1010,10 @@ fn shadow_prices(
             RowKind::TrainOnce { .. }
             | RowKind::ServiceVendorCounts { .. }
             | RowKind::PlacementShare { .. }
-            | RowKind::CommitmentLink { .. } => {
+            | RowKind::CommitmentLink { .. }
+            | RowKind::OnDemand { .. }
+            | RowKind::Migration { .. }
+            | RowKind::Churn { .. } => {
                 continue;
             }
             RowKind::Commitment { contract } => (

@@ -191,6 +191,16 @@ pub fn configure(model: &mut highs::Model, time_limit_s: f64, relative_gap: f64)
     model.set_option("random_seed", 0);
 }
 
+/// Whether HiGHS holds a feasible solution. Read from the info value itself: when a solve
+/// ends before HiGHS fills its info (an error, a time limit reached at once) the value is
+/// not one the `highs` crate knows, and its `primal_solution_status()` panics.
+pub fn has_feasible_solution(solved: &highs::SolvedModel) -> bool {
+    // HiGHS's kSolutionStatusFeasible.
+    solved
+        .int_info_value(c"primal_solution_status")
+        .is_ok_and(|v| v == 2)
+}
+
 /// Minimizes `model` with HiGHS.
 pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
     let start = Instant::now();
@@ -225,7 +235,7 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
         Err(e) => return Solved::failed(format!("HiGHS failed: {e:?}"), start),
     };
     let status = solved.status();
-    let has_solution = solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible;
+    let has_solution = has_feasible_solution(&solved);
     let outcome = match status {
         HighsModelStatus::Optimal => Outcome::Optimal,
         HighsModelStatus::Infeasible => Outcome::Infeasible,

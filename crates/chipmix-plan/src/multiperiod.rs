@@ -43,6 +43,10 @@ pub struct MonthlyPlan {
     pub bound_usd: f64,
     pub gap: f64,
     pub solve_seconds: f64,
+    /// How the MILP was solved: `direct` (one branch-and-bound) or `decomposed (…)` (column
+    /// generation by workload and period, with its rounds and patterns).
+    #[serde(default)]
+    pub method: String,
     /// The same portfolio planned with on-demand and spot only, month by month (no
     /// reservations): what re-planning each month on demand alone costs.
     pub on_demand_only_usd: Option<f64>,
@@ -358,8 +362,13 @@ pub fn plan_months(
         relative_gap: options.relative_gap,
         relax: false,
     };
-    let (m, cols) = build(portfolio, catalog, cands, horizon, true)?;
-    let solved = lp::solve(&m, &solve_options);
+    let (m, kinds, cols) = build(portfolio, catalog, cands, horizon, true)?;
+    let decompose = match options.method {
+        crate::SolveMethod::Auto => portfolio.workloads.len() >= crate::DECOMPOSE_FROM_WORKLOADS,
+        crate::SolveMethod::Direct => false,
+        crate::SolveMethod::Decomposed => true,
+    };
+    let (solved, method) = solve_over_time(&m, &kinds, &solve_options, decompose);
     match solved.outcome {
         Outcome::Optimal | Outcome::TimeLimit => {}
         Outcome::Infeasible => {
@@ -373,10 +382,10 @@ pub fn plan_months(
     // The baseline: no reservations at all.
     let on_demand_only = build(portfolio, catalog, cands, horizon, false)
         .ok()
-        .map(|(m0, _)| lp::solve(&m0, &solve_options))
+        .map(|(m0, k0, _)| solve_over_time(&m0, &k0, &solve_options, decompose).0)
         .filter(|s| matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit))
         .map(|s| s.objective);
-    Ok(assemble(
+    let mut plan = assemble(
         portfolio,
         catalog,
         cands,
@@ -384,7 +393,32 @@ pub fn plan_months(
         &cols,
         &solved,
         on_demand_only,
-    ))
+    );
+    plan.method = method;
+    Ok(plan)
+}
+
+/// Solves a model over time: one branch-and-bound, or decomposed by workload and period (the
+/// migration and churn rows that tie a service's periods together priced in the master, with
+/// capacity, shares, contracts and reservations), with the branch-and-bound as the fallback
+/// when the decomposition does not reach the requested gap.
+fn solve_over_time(
+    m: &LinearModel,
+    kinds: &[RowKind],
+    options: &SolveOptions,
+    decompose: bool,
+) -> (lp::Solved, String) {
+    if let Err(why) = m.check_numbers() {
+        return (
+            lp::Solved::failed(why, std::time::Instant::now()),
+            "none".into(),
+        );
+    }
+    if decompose {
+        crate::solve_decomposed(m, kinds, options, |o| lp::solve(m, o))
+    } else {
+        (lp::solve(m, options), "direct".into())
+    }
 }
 
 /// The reservation terms an offering can be bought on.
@@ -434,7 +468,7 @@ fn build(
     cands: &[Candidate],
     horizon: &Horizon,
     with_reservations: bool,
-) -> Result<(LinearModel, Columns), PlanError> {
+) -> Result<(LinearModel, Vec<RowKind>, Columns), PlanError> {
     let mut b = Builder {
         portfolio,
         catalog,
@@ -466,8 +500,10 @@ fn build(
     }
     // A reservation's cost sits on its column for all its active months; the per-month rows
     // use the per-month rate, so the objective and the rows agree.
+    debug_assert_eq!(b.kinds.len(), b.m.rows.len(), "every row has a kind");
     Ok((
         b.m,
+        b.kinds,
         Columns {
             units: b.units,
             reserved: b.reserved,
@@ -478,6 +514,20 @@ fn build(
 impl<'a> Builder<'a> {
     fn offering(&self, oi: usize) -> &'a chipmix_catalog::Offering {
         &self.catalog.offerings()[oi]
+    }
+
+    /// Adds a row of `kind`: every row of the model has one, so the decomposition can tell a
+    /// workload's own rows from those that tie workloads together.
+    fn row(
+        &mut self,
+        kind: RowKind,
+        name: impl Into<String>,
+        lower: f64,
+        upper: f64,
+        coefficients: Vec<(usize, f64)>,
+    ) -> usize {
+        self.kinds.push(kind);
+        self.m.row(name, lower, upper, coefficients)
     }
 
     /// Offering `oi`'s price in period `t` against its catalog price.
@@ -595,7 +645,8 @@ impl<'a> Builder<'a> {
                                 CandidateKind::Train { .. } => None,
                             })
                             .collect();
-                        self.m.row(
+                        self.row(
+                            RowKind::Demand { workload: wi },
                             format!("demand[{}]#{}", w.name, t + 1),
                             provisioned_in_period(self.portfolio, wi, self.p, t),
                             f64::INFINITY,
@@ -605,8 +656,8 @@ impl<'a> Builder<'a> {
                 }
                 WorkloadKind::Training(_) => {
                     let coeffs = mine.iter().map(|&i| (self.units[i][0], 1.0)).collect();
-                    self.m
-                        .row(format!("run_once[{}]", w.name), 1.0, 1.0, coeffs);
+                    let name = format!("run_once[{}]", w.name);
+                    self.row(RowKind::TrainOnce { workload: wi }, name, 1.0, 1.0, coeffs);
                 }
             }
         }
@@ -716,9 +767,11 @@ impl<'a> Builder<'a> {
                     coeffs.extend(r.iter().copied());
                     let upper_row = if r.is_empty() { 0.0 } else { f64::INFINITY };
                     let name = format!("on_demand[{id}]#{}", t + 1);
-                    self.m.row(name, 0.0, upper_row, coeffs.clone());
+                    let kind = RowKind::OnDemand { offering: oi };
+                    self.row(kind, name, 0.0, upper_row, coeffs.clone());
                     if !r.is_empty() && self.spend_is_shared() {
-                        self.exact_on_demand(od, upper, &coeffs, &r, &format!("[{id}]#{}", t + 1));
+                        let label = format!("[{id}]#{}", t + 1);
+                        self.exact_on_demand(oi, od, upper, &coeffs, &r, &label);
                     }
                     let spend = self.spend.entry(t).or_default();
                     spend.push((od, price * HOURS_PER_MONTH, oi));
@@ -730,7 +783,8 @@ impl<'a> Builder<'a> {
                 let cap = f64::from(cap);
                 if let Some(terms) = count_terms {
                     let name = format!("capacity[{id}]#{}", t + 1);
-                    self.m.row(name, f64::NEG_INFINITY, cap, terms);
+                    let kind = RowKind::Capacity { offering: oi };
+                    self.row(kind, name, f64::NEG_INFINITY, cap, terms);
                 }
                 if !r.is_empty() {
                     // Reserved instances hold capacity whether used or not.
@@ -738,7 +792,8 @@ impl<'a> Builder<'a> {
                     let spot = self.spot_count.get(&(oi, t)).into_iter().flatten();
                     coeffs.extend(spot.copied());
                     let name = format!("capacity_reserved[{id}]#{}", t + 1);
-                    self.m.row(name, f64::NEG_INFINITY, cap, coeffs);
+                    let kind = RowKind::Capacity { offering: oi };
+                    self.row(kind, name, f64::NEG_INFINITY, cap, coeffs);
                 }
             }
         }
@@ -757,6 +812,7 @@ impl<'a> Builder<'a> {
     /// `od − usage + reserved`.
     fn exact_on_demand(
         &mut self,
+        oi: usize,
         od: usize,
         od_upper: f64,
         coeffs: &[(usize, f64)],
@@ -776,13 +832,15 @@ impl<'a> Builder<'a> {
             .column(format!("uses_reserved{label}"), 0.0, 0.0, 1.0, true);
         let mut row = coeffs.to_vec();
         row.push((z, big));
-        self.m.row(
+        self.row(
+            RowKind::OnDemand { offering: oi },
             format!("on_demand_exact{label}"),
             f64::NEG_INFINITY,
             big,
             row,
         );
-        self.m.row(
+        self.row(
+            RowKind::OnDemand { offering: oi },
             format!("on_demand_zero{label}"),
             f64::NEG_INFINITY,
             0.0,
@@ -873,7 +931,8 @@ impl<'a> Builder<'a> {
                         let mut coeffs: Vec<(usize, f64)> =
                             covered.iter().map(|&(c, a)| (c, -a)).collect();
                         coeffs.push((u, 1.0));
-                        self.m.row(
+                        self.row(
+                            RowKind::Credits { contract: ki },
                             format!("credits[{provider}]#{}", t + 1),
                             f64::NEG_INFINITY,
                             0.0,
@@ -918,7 +977,10 @@ impl<'a> Builder<'a> {
                 let name = format!("moved[{w}@{id}]#{}", t + 1);
                 let moved = self.m.column(name.clone(), per_unit, 0.0, upper, false);
                 let coeffs = vec![(moved, 1.0), (before, -1.0), (now, 1.0)];
-                self.m.row(name, 0.0, f64::INFINITY, coeffs);
+                let kind = RowKind::Migration {
+                    workload: c.workload,
+                };
+                self.row(kind, name, 0.0, f64::INFINITY, coeffs);
                 released
                     .entry((c.workload, t))
                     .or_default()
@@ -937,7 +999,8 @@ impl<'a> Builder<'a> {
                 coeffs.push((moved, inst));
                 coeffs.push((before, -cap * inst));
             }
-            self.m.row(
+            self.row(
+                RowKind::Churn { workload: wi },
                 format!("churn[{w}]#{}", t + 1),
                 f64::NEG_INFINITY,
                 0.0,
@@ -1036,8 +1099,8 @@ impl<'a> Builder<'a> {
             coeffs.extend(self.month_columns(&self.shortfall, t).map(|s| (s, 1.0)));
             coeffs.extend(self.month_columns(&self.credits, t).map(|u| (u, -1.0)));
             let budget = budget * self.p.len();
-            self.m
-                .row(format!("budget{suffix}"), f64::NEG_INFINITY, budget, coeffs);
+            let name = format!("budget{suffix}");
+            self.row(RowKind::Budget, name, f64::NEG_INFINITY, budget, coeffs);
         }
     }
 
@@ -1417,6 +1480,7 @@ fn assemble(
         bound_usd: bound,
         gap,
         solve_seconds: solved.seconds,
+        method: "direct".into(),
         on_demand_only_usd: on_demand_only,
         reservations,
         commitments,

@@ -225,3 +225,59 @@ pub fn catalog(base: &Catalog, target: usize, seed: u64) -> Catalog {
     c.add_offerings(out).expect("synthetic offerings are valid");
     c
 }
+
+/// `portfolio` planned over `months` in periods of `period_months`, with every rule a plan
+/// over time knows: services growing 0–4% a month, training jobs starting through the first
+/// half, 1- and 3-year reservations (illustrative discounts) bought one month ahead, the
+/// commitment ramped over years with an early-exit term, the policy's default migration cost
+/// and a churn cap of half a service's instances per period.
+pub fn over_time(
+    mut portfolio: Portfolio,
+    months: u32,
+    period_months: u32,
+    seed: u64,
+) -> Portfolio {
+    let mut rng = Rng::new(seed ^ 0x005e_ed0f_7143);
+    for w in &mut portfolio.workloads {
+        match &mut w.kind {
+            WorkloadKind::Inference(s) => s.growth_monthly = rng.range(0.0, 0.04),
+            WorkloadKind::Training(j) => {
+                j.start_month = 1 + (rng.next_u64() % u64::from((months / 2).max(1))) as u32;
+            }
+        }
+    }
+    let term = |provider: &str, years: u32, discount: f64| chipmix_workload::ReservationTerm {
+        provider: provider.into(),
+        term_years: years,
+        discount,
+        source: "ASSUMPTION: illustrative discount for generated portfolios".into(),
+    };
+    portfolio.horizon = Some(chipmix_workload::Horizon {
+        months,
+        period_months,
+        lead_months: 1,
+        reservations: vec![
+            term("aws", 1, 0.35),
+            term("aws", 3, 0.55),
+            term("gcp", 1, 0.37),
+            term("azure", 1, 0.35),
+        ],
+    });
+    portfolio.policy.horizon_months = None;
+    portfolio.policy.max_churn = Some(0.5);
+    for k in &mut portfolio.contracts {
+        if let Contract::Commitment {
+            usd_per_month,
+            term,
+            ..
+        } = k
+        {
+            let first = *usd_per_month;
+            term.months = Some(months.min(36));
+            term.usd_per_month_by_year = Some(vec![first, first * 1.5, first * 2.0]);
+            term.early_exit_fraction = Some(0.5);
+            term.source = Some("ASSUMPTION: generated".into());
+        }
+    }
+    portfolio
+}

@@ -5,7 +5,7 @@ use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
 use chipmix_plan::multiperiod::{MonthlyPlan, plan_months};
 use chipmix_plan::verify::verify_months;
-use chipmix_plan::{PlanError, PlanOptions};
+use chipmix_plan::{PlanError, PlanOptions, SolveMethod, synthetic};
 use chipmix_workload::{Portfolio, portfolio};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -264,6 +264,7 @@ proptest! {
         basis in prop_oneof![Just("spend"), Just("chips"), Just("compute")],
         cap in prop_oneof![Just(None), (0.6f64..0.95).prop_map(Some)],
         migration_hours in 0.0f64..100.0,
+        decomposed in any::<bool>(),
     ) {
         let horizon = if quarters {
             format!("months: {}\n  period: quarter", 3 * months)
@@ -299,10 +300,11 @@ policy:
         );
         let (p, c) = load(&text);
         let cal = Calibration::builtin();
-        match plan_months(&p, &c, &cal, &options(0.02)) {
+        let method = if decomposed { SolveMethod::Decomposed } else { SolveMethod::Direct };
+        match plan_months(&p, &c, &cal, &PlanOptions { method, ..options(0.02) }) {
             Ok(plan) => {
                 let violations = verify_months(&plan, &p, &c, &cal);
-                prop_assert!(violations.is_empty(), "{violations:#?}\n{text}");
+                prop_assert!(violations.is_empty(), "{violations:#?}\n{text}\n{}", plan.method);
             }
             // Rules can make a portfolio impossible; anything else is a bug.
             Err(e) => prop_assert!(matches!(e, PlanError::Infeasible(_)), "{e:?}\n{text}"),
@@ -628,4 +630,50 @@ fn the_churn_cap_limits_what_a_service_releases_per_period() {
         .map(|m| m.instances)
         .sum();
     assert!(f64::from(moved) > 0.2 * f64::from(held(&uncapped.by_month[0])));
+}
+
+/// A generated portfolio over four months (growth, reservations, a ramped commitment, credits, the
+/// vendor cap, per-service vendor rules, migration cost, a churn cap) planned both ways: the
+/// decomposed plan keeps every rule in every month, and each method's proven bound lies below
+/// the other's plan — both bounds are valid for the same MILP.
+#[test]
+fn decomposed_plans_over_time_keep_every_rule_and_agree_with_branch_and_bound() {
+    let base = Catalog::builtin().unwrap();
+    let cal = Calibration::builtin();
+    let shape = synthetic::Shape {
+        workloads: 6,
+        training_fraction: 0.1,
+        vendor_cap: Some(0.6),
+        with_contracts: true,
+        resilience: None,
+    };
+    let p = synthetic::over_time(synthetic::portfolio(42, &shape), 4, 1, 42);
+    let solve = |method| {
+        let plan = plan_months(
+            &p,
+            &base,
+            &cal,
+            &PlanOptions {
+                method,
+                time_limit_s: 5.0,
+                ..options(0.01)
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let violations = verify_months(&plan, &p, &base, &cal);
+        assert!(violations.is_empty(), "{}: {violations:#?}", plan.method);
+        plan
+    };
+    let decomposed = solve(SolveMethod::Decomposed);
+    let direct = solve(SolveMethod::Direct);
+    assert!(
+        decomposed.method.starts_with("decomposed"),
+        "{}",
+        decomposed.method
+    );
+    assert_eq!(direct.method, "direct");
+    let slack = 1e-6 * direct.objective_usd;
+    assert!(decomposed.bound_usd <= direct.objective_usd + slack);
+    assert!(direct.bound_usd <= decomposed.objective_usd + slack);
+    assert_eq!(decomposed.by_month.len(), 4);
 }
