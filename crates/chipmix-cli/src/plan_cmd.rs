@@ -36,8 +36,9 @@ pub struct PlanArgs {
     /// Skip the baselines and the re-solves that price each rule
     #[arg(long)]
     no_analysis: bool,
-    /// How to solve: `auto` decomposes portfolios of 50 workloads or more; `direct` is one
-    /// branch-and-bound over the whole model; `decomposed` is column generation by workload
+    /// How to solve: `auto` decomposes single-period portfolios of 50 workloads or more and
+    /// solves plans over time direct; `direct` is one branch-and-bound over the whole model;
+    /// `decomposed` is column generation by workload (by workload and period over time)
     #[arg(long, value_enum, default_value_t)]
     method: MethodArg,
     #[command(flatten)]

@@ -134,6 +134,10 @@ fn structure(m: &LinearModel, kinds: &[RowKind]) -> Option<Structure> {
         }
         r
     }
+    fn join(parent: &mut [usize], a: usize, b: usize) {
+        let (a, b) = (root(parent, a), root(parent, b));
+        parent[a] = b;
+    }
     let mut first_row_of_column: Vec<Option<usize>> = vec![None; m.columns.len()];
     let mut first_row_of_workload = std::collections::BTreeMap::new();
     let mut coupling = Vec::new();
@@ -146,8 +150,7 @@ fn structure(m: &LinearModel, kinds: &[RowKind]) -> Option<Structure> {
         if m.rows[r].coefficients.is_empty() {
             // A row with no column (a rule no candidate can meet) stays with its workload:
             // alone it would be a block of nothing, and its infeasibility would be lost.
-            let (a, b) = (root(&mut parent, first), root(&mut parent, r));
-            parent[a] = b;
+            join(&mut parent, first, r);
         }
         for &(col, _) in &m.rows[r].coefficients {
             match first_row_of_column[col] {
@@ -156,8 +159,7 @@ fn structure(m: &LinearModel, kinds: &[RowKind]) -> Option<Structure> {
                     if row_block(&kinds[other]) != Some(w) {
                         return None;
                     }
-                    let (a, b) = (root(&mut parent, other), root(&mut parent, r));
-                    parent[a] = b;
+                    join(&mut parent, other, r);
                 }
             }
         }
@@ -1236,26 +1238,7 @@ pub(crate) fn solve(
     // variables, then artificial slacks on the coupling rows (so the first patterns need not
     // fit together), then patterns.
     let (mut pb, rows, convexity) = master_problem(m, &st, false);
-    let mut artificials = 0;
-    for (k, &r) in st.coupling.iter().enumerate() {
-        let row = &m.rows[r];
-        // Priced far above anything a unit of the row can be worth.
-        let worth = row
-            .coefficients
-            .iter()
-            .filter(|&&(_, a)| a.abs() > 1e-9)
-            .map(|&(c, a)| m.columns[c].cost.abs() / a.abs())
-            .fold(1.0, f64::max);
-        let penalty = 100.0 * worth;
-        if row.lower.is_finite() {
-            pb.add_column(penalty, 0.0.., [(rows[k], 1.0)]);
-            artificials += 1;
-        }
-        if row.upper.is_finite() {
-            pb.add_column(penalty, 0.0.., [(rows[k], -1.0)]);
-            artificials += 1;
-        }
-    }
+    let artificials = add_artificials(&mut pb, m, &st, &rows);
     let first_pattern_column = st.master_columns.len() + artificials;
     let mut patterns: Vec<Pattern> = Vec::new();
     // A pattern already in the master can price out again only by the LP's tolerances:
@@ -1341,29 +1324,7 @@ pub(crate) fn solve(
         let weights = reduced_costs(m, &st, &y);
         let priced = price_all(m, &st, &weights, pricing_limit)?;
 
-        // Lagrangian bound: L(y) = Σ rows y·rhs + Σ master columns min over their box
-        // + Σ blocks their cheapest pattern. Valid for the MILP at any sign-correct y.
-        let mut bound = 0.0;
-        for (k, &r) in st.coupling.iter().enumerate() {
-            let row = &m.rows[r];
-            bound += if y[k] > 0.0 {
-                y[k] * row.lower
-            } else if y[k] < 0.0 {
-                y[k] * row.upper
-            } else {
-                0.0
-            };
-        }
-        for &c in &st.master_columns {
-            let col = &m.columns[c];
-            let w = weights[c];
-            bound += if w >= 0.0 {
-                w * col.lower
-            } else {
-                w * col.upper
-            };
-        }
-        bound += priced.iter().map(|p| p.lower_bound).sum::<f64>();
+        let bound = lagrangian_bound(m, &st, &y, &weights, &priced);
         if bound.is_finite() {
             best_bound = best_bound.max(bound);
         }
@@ -1407,10 +1368,44 @@ pub(crate) fn solve(
         }
     }
 
+    let remaining = (options.time_limit_s - elapsed()).max(0.05);
+    let (objective, values) =
+        plan_from_patterns(m, &st, &patterns, &lambda, best_bound, remaining, options)?;
+    let solved = Solved {
+        outcome: Outcome::Optimal,
+        objective,
+        bound: best_bound,
+        gap: 0.0,
+        seconds: elapsed(),
+        values,
+        duals: duals_out,
+        failure: None,
+    };
+    Ok(Decomposed {
+        solved: solved.with_bound(best_bound, options.relative_gap),
+        iterations,
+        patterns: patterns.len(),
+    })
+}
+
+/// The plan from the patterns found, within `time_limit_s`: one pattern per block in a MILP
+/// over them; if that is not within the gap of `best_bound`, the blocks the last master LP
+/// (`lambda`) took whole are fixed and HiGHS re-decides the others over all their candidates.
+/// The better plan's objective and column values.
+fn plan_from_patterns(
+    m: &LinearModel,
+    st: &Structure,
+    patterns: &[Pattern],
+    lambda: &[f64],
+    best_bound: f64,
+    time_limit_s: f64,
+    options: &SolveOptions,
+) -> Result<(f64, Vec<f64>), Failure> {
+    let start = Instant::now();
     // The plan: one pattern per block, in a MILP over the patterns found.
-    let (mut pb, rows, convexity) = master_problem(m, &st, true);
-    for p in &patterns {
-        let (cost, coeffs) = pattern_column(m, &st, p);
+    let (mut pb, rows, convexity) = master_problem(m, st, true);
+    for p in patterns {
+        let (cost, coeffs) = pattern_column(m, st, p);
         let mut factors: Vec<(highs::Row, f64)> =
             coeffs.into_iter().map(|(k, a)| (rows[k], a)).collect();
         factors.push((convexity[p.block], 1.0));
@@ -1419,8 +1414,7 @@ pub(crate) fn solve(
     let mut model = pb
         .try_optimise(Sense::Minimise)
         .map_err(|_| Failure::Unsolved)?;
-    let remaining = (options.time_limit_s - elapsed()).max(0.05);
-    crate::lp::configure(&mut model, remaining * 0.5, options.relative_gap * 0.5);
+    crate::lp::configure(&mut model, time_limit_s * 0.5, options.relative_gap * 0.5);
     let solved = model.try_solve().map_err(|_| Failure::Unsolved)?;
     let mut best: Option<(f64, Vec<f64>)> = None;
     let gap_to = |objective: f64| (objective - best_bound) / objective.abs().max(1e-9);
@@ -1453,7 +1447,7 @@ pub(crate) fn solve(
         // blocks the master LP already takes whole, and let HiGHS re-decide the others over
         // all their candidates.
         let mut fixed = m.clone();
-        for (p, &l) in patterns.iter().zip(&lambda) {
+        for (p, &l) in patterns.iter().zip(lambda) {
             if l > 1.0 - 1e-6 {
                 for &c in &st.blocks[p.block].columns {
                     let v = p
@@ -1466,7 +1460,7 @@ pub(crate) fn solve(
                 }
             }
         }
-        let remaining = (options.time_limit_s - elapsed()).max(0.05);
+        let remaining = (time_limit_s - start.elapsed().as_secs_f64()).max(0.05);
         let repaired = crate::lp::solve(
             &fixed,
             &SolveOptions {
@@ -1482,22 +1476,69 @@ pub(crate) fn solve(
             }
         }
     }
-    let (objective, values) = best.ok_or(Failure::Unsolved)?;
-    let solved = Solved {
-        outcome: Outcome::Optimal,
-        objective,
-        bound: best_bound,
-        gap: 0.0,
-        seconds: elapsed(),
-        values,
-        duals: duals_out,
-        failure: None,
-    };
-    Ok(Decomposed {
-        solved: solved.with_bound(best_bound, options.relative_gap),
-        iterations,
-        patterns: patterns.len(),
-    })
+    best.ok_or(Failure::Unsolved)
+}
+
+/// Lagrangian bound at prices `y`: `L(y) = Σ rows y·rhs + Σ master columns min over their box
+/// + Σ blocks their cheapest pattern`. Valid for the MILP at any sign-correct `y`.
+fn lagrangian_bound(
+    m: &LinearModel,
+    st: &Structure,
+    y: &[f64],
+    weights: &[f64],
+    priced: &[Priced],
+) -> f64 {
+    let mut bound = 0.0;
+    for (k, &r) in st.coupling.iter().enumerate() {
+        let row = &m.rows[r];
+        bound += if y[k] > 0.0 {
+            y[k] * row.lower
+        } else if y[k] < 0.0 {
+            y[k] * row.upper
+        } else {
+            0.0
+        };
+    }
+    for &c in &st.master_columns {
+        let col = &m.columns[c];
+        let w = weights[c];
+        bound += if w >= 0.0 {
+            w * col.lower
+        } else {
+            w * col.upper
+        };
+    }
+    bound + priced.iter().map(|p| p.lower_bound).sum::<f64>()
+}
+
+/// Artificial slacks on the master's coupling rows, priced far above anything a unit of the
+/// row can be worth, so the first patterns need not fit together; how many were added.
+fn add_artificials(
+    pb: &mut ColProblem,
+    m: &LinearModel,
+    st: &Structure,
+    rows: &[highs::Row],
+) -> usize {
+    let mut artificials = 0;
+    for (k, &r) in st.coupling.iter().enumerate() {
+        let row = &m.rows[r];
+        let worth = row
+            .coefficients
+            .iter()
+            .filter(|&&(_, a)| a.abs() > 1e-9)
+            .map(|&(c, a)| m.columns[c].cost.abs() / a.abs())
+            .fold(1.0, f64::max);
+        let penalty = 100.0 * worth;
+        if row.lower.is_finite() {
+            pb.add_column(penalty, 0.0.., [(rows[k], 1.0)]);
+            artificials += 1;
+        }
+        if row.upper.is_finite() {
+            pb.add_column(penalty, 0.0.., [(rows[k], -1.0)]);
+            artificials += 1;
+        }
+    }
+    artificials
 }
 
 #[cfg(test)]

@@ -61,7 +61,8 @@ impl PlanOptions {
 /// How the MILP is solved. Both prove their gap against a bound valid for the whole MILP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SolveMethod {
-    /// Decomposed from [`DECOMPOSE_FROM_WORKLOADS`] workloads on, direct below.
+    /// Decomposed from [`DECOMPOSE_FROM_WORKLOADS`] workloads on, direct below; a plan over
+    /// time is solved direct (its decomposition is not yet better: `docs/planning.md`).
     #[default]
     Auto,
     /// One branch-and-bound over the whole model (HiGHS), after an LP-rounding heuristic.
@@ -69,6 +70,17 @@ pub enum SolveMethod {
     /// Column generation by workload (Dantzig–Wolfe) and a MILP over the patterns found;
     /// falls back to `Direct` when it reaches no plan.
     Decomposed,
+}
+
+impl SolveMethod {
+    /// Whether a single-period portfolio of `workloads` is decomposed.
+    pub fn decomposes(self, workloads: usize) -> bool {
+        match self {
+            SolveMethod::Auto => workloads >= DECOMPOSE_FROM_WORKLOADS,
+            SolveMethod::Direct => false,
+            SolveMethod::Decomposed => true,
+        }
+    }
 }
 
 /// Portfolios this large are decomposed by [`SolveMethod::Auto`]: below it one branch-and-bound
@@ -142,11 +154,7 @@ pub fn plan(
         relative_gap: options.relative_gap,
         relax: false,
     };
-    let decompose = match options.method {
-        SolveMethod::Auto => portfolio.workloads.len() >= DECOMPOSE_FROM_WORKLOADS,
-        SolveMethod::Direct => false,
-        SolveMethod::Decomposed => true,
-    };
+    let decompose = options.method.decomposes(portfolio.workloads.len());
     let (solved, method) = solve_milp(portfolio, catalog, cands, &f, &solve_options, decompose);
     match solved.outcome {
         Outcome::Optimal | Outcome::TimeLimit => {}
@@ -210,22 +218,31 @@ fn solve_milp(
     options: &SolveOptions,
     decompose: bool,
 ) -> (lp::Solved, String) {
+    solve_model(&f.model, &f.row_kinds, options, decompose, |o| {
+        solve_with_rounding(portfolio, catalog, cands, f, o)
+    })
+}
+
+/// Solves any of chipmix's models (a single period's or one over time) decomposed or with
+/// `solve_direct`; the second value says how.
+pub(crate) fn solve_model(
+    model: &lp::LinearModel,
+    kinds: &[RowKind],
+    options: &SolveOptions,
+    decompose: bool,
+    solve_direct: impl Fn(&SolveOptions) -> lp::Solved,
+) -> (lp::Solved, String) {
     // Nothing the solver cannot take reaches it (the input limits should already see to it).
-    if let Err(m) = f.model.check_numbers() {
+    if let Err(m) = model.check_numbers() {
         return (
             lp::Solved::failed(m, std::time::Instant::now()),
             "none".into(),
         );
     }
     if decompose {
-        solve_decomposed(&f.model, &f.row_kinds, options, |o| {
-            solve_with_rounding(portfolio, catalog, cands, f, o)
-        })
+        solve_decomposed(model, kinds, options, solve_direct)
     } else {
-        (
-            solve_with_rounding(portfolio, catalog, cands, f, options),
-            "direct".to_string(),
-        )
+        (solve_direct(options), "direct".to_string())
     }
 }
 
@@ -234,7 +251,7 @@ fn solve_milp(
 /// plan is not within the requested gap, the direct solve gets a few times the
 /// decomposition's time. The better plan is kept, with the better of the two bounds (both
 /// valid).
-pub(crate) fn solve_decomposed(
+fn solve_decomposed(
     model: &lp::LinearModel,
     kinds: &[RowKind],
     options: &SolveOptions,

@@ -127,7 +127,7 @@ pub struct Migration {
 }
 
 /// What one serving placement is: allocations with the same key are the same capacity.
-type PlacementKey<'p> = (&'p str, &'p str, bool, Option<u32>, Option<u32>);
+pub type PlacementKey<'p> = (&'p str, &'p str, bool, Option<u32>, Option<u32>);
 
 /// Serving capacity released between two consecutive months' allocations, priced by
 /// `policy.migration_cost` on each instance's list price that month (`factor`: the price
@@ -142,14 +142,7 @@ fn migrations_between(
     fn count(allocs: &[MonthAllocation]) -> BTreeMap<PlacementKey<'_>, u32> {
         let mut by = BTreeMap::new();
         for a in allocs.iter().filter(|a| a.replicas.is_some()) {
-            let key = (
-                a.workload.as_str(),
-                a.offering.as_str(),
-                a.spot,
-                a.replica_tp,
-                a.replica_pp,
-            );
-            *by.entry(key).or_insert(0) += a.instances;
+            *by.entry(a.placement()).or_insert(0) += a.instances;
         }
         by
     }
@@ -206,6 +199,19 @@ pub struct MonthAllocation {
     pub train_config: Option<TrainConfig>,
     pub days: Option<f64>,
     pub global_batch_tokens: Option<f64>,
+}
+
+impl MonthAllocation {
+    /// The placement this allocation holds: workload, offering, spot, replica layout.
+    pub fn placement(&self) -> PlacementKey<'_> {
+        (
+            self.workload.as_str(),
+            self.offering.as_str(),
+            self.spot,
+            self.replica_tp,
+            self.replica_pp,
+        )
+    }
 }
 
 /// The months a training run is busy, from its start month: `(month index, busy fraction)`.
@@ -363,12 +369,10 @@ pub fn plan_months(
         relax: false,
     };
     let (m, kinds, cols) = build(portfolio, catalog, cands, horizon, true)?;
-    let decompose = match options.method {
-        crate::SolveMethod::Auto => portfolio.workloads.len() >= crate::DECOMPOSE_FROM_WORKLOADS,
-        crate::SolveMethod::Direct => false,
-        crate::SolveMethod::Decomposed => true,
-    };
-    let (solved, method) = solve_over_time(&m, &kinds, &solve_options, decompose);
+    // Over time only on request: measured worse than branch-and-bound (`docs/planning.md`).
+    let decompose = options.method == crate::SolveMethod::Decomposed;
+    let (solved, method) =
+        crate::solve_model(&m, &kinds, &solve_options, decompose, |o| lp::solve(&m, o));
     match solved.outcome {
         Outcome::Optimal | Outcome::TimeLimit => {}
         Outcome::Infeasible => {
@@ -382,7 +386,9 @@ pub fn plan_months(
     // The baseline: no reservations at all.
     let on_demand_only = build(portfolio, catalog, cands, horizon, false)
         .ok()
-        .map(|(m0, k0, _)| solve_over_time(&m0, &k0, &solve_options, decompose).0)
+        .map(|(m0, k0, _)| {
+            crate::solve_model(&m0, &k0, &solve_options, decompose, |o| lp::solve(&m0, o)).0
+        })
         .filter(|s| matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit))
         .map(|s| s.objective);
     let mut plan = assemble(
@@ -396,29 +402,6 @@ pub fn plan_months(
     );
     plan.method = method;
     Ok(plan)
-}
-
-/// Solves a model over time: one branch-and-bound, or decomposed by workload and period (the
-/// migration and churn rows that tie a service's periods together priced in the master, with
-/// capacity, shares, contracts and reservations), with the branch-and-bound as the fallback
-/// when the decomposition does not reach the requested gap.
-fn solve_over_time(
-    m: &LinearModel,
-    kinds: &[RowKind],
-    options: &SolveOptions,
-    decompose: bool,
-) -> (lp::Solved, String) {
-    if let Err(why) = m.check_numbers() {
-        return (
-            lp::Solved::failed(why, std::time::Instant::now()),
-            "none".into(),
-        );
-    }
-    if decompose {
-        crate::solve_decomposed(m, kinds, options, |o| lp::solve(m, o))
-    } else {
-        (lp::solve(m, options), "direct".into())
-    }
 }
 
 /// The reservation terms an offering can be bought on.

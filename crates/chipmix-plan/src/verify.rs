@@ -1052,23 +1052,15 @@ fn releases<'a>(
     now: &'a [crate::multiperiod::MonthAllocation],
     portfolio: &Portfolio,
 ) -> Vec<(&'a str, &'a str, bool, u32, u32)> {
-    type Key<'a> = (&'a str, &'a str, bool, Option<u32>, Option<u32>);
     let held = |allocs: &'a [crate::multiperiod::MonthAllocation]| {
-        let mut out: BTreeMap<Key<'a>, u32> = BTreeMap::new();
+        let mut out: BTreeMap<crate::multiperiod::PlacementKey<'a>, u32> = BTreeMap::new();
         for a in allocs {
             let is_service = portfolio
                 .workloads
                 .iter()
                 .any(|w| w.name == a.workload && matches!(w.kind, WorkloadKind::Inference(_)));
             if is_service {
-                let key = (
-                    a.workload.as_str(),
-                    a.offering.as_str(),
-                    a.spot,
-                    a.replica_tp,
-                    a.replica_pp,
-                );
-                *out.entry(key).or_insert(0) += a.instances;
+                *out.entry(a.placement()).or_insert(0) += a.instances;
             }
         }
         out
