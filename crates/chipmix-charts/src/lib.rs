@@ -402,7 +402,8 @@ fn draw_horizontal_bars(
 /// 720×360; the legend goes right of the plot, and the image grows taller when the legend needs
 /// it. Series are coloured by index from a fixed palette. Y tick labels use `format_y`; x tick
 /// labels use a compact numeric format. With no point that has both coordinates finite the chart
-/// shows only the title and "no data".
+/// shows only the title and "no data". When every x is a whole number (periods, steps), only
+/// whole numbers are ticked.
 pub fn line_chart_svg(
     title: &str,
     x_label: &str,
@@ -459,11 +460,21 @@ pub fn line_chart_svg(
             .x_label_area_size(44)
             .y_label_area_size(y_area)
             .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)?;
-        let x_fmt = |v: &f64| fmt_tick(*v);
+        // Periods, steps and counts on x (every x a whole number): whole-number ticks only.
+        let whole_x = finite_x().all(|p| p.0.fract() == 0.0);
+        let x_fmt = |v: &f64| {
+            if whole_x && v.fract() != 0.0 {
+                String::new()
+            } else {
+                fmt_tick(*v)
+            }
+        };
         let y_fmt = |v: &f64| fmt(*v);
-        chart
-            .configure_mesh()
-            .x_desc(clean(x_label))
+        let mut mesh = chart.configure_mesh();
+        if whole_x {
+            mesh.x_labels(((xmax - xmin).min(11.0) as usize + 1).max(2));
+        }
+        mesh.x_desc(clean(x_label))
             .y_desc(clean(y_label))
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)

@@ -52,18 +52,10 @@ pub fn run(
 }
 
 /// What one entry of `by_month` is: a month or a quarter.
-fn period_word(plan: &MonthlyPlan) -> &'static str {
-    if plan.period_months == 3 {
-        "quarter"
-    } else {
-        "month"
-    }
-}
-
 fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
     let mut s = String::new();
     if md {
-        let _ = writeln!(s, "# Plan by {}: {}\n", period_word(plan), plan.portfolio);
+        let _ = writeln!(s, "# Plan by {}: {}\n", plan.period_word(), plan.portfolio);
     }
     let mut parts = Vec::new();
     if plan.committed_after_horizon_usd > 0.0 {
@@ -120,7 +112,7 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
 /// One row per period: what it costs and how, what moved, what is held, the demand.
 fn period_table(s: &mut String, plan: &MonthlyPlan, md: bool) {
     let header = [
-        period_word(plan),
+        plan.period_word(),
         "cost",
         "on-demand",
         "reserved",
@@ -195,84 +187,36 @@ fn placements(s: &mut String, plan: &MonthlyPlan, md: bool) {
             s,
             "{}{} {}: {line}",
             if md { "- " } else { "  " },
-            period_word(plan),
+            plan.period_word(),
             m.month
         );
     }
 }
 
-/// Cost per month as an SVG line chart (Markdown only).
+/// Cost and vendor shares per period as SVG line charts (Markdown only).
 fn chart(s: &mut String, plan: &MonthlyPlan) {
-    let series = vec![
-        chipmix_charts::Series {
-            name: "total".into(),
-            points: plan
-                .by_month
-                .iter()
-                .map(|m| (f64::from(m.month), m.cost_usd))
-                .collect(),
-        },
-        chipmix_charts::Series {
-            name: "reserved".into(),
-            points: plan
-                .by_month
-                .iter()
-                .map(|m| (f64::from(m.month), m.reserved_usd))
-                .collect(),
-        },
-        chipmix_charts::Series {
-            name: "on-demand".into(),
-            points: plan
-                .by_month
-                .iter()
-                .map(|m| (f64::from(m.month), m.on_demand_usd))
-                .collect(),
-        },
-    ];
-    let _ = writeln!(
-        s,
-        "\n{}\n",
-        chipmix_charts::line_chart_svg(
-            &format!("Cost per {}", period_word(plan)),
-            period_word(plan),
-            "USD",
-            &series,
-            &|v| usd(v)
-        )
+    let lines = |series: Vec<(String, Vec<(f64, f64)>)>| -> Vec<chipmix_charts::Series> {
+        series
+            .into_iter()
+            .map(|(name, points)| chipmix_charts::Series { name, points })
+            .collect()
+    };
+    let word = plan.period_word();
+    let cost = chipmix_charts::line_chart_svg(
+        &format!("Cost per {word}"),
+        word,
+        "USD",
+        &lines(plan.cost_series()),
+        &|v| usd(v),
     );
-    // Each vendor's share of what is spent, period by period.
-    let vendors: std::collections::BTreeSet<&String> = plan
-        .by_month
-        .iter()
-        .flat_map(|m| m.spend_by_vendor.keys())
-        .collect();
-    let shares: Vec<chipmix_charts::Series> = vendors
-        .into_iter()
-        .map(|v| chipmix_charts::Series {
-            name: v.clone(),
-            points: plan
-                .by_month
-                .iter()
-                .map(|m| {
-                    let total: f64 = m.spend_by_vendor.values().sum();
-                    let mine = m.spend_by_vendor.get(v).copied().unwrap_or(0.0);
-                    let share = if total > 0.0 { mine / total } else { 0.0 };
-                    (f64::from(m.month), 100.0 * share)
-                })
-                .collect(),
-        })
-        .collect();
-    let _ = writeln!(
-        s,
-        "\n{}\n",
-        chipmix_charts::line_chart_svg(
-            &format!("Vendor share of spend per {}", period_word(plan)),
-            period_word(plan),
-            "% of spend",
-            &shares,
-            &|v| format!("{v:.0}%")
-        )
+    let shares = chipmix_charts::line_chart_svg(
+        &format!("Vendor share of spend per {word}"),
+        word,
+        "% of spend",
+        &lines(plan.vendor_share_series()),
+        &|v| format!("{v:.0}%"),
     );
+    let _ = writeln!(s, "\n{cost}\n\n\n{shares}\n");
 }
 
 /// The reservations to buy, and when.
@@ -339,7 +283,7 @@ fn migrations(s: &mut String, plan: &MonthlyPlan, md: bool) {
             s,
             "{}{} {}: {moves}",
             if md { "- " } else { "  " },
-            period_word(plan),
+            plan.period_word(),
             m.month
         );
     }
@@ -361,9 +305,9 @@ fn commitments(s: &mut String, plan: &MonthlyPlan, md: bool) {
                 let mid = costs.len() / 2;
                 format!(
                     "; walking away after {} 1 costs {}, after {} {} costs {}",
-                    period_word(plan),
+                    plan.period_word(),
                     usd(costs[0]),
-                    period_word(plan),
+                    plan.period_word(),
                     mid + 1,
                     usd(costs[mid])
                 )

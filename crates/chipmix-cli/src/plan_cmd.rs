@@ -131,8 +131,9 @@ pub fn plan_loaded(
     if p.horizon.is_some() {
         // `plan` and `export` route these to the planner over time; the analyses do not yet.
         eprintln!(
-            "note: {} has a `horizon:`; this command analyses its single-period version (one steady-state month: today's demand, the catalog as it is, no reservations, roadmap, price changes or commitment terms) — analyses over time are not supported yet",
-            file.display()
+            "note: {}: {}",
+            file.display(),
+            chipmix_risk::SINGLE_PERIOD_NOTE
         );
     }
     let bar = crate::progress::spinner(format!(

@@ -442,7 +442,7 @@ fn analyses_of_a_horizon_portfolio_say_they_use_its_single_period_version() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("analyses its single-period version"),
+        String::from_utf8_lossy(&out.stderr).contains("uses its single-period version"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

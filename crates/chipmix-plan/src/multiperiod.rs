@@ -1473,6 +1473,58 @@ fn assemble(
 }
 
 impl MonthlyPlan {
+    /// What one period is: `month` or `quarter`.
+    pub fn period_word(&self) -> &'static str {
+        if self.period_months == 3 {
+            "quarter"
+        } else {
+            "month"
+        }
+    }
+
+    /// Cost per period as chart lines `(name, [(period, USD)])`: the total, what reservations
+    /// cost and what on-demand capacity costs. One place for the CLI's report and the dashboard.
+    pub fn cost_series(&self) -> Vec<(String, Vec<(f64, f64)>)> {
+        let line = |name: &str, f: fn(&Month) -> f64| {
+            let points = self
+                .by_month
+                .iter()
+                .map(|m| (f64::from(m.month), f(m)))
+                .collect();
+            (name.to_string(), points)
+        };
+        vec![
+            line("total", |m| m.cost_usd),
+            line("reserved", |m| m.reserved_usd),
+            line("on-demand", |m| m.on_demand_usd),
+        ]
+    }
+
+    /// Each vendor's share of what is spent, period by period, in percent, as chart lines.
+    pub fn vendor_share_series(&self) -> Vec<(String, Vec<(f64, f64)>)> {
+        let vendors: std::collections::BTreeSet<&String> = self
+            .by_month
+            .iter()
+            .flat_map(|m| m.spend_by_vendor.keys())
+            .collect();
+        vendors
+            .into_iter()
+            .map(|v| {
+                let points = self
+                    .by_month
+                    .iter()
+                    .map(|m| {
+                        let total: f64 = m.spend_by_vendor.values().sum();
+                        let mine = m.spend_by_vendor.get(v).copied().unwrap_or(0.0);
+                        let share = if total > 0.0 { mine / total } else { 0.0 };
+                        (f64::from(m.month), 100.0 * share)
+                    })
+                    .collect();
+                (v.clone(), points)
+            })
+            .collect()
+    }
+
     /// Period `period` (1-based) as a single-period [`Plan`], for the engines that run one
     /// fleet at a time (exports): its allocations with their layouts, each allocation's spend
     /// per month at that period's list price and commitment discount (reservations are not

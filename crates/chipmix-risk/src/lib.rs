@@ -57,6 +57,10 @@ impl Context<'_> {
     }
 }
 
+/// What every analysis of a portfolio with a `horizon:` says: it analyses the single-period
+/// version ([`chipmix_plan::plan`] plans one steady-state month).
+pub const SINGLE_PERIOD_NOTE: &str = "the portfolio has a `horizon:`; this analysis uses its single-period version (one steady-state month: today's demand, the catalog as it is, no reservations, roadmap, price changes or commitment terms) — analyses over time are not supported yet";
+
 /// Who watches a long analysis: `cancelled` is asked before every re-plan (a server's cancel
 /// flag), `replanned` is called after each one (a progress bar). Both are called from many
 /// threads at once.

@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::auth::{Admin, Editor, Role, Viewer};
 use crate::db::{self, NewJob, NewPlan, PlanRow, TokenInfo, VersionRow, rfc3339};
 use crate::diff::{self, PlanDiff};
-use crate::engine::{self, ExportFailure, ExportResponse, Located, SolveFailure};
+use crate::engine::{self, ExportFailure, ExportResponse, Located, SolveFailure, Solved};
 use crate::error::{ApiError, ErrorBody, Json, Path, Query, Text};
 use crate::jobs::{self, JobKind, JobSpec};
 use axum::extract::State;
@@ -409,7 +409,8 @@ pub struct PlanRequest {
     pub version: Option<i64>,
     /// Stop the solver after this many seconds (capped by the server's limit).
     pub time_limit_s: Option<f64>,
-    /// Stop when the proven relative gap is at most this (default 0.0001).
+    /// Stop when the proven relative gap is at most this (default 0.0001; 0.01 for a
+    /// portfolio with a `horizon:`, planned period by period).
     pub gap: Option<f64>,
     /// Also solve the baselines and price each rule (default true; a few more solves).
     pub analysis: Option<bool>,
@@ -422,7 +423,13 @@ pub struct PlanResponse {
     pub portfolio_version: i64,
     /// `optimal` or `time_limit`.
     pub status: String,
+    /// Cost per month; for a plan over time, its total (reservation payments owed after the
+    /// horizon included) spread over its months.
     pub objective_usd_per_month: f64,
+    /// Months a plan over time covers (a portfolio with a `horizon:`); absent for a plan of
+    /// one period. `plan` is then the plan by period (`by_month`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub horizon_months: Option<i64>,
     /// SHA-256 of the catalog the plan was made on (offerings and chips, as JSON).
     pub catalog_sha256: String,
     /// The override version in force when it was made (none: the built-in catalog).
@@ -452,6 +459,7 @@ fn plan_response(row: &PlanRow, with_plan: bool) -> ApiResult<PlanResponse> {
         portfolio_version: row.portfolio_version,
         status: row.status.clone(),
         objective_usd_per_month: row.objective_usd_per_month,
+        horizon_months: row.horizon_months,
         catalog_sha256: row.catalog_sha256.clone(),
         catalog_override_version: row.catalog_override_version,
         created_at: rfc3339(row.created_at),
@@ -463,7 +471,6 @@ fn plan_response(row: &PlanRow, with_plan: bool) -> ApiResult<PlanResponse> {
 fn solve_error(state: &AppState, f: SolveFailure) -> ApiError {
     let (outcome, e) = match f {
         SolveFailure::BadOptions(m) => ("rejected", ApiError::unprocessable(m)),
-        SolveFailure::Unsupported(m) => ("rejected", ApiError::unprocessable(m)),
         SolveFailure::Infeasible(reasons) => (
             "infeasible",
             ApiError::unprocessable("infeasible: no plan meets every constraint")
@@ -498,7 +505,7 @@ pub async fn create_plan(
     let version = state.db.get_version(&name, req.version).await?;
     let (override_row, base) = state.catalogs.latest(&state.db).await?;
     let max_s = state.config.solve_time_limit_s;
-    let options = PlanOptions {
+    let mut options = PlanOptions {
         time_limit_s: req.time_limit_s.unwrap_or(max_s).min(max_s),
         relative_gap: req.gap.unwrap_or(1e-4),
         analysis: req.analysis.unwrap_or(true),
@@ -527,6 +534,7 @@ pub async fn create_plan(
             )
         })?;
         let hash = engine::catalog_sha256(&catalog);
+        options.relative_gap = req.gap.unwrap_or_else(|| engine::default_gap(&p));
         Ok::<_, ApiError>((engine::solve(&p, &catalog, &calibration, &options), hash))
     })
     .await??;
@@ -534,18 +542,20 @@ pub async fn create_plan(
         (Ok(plan), hash) => (plan, hash),
         (Err(f), _) => return Err(solve_error(&state, f)),
     };
-    state.metrics.record_solve(plan.status.as_str());
-    let plan_json = serde_json::to_string(&plan).map_err(ApiError::internal)?;
+    state.metrics.record_solve(plan.status());
+    let plan_json = plan.to_json().map_err(ApiError::internal)?;
+    let horizon_months = plan.horizon_months().map(i64::from);
     let (id, created_at) = state
         .db
         .insert_plan(&NewPlan {
             portfolio_version_id: version.id,
             catalog_override_id: override_row.as_ref().map(|r| r.id),
             catalog_sha256: &hash,
-            status: plan.status.as_str(),
-            objective_usd_per_month: plan.objective_usd_per_month,
+            status: plan.status(),
+            objective_usd_per_month: plan.objective_usd_per_month(),
             plan_json: &plan_json,
             created_by: &caller.name,
+            horizon_months,
         })
         .await?;
     Ok((
@@ -554,13 +564,16 @@ pub async fn create_plan(
             id,
             portfolio: version.portfolio,
             portfolio_version: version.version,
-            status: plan.status.as_str().into(),
-            objective_usd_per_month: plan.objective_usd_per_month,
+            status: plan.status().into(),
+            objective_usd_per_month: plan.objective_usd_per_month(),
+            horizon_months,
             catalog_sha256: hash,
             catalog_override_version: override_row.map(|r| r.version),
             created_at: rfc3339(created_at),
             created_by: caller.name,
-            plan: Some(serde_json::value::to_raw_value(&plan).map_err(ApiError::internal)?),
+            plan: Some(
+                serde_json::value::RawValue::from_string(plan_json).map_err(ApiError::internal)?,
+            ),
         }),
     ))
 }
@@ -597,8 +610,20 @@ pub async fn list_plans(
     ))
 }
 
-fn stored_plan(row: &PlanRow) -> ApiResult<Plan> {
-    serde_json::from_str(&row.plan_json).map_err(ApiError::internal)
+fn stored_plan(row: &PlanRow) -> ApiResult<Solved> {
+    Solved::from_json(&row.plan_json, row.horizon_months).map_err(ApiError::internal)
+}
+
+/// A stored plan of one period, for what compares single fleets (diffs).
+fn stored_period_plan(row: &PlanRow) -> ApiResult<Plan> {
+    match stored_plan(row)? {
+        Solved::Period(plan) => Ok(plan),
+        Solved::Horizon(_) => Err(ApiError::unprocessable(format!(
+            "plan {} is a plan over time ({} months): diffs compare plans of one period; export a period's fleet with `?period=`",
+            row.id,
+            row.horizon_months.unwrap_or(0)
+        ))),
+    }
 }
 
 /// How plan `b` differs from plan `a`: instances per workload and offering, cost, vendor
@@ -615,9 +640,9 @@ pub async fn diff_plans(
     let (ra, rb) = (state.db.get_plan(a).await?, state.db.get_plan(b).await?);
     Ok(axum::Json(diff::diff(
         a,
-        &stored_plan(&ra)?,
+        &stored_period_plan(&ra)?,
         b,
-        &stored_plan(&rb)?,
+        &stored_period_plan(&rb)?,
     )))
 }
 
@@ -633,11 +658,21 @@ pub struct KueueQuery {
     /// A MultiKueue setup: a manager cluster and one worker cluster per provider.
     #[serde(default)]
     pub multikueue: bool,
+    /// For a plan over time: the period (1-based) whose fleet to export (default: the first).
+    pub period: Option<u32>,
+}
+
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodQuery {
+    /// For a plan over time: the period (1-based) whose fleet to export (default: the first).
+    pub period: Option<u32>,
 }
 
 enum Format {
     Kueue(KueueQuery),
-    SkyPilot,
+    SkyPilot(PeriodQuery),
 }
 
 /// Rebuilds what a plan was made from, checks it is unchanged (same catalog hash), re-verifies
@@ -665,16 +700,19 @@ async fn export(state: &AppState, id: i64, format: Format) -> ApiResult<ExportRe
                 "the catalog this plan was made on cannot be rebuilt (the server's built-in catalog changed); plan the portfolio again",
             ));
         }
-        let violations = chipmix_plan::verify::verify(&plan, &p, &catalog, &calibration);
-        if !violations.is_empty() {
-            return Err(ApiError::internal(format!(
-                "stored plan {id} fails verification: {}",
-                violations.join("; ")
-            )));
-        }
+        let period = match &format {
+            Format::Kueue(q) => q.period,
+            Format::SkyPilot(q) => q.period,
+        };
+        let plan = engine::fleet(plan, period, &p, &catalog, &calibration).map_err(|e| match e {
+            ExportFailure::Rejected(m) => ApiError::unprocessable(m),
+            ExportFailure::Internal(m) => {
+                ApiError::internal(format!("stored plan {id} fails verification: {m}"))
+            }
+        })?;
         let exported = match format {
             Format::Kueue(q) => engine::export_kueue(&plan, &p, &catalog, q.namespace, q.multikueue),
-            Format::SkyPilot => engine::export_skypilot(&plan, &p, &catalog, &calibration),
+            Format::SkyPilot(_) => engine::export_skypilot(&plan, &p, &catalog, &calibration),
         };
         exported.map_err(|e| match e {
             ExportFailure::Rejected(m) => ApiError::unprocessable(m),
@@ -703,15 +741,17 @@ pub async fn export_kueue(
 /// SkyPilot task YAML for a stored plan, with fallbacks, validated against the task schema.
 #[utoipa::path(get, path = "/api/v1/plans/{id}/export/skypilot", tag = "exports",
     security(("bearer" = [])),
-    params(("id" = i64, Path)),
+    params(("id" = i64, Path), PeriodQuery),
     responses((status = 200, body = ExportResponse), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, body = ErrorBody),
+        (status = 422, description = "A period the plan does not have, or `period` on a plan of one period", body = ErrorBody)))]
 pub async fn export_skypilot(
     _: Viewer,
     State(state): State<AppState>,
     Path(id): Path<i64>,
+    Query(q): Query<PeriodQuery>,
 ) -> ApiResult<axum::Json<ExportResponse>> {
-    Ok(axum::Json(export(&state, id, Format::SkyPilot).await?))
+    Ok(axum::Json(export(&state, id, Format::SkyPilot(q)).await?))
 }
 
 // ------------------------------------------------------------------------------------------

@@ -264,6 +264,8 @@ pub struct PlanRow {
     pub created_at: i64,
     pub created_by: String,
     pub catalog_override_version: Option<i64>,
+    /// Months a plan over time covers; `None` for a plan of one period.
+    pub horizon_months: Option<i64>,
 }
 
 pub struct NewPlan<'a> {
@@ -274,6 +276,7 @@ pub struct NewPlan<'a> {
     pub objective_usd_per_month: f64,
     pub plan_json: &'a str,
     pub created_by: &'a str,
+    pub horizon_months: Option<i64>,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -317,7 +320,7 @@ fn version_row(r: &AnyRow) -> StoreResult<VersionRow> {
 }
 
 /// Columns named as [`PlanRow`]'s fields.
-const PLAN_COLUMNS: &str = "pl.id AS id, p.name AS portfolio, v.version AS portfolio_version, v.id AS portfolio_version_id, pl.catalog_override_id AS catalog_override_id, pl.catalog_sha256 AS catalog_sha256, pl.status AS status, pl.objective_usd_per_month AS objective_usd_per_month, pl.plan_json AS plan_json, pl.created_at AS created_at, pl.created_by AS created_by, co.version AS catalog_override_version";
+const PLAN_COLUMNS: &str = "pl.id AS id, p.name AS portfolio, v.version AS portfolio_version, v.id AS portfolio_version_id, pl.catalog_override_id AS catalog_override_id, pl.catalog_sha256 AS catalog_sha256, pl.status AS status, pl.objective_usd_per_month AS objective_usd_per_month, pl.plan_json AS plan_json, pl.created_at AS created_at, pl.created_by AS created_by, co.version AS catalog_override_version, pl.horizon_months AS horizon_months";
 
 /// The joins every plan query makes for [`PLAN_COLUMNS`].
 const PLAN_FROM: &str = "plans pl JOIN portfolio_versions v ON v.id = pl.portfolio_version_id JOIN portfolios p ON p.id = v.portfolio_id LEFT JOIN catalog_overrides co ON co.id = pl.catalog_override_id";
@@ -859,8 +862,8 @@ impl Db {
     pub async fn insert_plan(&self, plan: &NewPlan<'_>) -> StoreResult<(i64, i64)> {
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO plans (portfolio_version_id, catalog_override_id, catalog_sha256, status, objective_usd_per_month, plan_json, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO plans (portfolio_version_id, catalog_override_id, catalog_sha256, status, objective_usd_per_month, plan_json, created_at, created_by, horizon_months) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(plan.portfolio_version_id)
         .bind(plan.catalog_override_id)
@@ -870,6 +873,7 @@ impl Db {
         .bind(plan.plan_json)
         .bind(now)
         .bind(plan.created_by)
+        .bind(plan.horizon_months)
         .fetch_one(&self.pool)
         .await?;
         Ok((id, now))

@@ -3,7 +3,7 @@
 
 use chipmix_catalog::{Catalog, DataError, overrides};
 use chipmix_perf::Calibration;
-use chipmix_plan::{Plan, PlanError, PlanOptions, verify};
+use chipmix_plan::{Plan, PlanError, PlanOptions, multiperiod, multiperiod::MonthlyPlan, verify};
 use chipmix_workload::yaml::{self, Node, Value};
 use chipmix_workload::{Diagnostic, Portfolio, Severity, portfolio};
 use serde::Serialize;
@@ -191,8 +191,6 @@ pub fn effective_catalog(p: &Portfolio, base: &Catalog) -> Result<Catalog, Vec<L
 pub enum SolveFailure {
     /// The request's options are out of range.
     BadOptions(String),
-    /// The portfolio is month-by-month, which the server does not plan yet.
-    Unsupported(String),
     /// No plan meets every constraint; each reason names what blocks it.
     Infeasible(Vec<String>),
     /// The solver stopped without any plan (time limit too short).
@@ -205,36 +203,145 @@ pub fn check_options(o: &PlanOptions) -> Result<(), String> {
     o.check()
 }
 
-/// Plans and verifies, as `chipmix plan` does: a plan that fails verification is never
-/// returned.
+/// The default proven gap a plan is solved to: 0.01% for one period, 1% over time (as
+/// `chipmix plan` does: a plan over time's many integer reservations make the last percent slow).
+pub fn default_gap(p: &Portfolio) -> f64 {
+    if p.horizon.is_some() { 0.01 } else { 1e-4 }
+}
+
+/// A plan as the server stores and serves it: of one period, or over time (a portfolio with a
+/// `horizon:`), each as `chipmix plan --format json` prints it.
+#[derive(Clone, Debug)]
+pub enum Solved {
+    Period(Plan),
+    Horizon(MonthlyPlan),
+}
+
+impl Solved {
+    pub fn status(&self) -> &'static str {
+        match self {
+            Solved::Period(p) => p.status.as_str(),
+            Solved::Horizon(m) => m.status.as_str(),
+        }
+    }
+
+    /// Cost per month; over time, the horizon's total (reservation payments owed after it
+    /// included) spread over its months.
+    pub fn objective_usd_per_month(&self) -> f64 {
+        match self {
+            Solved::Period(p) => p.objective_usd_per_month,
+            Solved::Horizon(m) => m.objective_usd / f64::from(m.months.max(1)),
+        }
+    }
+
+    /// Months a plan over time covers (`None`: a plan of one period).
+    pub fn horizon_months(&self) -> Option<u32> {
+        match self {
+            Solved::Period(_) => None,
+            Solved::Horizon(m) => Some(m.months),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        match self {
+            Solved::Period(p) => serde_json::to_string(p),
+            Solved::Horizon(m) => serde_json::to_string(m),
+        }
+    }
+
+    /// A stored plan read back: `horizon_months` says which kind its JSON is.
+    pub fn from_json(json: &str, horizon_months: Option<i64>) -> serde_json::Result<Solved> {
+        Ok(match horizon_months {
+            None => Solved::Period(serde_json::from_str(json)?),
+            Some(_) => Solved::Horizon(serde_json::from_str(json)?),
+        })
+    }
+}
+
+fn failure(e: PlanError) -> SolveFailure {
+    match e {
+        PlanError::Infeasible(reasons) => SolveFailure::Infeasible(reasons),
+        PlanError::NoSolution(m) => SolveFailure::NoSolution(m),
+        e @ (PlanError::Solver(_) | PlanError::Cancelled) => SolveFailure::Internal(e.to_string()),
+    }
+}
+
+/// `Err` with the message a plan that fails independent verification gets.
+fn verified(violations: Vec<String>) -> Result<(), String> {
+    if violations.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the plan failed independent verification (a bug in chipmix): {}",
+        violations.join("; ")
+    ))
+}
+
+/// Plans and verifies, as `chipmix plan` does: a portfolio with a `horizon:` is planned period
+/// by period, any other as one period; a plan that fails verification is never returned.
 pub fn solve(
+    p: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+    options: &PlanOptions,
+) -> Result<Solved, SolveFailure> {
+    if p.horizon.is_none() {
+        return solve_period(p, catalog, calibration, options).map(Solved::Period);
+    }
+    check_options(options).map_err(SolveFailure::BadOptions)?;
+    let plan = multiperiod::plan_months(p, catalog, calibration, options).map_err(failure)?;
+    verified(verify::verify_months(&plan, p, catalog, calibration))
+        .map_err(SolveFailure::Internal)?;
+    Ok(Solved::Horizon(plan))
+}
+
+/// Plans one period and verifies it. A portfolio with a `horizon:` is planned as its
+/// single-period version (today's demand and catalog), as the analyses do.
+pub fn solve_period(
     p: &Portfolio,
     catalog: &Catalog,
     calibration: &Calibration,
     options: &PlanOptions,
 ) -> Result<Plan, SolveFailure> {
     check_options(options).map_err(SolveFailure::BadOptions)?;
-    if p.horizon.is_some() {
-        return Err(SolveFailure::Unsupported(
-            "the portfolio has a `horizon:` (a month-by-month plan); the server plans single-period portfolios only — use `chipmix plan`".into(),
-        ));
-    }
-    let plan = match chipmix_plan::plan(p, catalog, calibration, options) {
-        Ok(plan) => plan,
-        Err(PlanError::Infeasible(reasons)) => return Err(SolveFailure::Infeasible(reasons)),
-        Err(PlanError::NoSolution(m)) => return Err(SolveFailure::NoSolution(m)),
-        Err(e @ (PlanError::Solver(_) | PlanError::Cancelled)) => {
-            return Err(SolveFailure::Internal(e.to_string()));
-        }
-    };
-    let violations = verify::verify(&plan, p, catalog, calibration);
-    if !violations.is_empty() {
-        return Err(SolveFailure::Internal(format!(
-            "the plan failed independent verification (a bug in chipmix): {}",
-            violations.join("; ")
-        )));
-    }
+    let plan = chipmix_plan::plan(p, catalog, calibration, options).map_err(failure)?;
+    verified(verify::verify(&plan, p, catalog, calibration)).map_err(SolveFailure::Internal)?;
     Ok(plan)
+}
+
+/// The fleet to export, verified against the portfolio first: period `period` (1-based, default
+/// the first) of a plan over time (verified over every period), or a plan of one period, which
+/// takes no period.
+pub fn fleet(
+    solved: Solved,
+    period: Option<u32>,
+    p: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+) -> Result<Plan, ExportFailure> {
+    match solved {
+        Solved::Period(plan) => {
+            if period.is_some() {
+                return Err(ExportFailure::Rejected(
+                    "`period` applies to a plan over time (a portfolio with a `horizon:`); this plan is of one period".into(),
+                ));
+            }
+            verified(verify::verify(&plan, p, catalog, calibration))
+                .map_err(ExportFailure::Internal)?;
+            Ok(plan)
+        }
+        Solved::Horizon(months) => {
+            verified(verify::verify_months(&months, p, catalog, calibration))
+                .map_err(ExportFailure::Internal)?;
+            let period = period.unwrap_or(1);
+            months.period_plan(period, p, catalog).ok_or_else(|| {
+                ExportFailure::Rejected(format!(
+                    "period {period}: the plan has {} period(s), numbered from 1",
+                    months.by_month.len()
+                ))
+            })
+        }
+    }
 }
 
 /// One exported file.

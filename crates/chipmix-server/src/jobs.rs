@@ -473,17 +473,17 @@ fn run_inner(
         )
     })?;
     check(cancel)?;
-    let base_plan = engine::solve(&portfolio, &catalog, calibration, &options).map_err(|f| {
-        JobStop::Failed(match f {
-            engine::SolveFailure::Infeasible(reasons) => {
-                format!("the portfolio is infeasible: {}", reasons.join("; "))
-            }
-            engine::SolveFailure::NoSolution(m)
-            | engine::SolveFailure::BadOptions(m)
-            | engine::SolveFailure::Unsupported(m)
-            | engine::SolveFailure::Internal(m) => m,
-        })
-    })?;
+    let base_plan =
+        engine::solve_period(&portfolio, &catalog, calibration, &options).map_err(|f| {
+            JobStop::Failed(match f {
+                engine::SolveFailure::Infeasible(reasons) => {
+                    format!("the portfolio is infeasible: {}", reasons.join("; "))
+                }
+                engine::SolveFailure::NoSolution(m)
+                | engine::SolveFailure::BadOptions(m)
+                | engine::SolveFailure::Internal(m) => m,
+            })
+        })?;
     progress.set(0.05);
     check(cancel)?;
     let ctx = Context {
@@ -545,7 +545,18 @@ fn run_inner(
         )),
     }?;
     check(cancel)?;
-    Ok(report)
+    Ok(with_note(report, &portfolio))
+}
+
+/// The report, with the note an analysis of a portfolio with a `horizon:` carries (as
+/// `chipmix` prints it): the analysis is of its single-period version.
+fn with_note(mut report: Value, portfolio: &chipmix_workload::Portfolio) -> Value {
+    if portfolio.horizon.is_some()
+        && let Value::Object(fields) = &mut report
+    {
+        fields.insert("note".into(), chipmix_risk::SINGLE_PERIOD_NOTE.into());
+    }
+    report
 }
 
 /// Monte Carlo reports the fixed-plan samples first, then each re-planned shock pattern. A

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sessions",
         sql: include_str!("../migrations/0002_sessions.sql"),
     },
+    Migration {
+        version: 3,
+        name: "plans over time",
+        sql: include_str!("../migrations/0003_plans_over_time.sql"),
+    },
 ];
 
 impl Migration {

@@ -19,6 +19,7 @@ on_both_backends!(
     body_over_the_limit_is_413,
     health_metrics_and_openapi,
     reads_answer_while_a_plan_solves,
+    plans_over_time_are_stored_shown_and_exported_by_period,
 );
 
 fn frontier() -> String {
@@ -33,6 +34,13 @@ async fn create_frontier(s: &TestServer, name: &str) {
     )
     .await
     .expect(StatusCode::CREATED);
+}
+
+/// A portfolio with a `horizon:` (four months of growth), small enough to plan at once.
+fn horizon_small() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../chipmix-cli/tests/fixtures/horizon-small.yaml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn num(v: &Value) -> f64 {
@@ -1097,4 +1105,123 @@ async fn a_deleted_database_file_fails_health_and_refuses_writes() {
         .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
     s.finish().await;
+}
+
+/// A portfolio with a `horizon:` is planned period by period, stored as such, served with its
+/// months, exported one period's fleet at a time, and its analyses say they use the
+/// single-period version.
+async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer) {
+    s.post(
+        "/api/v1/portfolios",
+        &s.admin,
+        json!({"name": "growing", "yaml": horizon_small()}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let r = s
+        .post("/api/v1/portfolios/growing/plans", &s.admin, json!({}))
+        .await
+        .expect(StatusCode::CREATED);
+    let id = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["horizon_months"], 4, "{}", r.body);
+    let plan = &r.body["plan"];
+    let months = plan["by_month"].as_array().expect("a plan by period");
+    assert_eq!(months.len(), 4);
+    let total = num(&plan["objective_usd"]);
+    assert!(total > 0.0);
+    assert!((num(&r.body["objective_usd_per_month"]) - total / 4.0).abs() < 1e-6 * total);
+    // Demand doubles over the horizon, and the plan follows it.
+    let instances = |m: &Value| -> u64 {
+        m["allocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["instances"].as_u64().unwrap())
+            .sum()
+    };
+    assert!(instances(&months[3]) > instances(&months[0]), "{plan}");
+
+    let stored = s
+        .get(&format!("/api/v1/plans/{id}"), &s.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(stored.body["plan"], *plan);
+    let listed = s
+        .get("/api/v1/portfolios/growing/plans", &s.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(listed.body[0]["horizon_months"], 4);
+
+    // Each period's fleet exports; the last period serves with more replicas than the first.
+    let replicas = |r: &Value| -> u64 {
+        r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| !f["path"].as_str().unwrap().contains("-alt-"))
+            .flat_map(|f| f["content"].as_str().unwrap().lines())
+            .filter_map(|l| l.trim().strip_prefix("replicas: "))
+            .map(|n| n.parse::<u64>().unwrap())
+            .sum()
+    };
+    let first = s
+        .get(&format!("/api/v1/plans/{id}/export/skypilot"), &s.admin)
+        .await
+        .expect(StatusCode::OK);
+    let last = s
+        .get(
+            &format!("/api/v1/plans/{id}/export/skypilot?period=4"),
+            &s.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(replicas(&first.body) > 0, "{}", first.body);
+    assert!(
+        replicas(&last.body) > replicas(&first.body),
+        "{}",
+        last.body
+    );
+    s.get(
+        &format!("/api/v1/plans/{id}/export/kueue?period=2"),
+        &s.admin,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let r = s
+        .get(
+            &format!("/api/v1/plans/{id}/export/kueue?period=5"),
+            &s.admin,
+        )
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.body["error"].as_str().unwrap().contains("4 period(s)"),
+        "{}",
+        r.body
+    );
+    // Diffs compare fleets of one period.
+    s.get(&format!("/api/v1/plans/{id}/diff/{id}"), &s.admin)
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+
+    // An analysis of it says what it analyses.
+    let r = s
+        .post(
+            "/api/v1/portfolios/growing/jobs",
+            &s.admin,
+            json!({"kind": "leverage", "params": {"break_even": false}}),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let job = s
+        .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
+        .await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert!(
+        job["result"]["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("single-period version"),
+        "{job}"
+    );
 }

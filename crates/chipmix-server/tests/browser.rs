@@ -433,6 +433,53 @@ async fn scenario(c: &Client, base: &str, token: &str, artifacts: &Path) -> anyh
     );
     save(artifacts, "diagnostics.png", &c.screenshot().await?)?;
 
+    // A portfolio with a `horizon:`: its plan page shows the plan period by period.
+    let horizon = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../chipmix-cli/tests/fixtures/horizon-small.yaml")
+        .canonicalize()
+        .context("the horizon-small fixture")?;
+    c.goto(&format!("{base}/")).await?;
+    wait_for(c, "#upload-form", PAGE).await?;
+    c.find(Locator::Css("#upload-name"))
+        .await?
+        .send_keys("growing")
+        .await?;
+    c.find(Locator::Css("#upload-file"))
+        .await?
+        .send_keys(&horizon.display().to_string())
+        .await?;
+    c.find(Locator::Css("#upload-submit"))
+        .await?
+        .click()
+        .await?;
+    wait_for(c, "#saved", PAGE).await?;
+    c.find(Locator::Css("#run-plan")).await?.click().await?;
+    wait_for(c, "table#periods, #plan-result .error-box", SOLVE).await?;
+    if let Ok(e) = c.find(Locator::Css("#plan-result .error-box")).await {
+        bail!("the plan over time failed: {}", e.text().await?);
+    }
+    let periods = c
+        .find_all(Locator::Css("table#periods tbody tr.period"))
+        .await?;
+    ensure!(
+        periods.len() == 4,
+        "{} period rows, expected 4",
+        periods.len()
+    );
+    for id in ["cost-over-time", "shares-over-time"] {
+        c.find(Locator::Css(&format!("#{id} svg")))
+            .await
+            .with_context(|| format!("no chart in #{id}"))?;
+    }
+    c.find(Locator::Css("#exports input[name=period]"))
+        .await
+        .context("no period to export")?;
+    save(
+        artifacts,
+        "plan-over-time.png",
+        &full_page_screenshot(c).await?,
+    )?;
+
     // Signing out ends the session.
     c.find(Locator::Css("#logout")).await?.click().await?;
     wait_for(c, "form#login-form", PAGE).await?;

@@ -27,7 +27,9 @@ mod results;
 mod views;
 
 use crate::AppState;
-use crate::api::{self, CreatePortfolio, JobRequest, KueueQuery, PlanRequest, UpdatePortfolio};
+use crate::api::{
+    self, CreatePortfolio, JobRequest, KueueQuery, PeriodQuery, PlanRequest, UpdatePortfolio,
+};
 use crate::auth::{Editor, Role, Viewer};
 use crate::db::{Caller, JobRow, StoreError};
 use crate::engine;
@@ -841,8 +843,21 @@ async fn plan_page(
         .get_plan(id)
         .await
         .map_err(|e| session.fail(e.into()))?;
-    let plan: chipmix_plan::Plan =
-        serde_json::from_str(&row.plan_json).map_err(|e| session.fail(ApiError::internal(e)))?;
+    let plan = match engine::Solved::from_json(&row.plan_json, row.horizon_months)
+        .map_err(|e| session.fail(ApiError::internal(e)))?
+    {
+        engine::Solved::Period(plan) => plan,
+        engine::Solved::Horizon(months) => {
+            let charts = tokio::task::spawn_blocking(move || {
+                let charts = views::month_charts(&months);
+                (months, charts)
+            })
+            .await
+            .map_err(|e| session.fail(ApiError::internal(e)))?;
+            let (months, charts) = charts;
+            return Ok(views::months_page(&session.caller, &row, &months, &charts).into_response());
+        }
+    };
     // The vendor-share cap is the portfolio's, read from the version the plan was made of, on
     // the catalog it was made on; a version that no longer parses just shows no cap.
     let yaml = state
@@ -871,13 +886,21 @@ async fn plan_page(
     Ok(views::plan_page(&session.caller, &row, &plan, cap, &charts).into_response())
 }
 
+#[derive(Deserialize)]
+struct ExportForm {
+    /// A plan over time: the period whose fleet to export (empty: the first).
+    period: Option<String>,
+}
+
 /// The API's export of a plan, as a JSON download.
 async fn export(
     session: Session,
     State(state): State<AppState>,
     Path((id, format)): Path<(String, String)>,
+    Query(q): Query<ExportForm>,
 ) -> Page {
     let id = parse_id(&id, "plan").map_err(|e| session.fail(e))?;
+    let period = parse_opt(q.period.as_deref(), "period").map_err(|e| session.fail(e))?;
     let exported = match format.as_str() {
         "kueue" => {
             api::export_kueue(
@@ -887,11 +910,15 @@ async fn export(
                 ApiQuery(KueueQuery {
                     namespace: None,
                     multikueue: false,
+                    period,
                 }),
             )
             .await
         }
-        "skypilot" => api::export_skypilot(session.viewer(), State(state), ApiPath(id)).await,
+        "skypilot" => {
+            let q = PeriodQuery { period };
+            api::export_skypilot(session.viewer(), State(state), ApiPath(id), ApiQuery(q)).await
+        }
         other => Err(ApiError::not_found(format!(
             "no export format `{other}` (kueue, skypilot)"
         ))),

@@ -6,6 +6,7 @@ use super::{Diag, HTMX_VERSION};
 use crate::db::{Caller, JobRow, PlanRow, PortfolioSummary, VersionMeta, rfc3339};
 use chipmix_charts::Bar;
 use chipmix_plan::Plan;
+use chipmix_plan::multiperiod::MonthlyPlan;
 pub use chipmix_plan::plan::usd;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
@@ -379,7 +380,8 @@ pub fn portfolio_page(caller: &Caller, v: &PortfolioView<'_>) -> Markup {
                                             td { a href={ "/plans/" (p.id) } { "#" (p.id) } }
                                             td.num { (p.portfolio_version) }
                                             td { (badge(&p.status)) }
-                                            td.num { (usd(p.objective_usd_per_month)) }
+                                            td.num { (usd(p.objective_usd_per_month))
+                                                @if let Some(m) = p.horizon_months { br; span.small.muted { "average over " (m) " months" } } }
                                             td.small { (when(p.created_at)) " by " (p.created_by) }
                                         }
                                     }
@@ -699,6 +701,197 @@ pub fn plan_page(
                     }
                 }
             }
+        },
+    )
+}
+
+// ------------------------------------------------------------------------------------------
+// Plan over time
+
+/// The charts of a plan over time: cost and vendor shares per period (the CLI's report draws
+/// the same lines).
+pub struct MonthCharts {
+    pub cost: String,
+    pub shares: String,
+}
+
+pub fn month_charts(plan: &MonthlyPlan) -> MonthCharts {
+    let lines = |series: Vec<(String, Vec<(f64, f64)>)>| -> Vec<chipmix_charts::Series> {
+        series
+            .into_iter()
+            .map(|(name, points)| chipmix_charts::Series { name, points })
+            .collect()
+    };
+    let word = plan.period_word();
+    MonthCharts {
+        cost: chipmix_charts::line_chart_svg(
+            &format!("Cost per {word}"),
+            word,
+            "USD",
+            &lines(plan.cost_series()),
+            &|v| usd(v),
+        ),
+        shares: chipmix_charts::line_chart_svg(
+            &format!("Vendor share of spend per {word}"),
+            word,
+            "% of spend",
+            &lines(plan.vendor_share_series()),
+            &|v| format!("{v:.0}%"),
+        ),
+    }
+}
+
+/// Export links for one period's fleet: a GET form per format, the period chosen by number.
+fn period_exports(row: &PlanRow, periods: usize, word: &str) -> Markup {
+    html! {
+        @for (format, label) in [("kueue", "Kueue (JSON)"), ("skypilot", "SkyPilot (JSON)")] {
+            form.inline method="get" action={ "/plans/" (row.id) "/export/" (format) } {
+                label { (word) " " input type="number" name="period" min="1" max=(periods) value="1" required; }
+                " " button type="submit" id={ "export-" (format) } { (label) }
+            }
+        }
+    }
+}
+
+fn period_table(plan: &MonthlyPlan, vendors: &[&String]) -> Markup {
+    html! {
+        table #periods {
+            thead { tr {
+                th { (plan.period_word()) } th.num { "first month" } th.num { "cost" } th.num { "on-demand" }
+                th.num { "spot" } th.num { "reserved" } th.num { "shortfall" } th.num { "credits" } th.num { "migration" }
+                @for v in vendors { th.num { (v) } }
+            } }
+            tbody {
+                @for m in &plan.by_month {
+                    tr.period data-period=(m.month) {
+                        td { (m.month) } td.num { (m.first_month) }
+                        td.num { (usd(m.cost_usd)) } td.num { (usd(m.on_demand_usd)) } td.num { (usd(m.spot_usd)) }
+                        td.num { (usd(m.reserved_usd)) } td.num { (usd(m.shortfall_usd)) } td.num { (usd(-m.credits_usd)) }
+                        td.num { (usd(m.migration_usd)) }
+                        @for v in vendors {
+                            td.num { (usd(m.spend_by_vendor.get(*v).copied().unwrap_or(0.0))) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What each period holds, one collapsible table per period.
+fn period_allocations(plan: &MonthlyPlan) -> Markup {
+    html! {
+        @for m in &plan.by_month {
+            details.period-allocations data-period=(m.month) {
+                summary { (plan.period_word()) " " (m.month) ": " (m.allocations.len()) " placements, " (usd(m.cost_usd))
+                    @if !m.migrations.is_empty() { ", " (m.migrations.len()) " migration(s) costing " (usd(m.migration_usd)) } }
+                table {
+                    thead { tr { th { "workload" } th { "offering" } th { "chip" } th { "vendor" } th.num { "instances" } th.num { "chips" } th.num { "busy" } } }
+                    tbody {
+                        @for a in &m.allocations {
+                            tr { td { (a.workload) } td { (a.offering) @if a.spot { " (spot)" } } td { (a.chip) } td { (a.vendor) }
+                                td.num { (a.instances) } td.num { (a.chips) } td.num { (pct(a.busy_fraction)) } }
+                        }
+                    }
+                }
+                @if !m.migrations.is_empty() {
+                    p.small { "Released since the previous " (plan.period_word()) ": "
+                        (m.migrations.iter().map(|g| format!("{} × {} ({}) {}", g.instances, g.offering, g.workload, usd(g.usd))).collect::<Vec<_>>().join("; ")) }
+                }
+            }
+        }
+    }
+}
+
+fn reservations_and_commitments(plan: &MonthlyPlan) -> Markup {
+    html! {
+        section.card {
+            h2 { "Reservations to buy" }
+            @if plan.reservations.is_empty() {
+                p.muted { "None: on-demand and spot capacity is cheaper over this horizon." }
+            } @else {
+                table #reservations {
+                    thead { tr { th { "offering" } th.num { "instances" } th.num { "term" } th.num { "discount" } th.num { "bought" } th.num { "used from" } th.num { "USD/month" } th.num { "months after the horizon" } } }
+                    tbody {
+                        @for r in &plan.reservations {
+                            tr { td { (r.offering) } td.num { (r.instances) } td.num { (r.term_years) " y" } td.num { (pct(r.discount)) }
+                                td.num { "month " (r.bought_month) } td.num { "month " (r.usable_from_month) }
+                                td.num { (usd(r.usd_per_month)) } td.num { (r.months_beyond_horizon) } }
+                        }
+                    }
+                }
+            }
+            @if !plan.commitments.is_empty() {
+                h2 { "Commitments" }
+                table #commitments {
+                    thead { tr { th { "provider" } th.num { "owed" } th.num { "shortfall" } th.num { "utilization" } } }
+                    tbody {
+                        @for c in &plan.commitments {
+                            tr { td { (c.provider) } td.num { (usd(c.owed_usd)) } td.num { (usd(c.shortfall_usd)) } td.num { (pct(c.utilization)) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn months_page(
+    caller: &Caller,
+    row: &PlanRow,
+    plan: &MonthlyPlan,
+    charts: &MonthCharts,
+) -> Markup {
+    let portfolio_url = format!("/portfolios/{}", row.portfolio);
+    let vendors: Vec<&String> = plan
+        .by_month
+        .iter()
+        .flat_map(|m| m.spend_by_vendor.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let word = plan.period_word();
+    page(
+        &format!("Plan {}", row.id),
+        Some(caller),
+        html! {
+            h1 {
+                "Plan " span #plan-id { (row.id) } " · "
+                a href={ (portfolio_url) "?version=" (row.portfolio_version) } { (row.portfolio) } " "
+                span.muted { "version " (row.portfolio_version) ", over " (plan.months) " months" }
+            }
+            section.card #plan-summary {
+                dl.facts {
+                    dt { "cost over the horizon" } dd #plan-cost { strong { (usd(plan.objective_usd)) } " (" (usd(plan.objective_usd / f64::from(plan.months.max(1)))) " per month on average; reservation payments after the horizon and migrations included)" }
+                    dt { "status" } dd { (badge(plan.status.as_str())) " proven bound " (usd(plan.bound_usd)) ", gap " (format!("{:.3}%", plan.gap * 100.0)) ", solved in " (format!("{:.2}", plan.solve_seconds)) " s, " (plan.method) }
+                    dt { "periods" } dd { (plan.by_month.len()) " " (word) "s, reservations bought " (plan.lead_months) " month(s) ahead" }
+                    dt { "on-demand only" } dd { @match plan.on_demand_only_usd {
+                        Some(c) => { (usd(c)) " planned month by month without reservations: reservations save " (usd(c - plan.objective_usd)) }
+                        None => { "not computed" }
+                    } }
+                    dt { "migrations" } dd { (usd(plan.migration_usd)) " moving capacity between " (word) "s" }
+                    dt { "after the horizon" } dd { (usd(plan.committed_after_horizon_usd)) " of reservation payments" }
+                    dt { "catalog" } dd.mono { (row.catalog_sha256.get(..16).unwrap_or(&row.catalog_sha256)) "…" @if let Some(v) = row.catalog_override_version { " (override version " (v) ")" } }
+                    dt { "made" } dd { (when(row.created_at)) " by " (row.created_by) }
+                    dt { "export a " (word) "'s fleet" } dd #exports { (period_exports(row, plan.by_month.len(), word)) }
+                }
+                @if !plan.warnings.is_empty() {
+                    details #plan-warnings {
+                        summary { (plan.warnings.len()) " warning" @if plan.warnings.len() != 1 { "s" } }
+                        ul { @for w in &plan.warnings { li { (w) } } }
+                    }
+                }
+            }
+            div.grid2 {
+                section.card { h2 { "Cost per " (word) } (chart("cost-over-time", &charts.cost)) }
+                section.card { h2 { "Vendor shares" } (chart("shares-over-time", &charts.shares)) }
+            }
+            section.card {
+                h2 { "By " (word) }
+                (period_table(plan, &vendors))
+                (period_allocations(plan))
+            }
+            (reservations_and_commitments(plan))
         },
     )
 }
