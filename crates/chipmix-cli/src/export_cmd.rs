@@ -156,7 +156,7 @@ fn load_period(
     }
     let options = PlanOptions {
         time_limit_s: args.time_limit,
-        relative_gap: 0.01,
+        relative_gap: chipmix_plan::default_gap(&p),
         analysis: false,
         method: Default::default(),
     };

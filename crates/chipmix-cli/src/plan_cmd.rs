@@ -166,7 +166,7 @@ pub fn run(args: PlanArgs) -> CmdResult {
     let (p, catalog) = load_portfolio(&args.file, &args.catalog)?;
     if p.horizon.is_some() {
         let options = PlanOptions {
-            relative_gap: args.gap.unwrap_or(0.01),
+            relative_gap: args.gap.unwrap_or(chipmix_plan::default_gap(&p)),
             ..options
         };
         return crate::months_cmd::run(&args.file, &p, &catalog, &options, args.format);

@@ -526,8 +526,6 @@ pub struct SweepArgs {
 }
 
 pub fn sweep(args: SweepArgs) -> CmdResult {
-    let options = args.solve.options(1e-4);
-    crate::plan_cmd::check_options(&options)?;
     let base = catalog_cmd::load(&args.solve.catalog)?;
     let file = args.file.display().to_string();
     let text = chipmix_catalog::limits::read_text_file(&args.file)
@@ -537,6 +535,18 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
         text: &text,
         base_dir: args.file.parent().unwrap_or(Path::new(".")),
     };
+    // The default gap is the planner's for this portfolio (1% for a plan over time); a file
+    // that only decodes with the swept value set plans one period.
+    let unswept = chipmix_workload::portfolio::parse_with(
+        source.file,
+        source.text,
+        source.base_dir,
+        &base,
+        &[],
+    );
+    let default_gap = unswept.map_or(1e-4, |l| chipmix_plan::default_gap(&l.portfolio));
+    let options = args.solve.options(default_gap);
+    crate::plan_cmd::check_options(&options)?;
     let values = sweep::values(args.from, args.to, args.steps);
     let bar = progress::bar(format!("sweep of {}", args.param), values.len() as u64);
     let replanned = || bar.inc(1);
@@ -561,9 +571,10 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
         PlanFormat::Json => output::print_json(&report),
         PlanFormat::Table => {
             println!("sweep of {} for {}", report.param, report.portfolio);
+            let cost = cost_column(&report);
             let header = &[
                 "value",
-                "cost/month",
+                cost.as_str(),
                 "vs best",
                 "gap",
                 "HHI",
@@ -578,8 +589,10 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
             let mut md = String::new();
             let _ = writeln!(
                 md,
-                "# Sweep of `{}`: {}\n\nThe optimal cost at each value (a blank cost: no plan satisfies the portfolio there).\n\n{svg}\n\n| value | cost/month | vs best | gap | HHI | vendor shares (or why no plan) |\n|---:|---:|---:|---:|---:|---|",
-                report.param, report.portfolio
+                "# Sweep of `{}`: {}\n\nThe optimal cost at each value (a blank cost: no plan satisfies the portfolio there).\n\n{svg}\n\n| value | {} | vs best | gap | HHI | vendor shares (or why no plan) |\n|---:|---:|---:|---:|---:|---|",
+                report.param,
+                report.portfolio,
+                cost_column(&report)
             );
             for r in sweep_rows(&report) {
                 let _ = writeln!(md, "| {} |", r.join(" | "));
@@ -590,11 +603,26 @@ pub fn sweep(args: SweepArgs) -> CmdResult {
     }
 }
 
+/// The cost a sweep compares: per month, or over the horizon for plans over time.
+fn cost_column(report: &SweepReport) -> String {
+    match report.horizon_months {
+        Some(m) => format!("cost over {m} months"),
+        None => "cost/month".into(),
+    }
+}
+
+fn sweep_cost(report: &SweepReport, p: &sweep::SweepPoint) -> Option<f64> {
+    match report.horizon_months {
+        Some(_) => p.cost_over_horizon_usd,
+        None => p.cost_usd_per_month,
+    }
+}
+
 fn sweep_rows(report: &SweepReport) -> Vec<Vec<String>> {
     let best = report
         .points
         .iter()
-        .filter_map(|p| p.cost_usd_per_month)
+        .filter_map(|p| sweep_cost(report, p))
         .fold(f64::INFINITY, f64::min);
     report
         .points
@@ -602,9 +630,8 @@ fn sweep_rows(report: &SweepReport) -> Vec<Vec<String>> {
         .map(|p| {
             vec![
                 output::num(Some(p.value), 6),
-                p.cost_usd_per_month.map_or("infeasible".into(), usd),
-                p.cost_usd_per_month
-                    .map_or(String::new(), |c| pct(c / best - 1.0)),
+                sweep_cost(report, p).map_or("infeasible".into(), usd),
+                sweep_cost(report, p).map_or(String::new(), |c| pct(c / best - 1.0)),
                 p.gap
                     .map_or(String::new(), |g| format!("{:.3}%", g * 100.0)),
                 p.hhi.map_or(String::new(), |h| format!("{h:.3}")),
@@ -624,16 +651,20 @@ fn sweep_rows(report: &SweepReport) -> Vec<Vec<String>> {
 }
 
 fn sweep_chart(report: &SweepReport) -> String {
+    let unit = match report.horizon_months {
+        Some(m) => format!("USD over {m} months"),
+        None => "USD per month".into(),
+    };
     chipmix_charts::line_chart_svg(
         &format!("Optimal cost vs {}", report.param),
         &report.param,
-        "USD per month",
+        &unit,
         &[Series {
             name: "optimal cost".into(),
             points: report
                 .points
                 .iter()
-                .map(|p| (p.value, p.cost_usd_per_month.unwrap_or(f64::NAN)))
+                .map(|p| (p.value, sweep_cost(report, p).unwrap_or(f64::NAN)))
                 .collect(),
         }],
         &|v| usd(v),

@@ -447,3 +447,59 @@ fn analyses_of_a_horizon_portfolio_say_they_use_its_single_period_version() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A sweep of a portfolio with a `horizon:` plans every value over time: the cost it reports
+/// is the plan over time's total (the same as `chipmix plan` at that value), and more headroom
+/// never costs less.
+#[test]
+fn a_sweep_of_a_horizon_portfolio_plans_each_value_over_time() {
+    let file = "crates/chipmix-cli/tests/fixtures/horizon-small.yaml";
+    let json = |out: Output| -> serde_json::Value {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let sweep = json(chipmix(&[
+        "sweep",
+        file,
+        "--param",
+        "policy.headroom",
+        "--from",
+        "0",
+        "--to",
+        "0.4",
+        "--steps",
+        "3",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(sweep["horizon_months"], 4, "{sweep}");
+    let totals: Vec<f64> = sweep["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["cost_over_horizon_usd"]
+                .as_f64()
+                .expect("a plan over time")
+        })
+        .collect();
+    assert_eq!(totals.len(), 3);
+    // Each plan is within its 1% gap of optimal, so a larger headroom may show at most that
+    // much less.
+    for w in totals.windows(2) {
+        assert!(w[1] >= w[0] * 0.99, "{totals:?}");
+    }
+    assert!(totals[2] > totals[0] * 1.2, "{totals:?}");
+    let plan = json(chipmix(&["plan", file, "--format", "json"]));
+    let planned = plan["objective_usd"].as_f64().unwrap();
+    assert!(
+        (totals[0] - planned).abs() <= 0.01 * planned,
+        "sweep at headroom 0: {}, plan: {planned}",
+        totals[0]
+    );
+}

@@ -43,6 +43,17 @@ pub struct PlanOptions {
     pub method: SolveMethod,
 }
 
+/// The proven gap a plan is solved to when none is asked: 0.01% for one period, 1% for a plan
+/// over time (a portfolio with a `horizon:`), whose many integer reservations make the last
+/// percent slow (`docs/planning.md`). One place for the CLI, the server and the analyses.
+pub fn default_gap(portfolio: &Portfolio) -> f64 {
+    if portfolio.horizon.is_some() {
+        0.01
+    } else {
+        1e-4
+    }
+}
+
 impl PlanOptions {
     /// Whether the time limit and gap are within their limits (`chipmix_catalog::limits`);
     /// the complaint names the option.

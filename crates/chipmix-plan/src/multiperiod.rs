@@ -1500,6 +1500,19 @@ impl MonthlyPlan {
         ]
     }
 
+    /// Each vendor's share of what is spent over the whole horizon (fractions summing to 1).
+    pub fn vendor_shares(&self) -> BTreeMap<String, f64> {
+        let mut spend: BTreeMap<String, f64> = BTreeMap::new();
+        for (v, usd) in self.by_month.iter().flat_map(|m| &m.spend_by_vendor) {
+            *spend.entry(v.clone()).or_default() += usd;
+        }
+        let total: f64 = spend.values().sum();
+        if total > 0.0 {
+            spend.values_mut().for_each(|s| *s /= total);
+        }
+        spend
+    }
+
     /// Each vendor's share of what is spent, period by period, in percent, as chart lines.
     pub fn vendor_share_series(&self) -> Vec<(String, Vec<(f64, f64)>)> {
         let vendors: std::collections::BTreeSet<&String> = self

@@ -15,6 +15,7 @@ pub mod sweep;
 
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
+use chipmix_plan::multiperiod::MonthlyPlan;
 use chipmix_plan::{Plan, PlanError, PlanOptions};
 use chipmix_workload::Portfolio;
 
@@ -60,6 +61,31 @@ impl Context<'_> {
 /// What every analysis of a portfolio with a `horizon:` says: it analyses the single-period
 /// version ([`chipmix_plan::plan`] plans one steady-state month).
 pub const SINGLE_PERIOD_NOTE: &str = "the portfolio has a `horizon:`; this analysis uses its single-period version (one steady-state month: today's demand, the catalog as it is, no reservations, roadmap, price changes or commitment terms) — analyses over time are not supported yet";
+
+impl Context<'_> {
+    /// The plan over time (period by period) of a changed portfolio with a `horizon:` or
+    /// catalog, watched as [`Context::plan_on`] is.
+    pub fn plan_months_on(
+        &self,
+        portfolio: &Portfolio,
+        catalog: &Catalog,
+    ) -> Result<MonthlyPlan, PlanError> {
+        if (self.watch.cancelled)() {
+            return Err(PlanError::Cancelled);
+        }
+        let result = chipmix_plan::multiperiod::plan_months(
+            portfolio,
+            catalog,
+            self.calibration,
+            &PlanOptions {
+                analysis: false,
+                ..self.options.clone()
+            },
+        );
+        (self.watch.replanned)();
+        result
+    }
+}
 
 /// Who watches a long analysis: `cancelled` is asked before every re-plan (a server's cancel
 /// flag), `replanned` is called after each one (a progress bar). Both are called from many

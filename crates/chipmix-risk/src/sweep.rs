@@ -9,7 +9,8 @@ use crate::stress::Replanned;
 use crate::{Context, Watch};
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
-use chipmix_plan::PlanOptions;
+use chipmix_plan::multiperiod::MonthlyPlan;
+use chipmix_plan::{Plan, PlanError, PlanOptions};
 use chipmix_workload::portfolio;
 use chipmix_workload::{Diagnostic, Portfolio};
 use rayon::prelude::*;
@@ -20,9 +21,15 @@ use std::path::Path;
 #[derive(Clone, Debug, Serialize)]
 pub struct SweepPoint {
     pub value: f64,
-    /// `None` when no plan exists at this value.
+    /// `None` when no plan exists at this value. For a plan over time, its total over the
+    /// horizon (reservation payments owed after it included) spread over its months.
     pub cost_usd_per_month: Option<f64>,
+    /// For a plan over time: its total over the horizon.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_over_horizon_usd: Option<f64>,
     pub gap: Option<f64>,
+    /// Shares of spend (of the policy's share basis for a plan of one period); over the whole
+    /// horizon for a plan over time.
     pub vendor_shares: BTreeMap<String, f64>,
     pub hhi: Option<f64>,
     pub infeasible: Vec<String>,
@@ -32,6 +39,10 @@ pub struct SweepPoint {
 pub struct SweepReport {
     pub portfolio: String,
     pub param: String,
+    /// The portfolio has a `horizon:` of this many months: every point is a plan over time,
+    /// solved period by period. `None`: every point plans one period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub horizon_months: Option<u32>,
     pub points: Vec<SweepPoint>,
 }
 
@@ -111,10 +122,9 @@ pub fn sweep(
     {
         return Err(ds.clone());
     }
-    let name = inputs
-        .iter()
-        .find_map(|(_, r)| r.as_ref().ok().map(|(p, _)| p.name.clone()))
-        .unwrap_or_default();
+    let first = inputs.iter().find_map(|(_, r)| r.as_ref().ok());
+    let name = first.map(|(p, _)| p.name.clone()).unwrap_or_default();
+    let horizon_months = first.and_then(|(p, _)| p.horizon.as_ref().map(|h| h.months));
     let points = inputs
         .par_iter()
         .map(|(v, input)| match input {
@@ -126,33 +136,77 @@ pub fn sweep(
                     options: options.clone(),
                     watch,
                 };
-                let r = Replanned::from_result(ctx.plan());
-                SweepPoint {
-                    value: *v,
-                    cost_usd_per_month: r.cost_usd_per_month,
-                    gap: r.gap,
-                    hhi: r.plan.as_ref().map(|pl| pl.hhi),
-                    vendor_shares: r.vendor_shares,
-                    infeasible: r.infeasible,
+                if p.horizon.is_some() {
+                    point_over_time(*v, ctx.plan_months_on(p, c))
+                } else {
+                    point(*v, ctx.plan())
                 }
             }
             Err(ds) => SweepPoint {
-                value: *v,
-                cost_usd_per_month: None,
-                gap: None,
-                hhi: None,
-                vendor_shares: BTreeMap::new(),
                 infeasible: ds
                     .iter()
                     .filter(|d| d.severity == chipmix_workload::Severity::Error)
                     .map(|d| format!("{}: {}", d.path, d.message))
                     .collect(),
+                ..no_plan(*v)
             },
         })
         .collect();
     Ok(SweepReport {
         portfolio: name,
         param: param.into(),
+        horizon_months,
         points,
     })
+}
+
+fn no_plan(value: f64) -> SweepPoint {
+    SweepPoint {
+        value,
+        cost_usd_per_month: None,
+        cost_over_horizon_usd: None,
+        gap: None,
+        hhi: None,
+        vendor_shares: BTreeMap::new(),
+        infeasible: Vec::new(),
+    }
+}
+
+/// The point of a plan of one period.
+fn point(value: f64, result: Result<Plan, PlanError>) -> SweepPoint {
+    let r = Replanned::from_result(result);
+    SweepPoint {
+        cost_usd_per_month: r.cost_usd_per_month,
+        gap: r.gap,
+        hhi: r.plan.as_ref().map(|pl| pl.hhi),
+        vendor_shares: r.vendor_shares,
+        infeasible: r.infeasible,
+        ..no_plan(value)
+    }
+}
+
+/// The point of a plan over time: its total, spread per month, and vendor shares over the
+/// whole horizon.
+fn point_over_time(value: f64, result: Result<MonthlyPlan, PlanError>) -> SweepPoint {
+    match result {
+        Ok(m) => {
+            let shares = m.vendor_shares();
+            SweepPoint {
+                cost_usd_per_month: Some(m.objective_usd / f64::from(m.months.max(1))),
+                cost_over_horizon_usd: Some(m.objective_usd),
+                gap: Some(m.gap),
+                hhi: Some(shares.values().map(|s| s * s).sum()),
+                vendor_shares: shares,
+                ..no_plan(value)
+            }
+        }
+        Err(PlanError::Infeasible(reasons)) => SweepPoint {
+            infeasible: reasons,
+            ..no_plan(value)
+        },
+        Err(e) => SweepPoint {
+            infeasible: vec![e.to_string()],
+            ..no_plan(value)
+        },
+    }
 }

@@ -534,7 +534,7 @@ pub async fn create_plan(
             )
         })?;
         let hash = engine::catalog_sha256(&catalog);
-        options.relative_gap = req.gap.unwrap_or_else(|| engine::default_gap(&p));
+        options.relative_gap = req.gap.unwrap_or_else(|| chipmix_plan::default_gap(&p));
         Ok::<_, ApiError>((engine::solve(&p, &catalog, &calibration, &options), hash))
     })
     .await??;

@@ -203,12 +203,6 @@ pub fn check_options(o: &PlanOptions) -> Result<(), String> {
     o.check()
 }
 
-/// The default proven gap a plan is solved to: 0.01% for one period, 1% over time (as
-/// `chipmix plan` does: a plan over time's many integer reservations make the last percent slow).
-pub fn default_gap(p: &Portfolio) -> f64 {
-    if p.horizon.is_some() { 0.01 } else { 1e-4 }
-}
-
 /// A plan as the server stores and serves it: of one period, or over time (a portfolio with a
 /// `horizon:`), each as `chipmix plan --format json` prints it.
 #[derive(Clone, Debug)]

@@ -232,7 +232,7 @@ impl JobSpec {
                 JobSpec::Stress(p, Box::new(chosen))
             }
             JobKind::Sweep => {
-                let p: SweepParams = read(params)?;
+                let mut p: SweepParams = read(params)?;
                 for (name, v) in [("from", p.from), ("to", p.to)] {
                     limits::SWEEP_VALUE
                         .check(v)
@@ -248,6 +248,8 @@ impl JobSpec {
                 if let [Err(ds), Err(_)] = &ends {
                     return Err(engine::located_diagnostics(ds));
                 }
+                // A portfolio with a `horizon:` sweeps plans over time, to their default gap.
+                p.gap = p.gap.or(Some(chipmix_plan::default_gap(portfolio)));
                 JobSpec::Sweep(p)
             }
             JobKind::Montecarlo => {

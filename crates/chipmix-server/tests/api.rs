@@ -1224,4 +1224,25 @@ async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer)
             .contains("single-period version"),
         "{job}"
     );
+
+    // A sweep plans every value over time, to the gap of a plan over time.
+    let r = s
+        .post(
+            "/api/v1/portfolios/growing/jobs",
+            &s.admin,
+            json!({"kind": "sweep", "params": {"param": "policy.headroom", "from": 0.0, "to": 0.2, "steps": 2}}),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    assert_eq!(r.body["params"]["gap"], 0.01, "{}", r.body);
+    let job = s
+        .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
+        .await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["result"]["horizon_months"], 4, "{job}");
+    let first = &job["result"]["points"][0];
+    assert!(
+        (num(&first["cost_over_horizon_usd"]) - total).abs() <= 0.01 * total,
+        "{job}"
+    );
 }
