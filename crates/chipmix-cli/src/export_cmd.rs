@@ -172,7 +172,8 @@ fn load_period(
     }
     let periods = over_time.by_month.len();
     let period = args.period.unwrap_or(1);
-    let Some(plan) = over_time.period_plan(period, &p, &c) else {
+    // The period's catalog: fallbacks only among offerings there then, at that period's prices.
+    let Some((plan, c)) = over_time.period_fleet(period, &p, &c) else {
         return Err(Failure::bad(format!(
             "{}: error: --period {period}: the plan has {periods} period(s)",
             args.file.display()

@@ -503,3 +503,54 @@ fn a_sweep_of_a_horizon_portfolio_plans_each_value_over_time() {
         totals[0]
     );
 }
+
+/// A period's fleet is exported on the catalog as it stands in that period: a SkyPilot
+/// fallback never names an offering the roadmap has not brought yet.
+#[test]
+fn exported_fallbacks_are_offerings_there_in_that_period() {
+    let dir = std::env::temp_dir().join(format!("chipmix-roadmap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/horizon-small.yaml"),
+    )
+    .unwrap();
+    let arrives = "aws/p6-b200.48xlarge/us-east-1";
+    let text = format!(
+        "{base}\nroadmap:\n  - {{ offering: {arrives}, from_month: 3, source: \"test\" }}\n"
+    );
+    let file = dir.join("roadmap.yaml");
+    std::fs::write(&file, text).unwrap();
+    let export = |period: &str| -> String {
+        let out = dir.join(format!("p{period}"));
+        let run = chipmix(&[
+            "export",
+            "skypilot",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--period",
+            period,
+        ]);
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        std::fs::read_dir(&out)
+            .unwrap()
+            .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+            .collect()
+    };
+    let first = export("1");
+    assert!(first.contains("instance_type"), "{first}");
+    assert!(
+        !first.contains("p6-b200.48xlarge"),
+        "a fallback before the offering arrives: {first}"
+    );
+    // From its month on it may be named (the built-in catalog's only B200 offering on AWS).
+    let last = export("4");
+    assert!(last.contains("instance_type"), "{last}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

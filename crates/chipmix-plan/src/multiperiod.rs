@@ -1538,6 +1538,53 @@ impl MonthlyPlan {
             .collect()
     }
 
+    /// The catalog as it stands in period `period` (1-based): an offering the roadmap has not
+    /// brought yet (or has retired) has no capacity, a supply ramp sets the period's capacity,
+    /// and prices are the period's (`prices:`). What an exported fleet's fallbacks are chosen
+    /// from, so that none points at a chip that is not there yet. `None` when the period is
+    /// not in the plan.
+    pub fn period_catalog(
+        &self,
+        period: u32,
+        portfolio: &Portfolio,
+        catalog: &Catalog,
+    ) -> Option<Catalog> {
+        let t = period.checked_sub(1)?;
+        if t as usize >= self.by_month.len() {
+            return None;
+        }
+        let p = self.periods();
+        let mut out = catalog.clone();
+        for oi in 0..catalog.offerings().len() {
+            out.scale_price(oi, price_factor(portfolio, catalog, oi, p, t));
+            out.set_capacity(oi, capacity_in_period(portfolio, catalog, oi, p, t));
+        }
+        Some(out)
+    }
+
+    /// Period `period`'s fleet as exports take it: [`MonthlyPlan::period_plan`] with
+    /// [`MonthlyPlan::period_catalog`] (the plan is priced against `catalog`, once).
+    pub fn period_fleet(
+        &self,
+        period: u32,
+        portfolio: &Portfolio,
+        catalog: &Catalog,
+    ) -> Option<(crate::Plan, Catalog)> {
+        Some((
+            self.period_plan(period, portfolio, catalog)?,
+            self.period_catalog(period, portfolio, catalog)?,
+        ))
+    }
+
+    /// The plan's periods (no lead time: it is only needed to build the model).
+    fn periods(&self) -> Periods {
+        Periods {
+            count: self.by_month.len() as u32,
+            length: self.period_months.max(1),
+            lead: 0,
+        }
+    }
+
     /// Period `period` (1-based) as a single-period [`Plan`], for the engines that run one
     /// fleet at a time (exports): its allocations with their layouts, each allocation's spend
     /// per month at that period's list price and commitment discount (reservations are not
@@ -1551,11 +1598,7 @@ impl MonthlyPlan {
     ) -> Option<crate::Plan> {
         use crate::plan::{Allocation, ServiceSummary};
         let month = self.by_month.get(period.checked_sub(1)? as usize)?;
-        let p = Periods {
-            count: self.by_month.len() as u32,
-            length: self.period_months.max(1),
-            lead: 0,
-        };
+        let p = self.periods();
         let t = period - 1;
         let mut allocations = Vec::new();
         for a in &month.allocations {

@@ -704,7 +704,7 @@ async fn export(state: &AppState, id: i64, format: Format) -> ApiResult<ExportRe
             Format::Kueue(q) => q.period,
             Format::SkyPilot(q) => q.period,
         };
-        let plan = engine::fleet(plan, period, &p, &catalog, &calibration).map_err(|e| match e {
+        let (plan, catalog) = engine::fleet(plan, period, &p, &catalog, &calibration).map_err(|e| match e {
             ExportFailure::Rejected(m) => ApiError::unprocessable(m),
             ExportFailure::Internal(m) => {
                 ApiError::internal(format!("stored plan {id} fails verification: {m}"))

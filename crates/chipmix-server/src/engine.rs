@@ -303,16 +303,17 @@ pub fn solve_period(
     Ok(plan)
 }
 
-/// The fleet to export, verified against the portfolio first: period `period` (1-based, default
-/// the first) of a plan over time (verified over every period), or a plan of one period, which
-/// takes no period.
+/// The fleet to export and the catalog to export it on, verified against the portfolio first:
+/// period `period` (1-based, default the first) of a plan over time (verified over every
+/// period), on the catalog as it stands in that period; or a plan of one period, which takes no
+/// period.
 pub fn fleet(
     solved: Solved,
     period: Option<u32>,
     p: &Portfolio,
     catalog: &Catalog,
     calibration: &Calibration,
-) -> Result<Plan, ExportFailure> {
+) -> Result<(Plan, Catalog), ExportFailure> {
     match solved {
         Solved::Period(plan) => {
             if period.is_some() {
@@ -322,13 +323,13 @@ pub fn fleet(
             }
             verified(verify::verify(&plan, p, catalog, calibration))
                 .map_err(ExportFailure::Internal)?;
-            Ok(plan)
+            Ok((plan, catalog.clone()))
         }
         Solved::Horizon(months) => {
             verified(verify::verify_months(&months, p, catalog, calibration))
                 .map_err(ExportFailure::Internal)?;
             let period = period.unwrap_or(1);
-            months.period_plan(period, p, catalog).ok_or_else(|| {
+            months.period_fleet(period, p, catalog).ok_or_else(|| {
                 ExportFailure::Rejected(format!(
                     "period {period}: the plan has {} period(s), numbered from 1",
                     months.by_month.len()
