@@ -160,16 +160,7 @@ fn load_period(
         analysis: false,
         method: Default::default(),
     };
-    let calibration = Calibration::builtin();
-    let over_time = chipmix_plan::multiperiod::plan_months(&p, &c, &calibration, &options)
-        .map_err(|e| crate::plan_cmd::no_plan(&args.file, "plan over time", e))?;
-    let violations = verify::verify_months(&over_time, &p, &c, &calibration);
-    if !violations.is_empty() {
-        return Err(Failure::Internal(format!(
-            "the plan over time failed independent verification — a bug in chipmix, nothing was written:\n  {}",
-            violations.join("\n  ")
-        )));
-    }
+    let over_time = crate::months_cmd::plan_verified(&args.file, &p, &c, &options)?;
     let periods = over_time.by_month.len();
     let period = args.period.unwrap_or(1);
     // The period's catalog: fallbacks only among offerings there then, at that period's prices.

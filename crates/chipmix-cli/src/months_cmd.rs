@@ -11,13 +11,14 @@ use chipmix_workload::Portfolio;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub fn run(
+/// Plans a portfolio with a `horizon:` period by period and verifies the plan over every
+/// period; a plan that fails verification is never returned.
+pub fn plan_verified(
     file: &Path,
     p: &Portfolio,
     catalog: &Catalog,
     options: &PlanOptions,
-    format: PlanFormat,
-) -> CmdResult {
+) -> Result<MonthlyPlan, Failure> {
     crate::plan_cmd::check_options(options)?;
     let calibration = Calibration::builtin();
     let bar = crate::progress::spinner(format!(
@@ -31,10 +32,21 @@ pub fn run(
     let violations = verify::verify_months(&plan, p, catalog, &calibration);
     if !violations.is_empty() {
         return Err(Failure::Internal(format!(
-            "the month-by-month plan failed independent verification — a bug in chipmix, please report it:\n  {}",
+            "the month-by-month plan failed independent verification — a bug in chipmix, nothing was written; please report it:\n  {}",
             violations.join("\n  ")
         )));
     }
+    Ok(plan)
+}
+
+pub fn run(
+    file: &Path,
+    p: &Portfolio,
+    catalog: &Catalog,
+    options: &PlanOptions,
+    format: PlanFormat,
+) -> CmdResult {
+    let plan = plan_verified(file, p, catalog, options)?;
     match format {
         PlanFormat::Json => output::print_json(&plan),
         PlanFormat::Table => {

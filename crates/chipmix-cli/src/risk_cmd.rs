@@ -16,7 +16,7 @@ use chipmix_risk::montecarlo::{self, MonteCarloOptions, MonteCarloReport, ShockM
 use chipmix_risk::scenario::{self, Scenario};
 use chipmix_risk::stress::{self, StressReport};
 use chipmix_risk::sweep::{self, SweepReport};
-use chipmix_risk::{Context, Watch};
+use chipmix_risk::{Context, Planned, Watch};
 use clap::Args;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -69,6 +69,10 @@ pub struct LeverageArgs {
     /// Skip the break-even search (one re-plan per vendor and provider instead of about nine)
     #[arg(long)]
     no_break_even: bool,
+    /// Search break-even price rises for a portfolio with a `horizon:` too (off by default
+    /// there: each step is a plan over time)
+    #[arg(long, conflicts_with = "no_break_even")]
+    break_even: bool,
     /// Highest price increase the break-even search tries, as a fraction (1 = +100%)
     #[arg(long, default_value_t = 4.0, value_parser = args::number(&limits::PRICE_INCREASE))]
     max_increase: f64,
@@ -80,8 +84,21 @@ pub fn leverage(args: LeverageArgs) -> CmdResult {
     if !(args.max_increase.is_finite() && args.max_increase > 0.0) {
         return Err(Failure::bad("error: --max-increase must be > 0"));
     }
-    let options = args.solve.options(1e-4);
-    let (base, p, c) = plan_file(&args.file, &args.solve.catalog, &options)?;
+    let (p, c) = load_portfolio(&args.file, &args.solve.catalog)?;
+    let options = args.solve.options(chipmix_plan::default_gap(&p));
+    // A portfolio with a `horizon:` is analysed over time: every re-plan is a plan over time.
+    let (base, break_even) = if p.horizon.is_some() {
+        let m = crate::months_cmd::plan_verified(&args.file, &p, &c, &options)?;
+        if !args.break_even && !args.no_break_even {
+            eprintln!(
+                "note: break-even price rises are not searched over time unless --break-even is given (about nine plans over time per vendor and provider)"
+            );
+        }
+        (Planned::of_months(&m, &p, &c), args.break_even)
+    } else {
+        let (plan, _, _) = plan_loaded(&args.file, p.clone(), c.clone(), &options)?;
+        (Planned::of_plan(plan), !args.no_break_even)
+    };
     let cal = Calibration::builtin();
     let bar = progress::counter("leverage: walk-away and break-even re-plans", "re-plans");
     let replanned = || bar.inc(1);
@@ -99,7 +116,7 @@ pub fn leverage(args: LeverageArgs) -> CmdResult {
         &ctx,
         &base,
         &LeverageOptions {
-            break_even: !args.no_break_even,
+            break_even,
             max_increase: args.max_increase,
             ..LeverageOptions::default()
         },
@@ -109,9 +126,10 @@ pub fn leverage(args: LeverageArgs) -> CmdResult {
         PlanFormat::Json => output::print_json(&report),
         PlanFormat::Table => {
             println!(
-                "leverage for {}: today's plan costs {} per month",
+                "leverage for {}: today's plan costs {} per month{}",
                 report.portfolio,
-                usd(report.base_cost_usd_per_month)
+                usd(report.base_cost_usd_per_month),
+                over_time(&report)
             );
             let header = &[
                 "kind",
@@ -133,6 +151,16 @@ pub fn leverage(args: LeverageArgs) -> CmdResult {
             print!("{}", leverage_markdown(&report));
             Ok(())
         }
+    }
+}
+
+/// How a report over time says what its amounts per month are.
+fn over_time(report: &LeverageReport) -> String {
+    match report.horizon_months {
+        Some(m) => format!(
+            " (on average over {m} months: every plan, today's and each re-plan, is planned month by month over the horizon)"
+        ),
+        None => String::new(),
     }
 }
 
@@ -209,8 +237,9 @@ fn leverage_markdown(report: &LeverageReport) -> String {
     let _ = writeln!(md, "# Bargaining power: {}\n", report.portfolio);
     let _ = writeln!(
         md,
-        "Today's optimal plan costs **{}** per month. For each vendor and provider: what the best plan without it costs (the cost of walking away, which is the other side's leverage), and how far its prices can rise before the optimal plan moves work away from it. Where no plan meets the policy without it, the cost is that of the best plan with the diversity rules (vendor-share cap, per-service vendor rules, resilience) and budget waived, marked \"rules waived\".\n",
-        usd(report.base_cost_usd_per_month)
+        "Today's optimal plan costs **{}** per month{}. For each vendor and provider: what the best plan without it costs (the cost of walking away, which is the other side's leverage), and how far its prices can rise before the optimal plan moves work away from it. Where no plan meets the policy without it, the cost is that of the best plan with the diversity rules (vendor-share cap, per-service vendor rules, resilience) and budget waived, marked \"rules waived\".\n",
+        usd(report.base_cost_usd_per_month),
+        over_time(report)
     );
     let bars: Vec<Bar> = report
         .rows

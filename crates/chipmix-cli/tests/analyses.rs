@@ -425,13 +425,15 @@ fn export_writes_the_fleet_of_a_chosen_period() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// The risk analyses plan one steady-state month; on a portfolio with a `horizon:` they say so
-/// instead of passing its single-period version off as the plan over time.
+/// Stress and Monte Carlo plan one steady-state month; on a portfolio with a `horizon:` they
+/// say so instead of passing its single-period version off as the plan over time.
 #[test]
 fn analyses_of_a_horizon_portfolio_say_they_use_its_single_period_version() {
     let out = chipmix(&[
-        "leverage",
+        "stress",
         "crates/chipmix-cli/tests/fixtures/horizon-small.yaml",
+        "--scenario",
+        "price-hike-30",
         "--format",
         "json",
     ]);
@@ -553,4 +555,66 @@ fn exported_fallbacks_are_offerings_there_in_that_period() {
     let last = export("4");
     assert!(last.contains("instance_type"), "{last}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Leverage on a portfolio with a `horizon:` compares plans over time: today's cost is the plan
+/// over time's total spread over its months, walking away from NVIDIA costs more (Inferentia
+/// alone serves the traffic at a higher price), and the only provider cannot be left.
+#[test]
+fn leverage_of_a_horizon_portfolio_compares_plans_over_time() {
+    let file = "crates/chipmix-cli/tests/fixtures/horizon-small.yaml";
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = chipmix(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let report = run(&["leverage", file, "--format", "json"]);
+    let plan = run(&["plan", file, "--format", "json"]);
+    assert_eq!(report["horizon_months"], 4, "{report}");
+    let total = plan["objective_usd"].as_f64().unwrap();
+    let base = report["base_cost_usd_per_month"].as_f64().unwrap();
+    assert!(
+        (base - total / 4.0).abs() <= 0.01 * base,
+        "{base} vs {total}"
+    );
+    let row = |kind: &str, name: &str| -> serde_json::Value {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["entity"]["kind"] == kind && r["entity"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}: {report}"))
+            .clone()
+    };
+    let nvidia = row("vendor", "nvidia");
+    let delta = nvidia["walk_away"]["delta_usd_per_month"].as_f64().unwrap();
+    assert!(delta > 0.05 * base, "{nvidia}");
+    assert!(
+        nvidia["break_even"].is_null(),
+        "break-even is off over time unless asked: {nvidia}"
+    );
+    let aws = row("provider", "aws");
+    assert!(aws["walk_away"]["cost_usd_per_month"].is_null(), "{aws}");
+    assert_eq!(aws["walk_away"]["breaks"][0], "assistant-8b", "{aws}");
+    // Spend on the vendors adds up to what the plan over time spends, per month.
+    let spend: f64 = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["entity"]["kind"] == "vendor")
+        .map(|r| r["spend_usd_per_month"].as_f64().unwrap())
+        .sum();
+    let billed: f64 = plan["by_month"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["spend_by_vendor"].as_object().unwrap().values())
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!((spend - billed / 4.0).abs() < 1.0, "{spend} vs {billed}");
 }

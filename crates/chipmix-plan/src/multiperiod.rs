@@ -109,6 +109,9 @@ pub struct Month {
     pub reserved_instances: BTreeMap<String, u32>,
     pub allocations: Vec<MonthAllocation>,
     pub spend_by_vendor: BTreeMap<String, f64>,
+    /// What is spent with each provider (cloud) this period: on-demand, spot and reservations.
+    #[serde(default)]
+    pub spend_by_provider: BTreeMap<String, f64>,
     /// Capacity released since the previous month, and what that costs (not billed by a
     /// provider, so outside `cost_usd` and the budget).
     pub migrations: Vec<Migration>,
@@ -1379,10 +1382,13 @@ fn assemble(
             }
         }
         let mut spend_by_vendor: BTreeMap<String, f64> = BTreeMap::new();
+        let mut spend_by_provider: BTreeMap<String, f64> = BTreeMap::new();
         for (id, u) in &spent {
+            let o = price_of(id);
             *spend_by_vendor
-                .entry(catalog.vendor_of(price_of(id)).to_string())
+                .entry(catalog.vendor_of(o).to_string())
                 .or_insert(0.0) += u;
+            *spend_by_provider.entry(o.provider.clone()).or_insert(0.0) += u;
         }
         let demand_requests_per_s = portfolio
             .workloads
@@ -1413,6 +1419,7 @@ fn assemble(
             reserved_instances,
             allocations,
             spend_by_vendor,
+            spend_by_provider,
             migrations,
             migration_usd,
         });

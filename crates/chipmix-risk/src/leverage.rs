@@ -5,11 +5,14 @@
 //! allowed list; contracts stay, so a commitment to a provider one leaves is still owed.
 //! Break-even: bisection on full MILP re-solves with the entity's prices scaled — not LP
 //! ranging, which would price a relaxation whose plan differs from the integer one.
+//!
+//! A portfolio with a `horizon:` is analysed over time: every re-plan is a plan over time, and
+//! every amount per month is the horizon's total spread over its months.
 
-use crate::stress::{Levels, held_instances, shocked_inputs};
-use crate::{Context, stress::Replanned};
+use crate::stress::{Levels, shocked_inputs};
+use crate::{Context, Planned};
 use chipmix_catalog::Vendor;
-use chipmix_plan::{Plan, PlanError};
+use chipmix_plan::PlanError;
 use chipmix_workload::{Portfolio, WorkloadKind};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -95,6 +98,11 @@ pub struct LeverageRow {
 pub struct LeverageReport {
     pub portfolio: String,
     pub base_cost_usd_per_month: f64,
+    /// The portfolio has a `horizon:` of this many months: every plan compared is a plan over
+    /// time, and every amount per month is its total spread over these months. `None`: plans
+    /// of one period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub horizon_months: Option<u32>,
     pub method: String,
     pub rows: Vec<LeverageRow>,
 }
@@ -122,17 +130,24 @@ impl Default for LeverageOptions {
 
 /// Every vendor and provider in the plan, and every other one the policy allows and the
 /// catalog prices, each with its walk-away cost and (if used) break-even price increase.
-pub fn leverage(ctx: &Context, base: &Plan, options: &LeverageOptions) -> LeverageReport {
+pub fn leverage(ctx: &Context, base: &Planned, options: &LeverageOptions) -> LeverageReport {
     let entities = entities(ctx, base);
     let rows = entities
         .par_iter()
         .map(|e| row(ctx, base, e, options))
         .collect();
+    let over_time = match base.horizon_months {
+        Some(m) => format!(
+            "; over time: every plan is planned period by period over the {m}-month horizon, amounts per month are its total spread over the months, and work moves if it does in any period"
+        ),
+        None => String::new(),
+    };
     LeverageReport {
         portfolio: ctx.portfolio.name.clone(),
-        base_cost_usd_per_month: base.objective_usd_per_month,
+        base_cost_usd_per_month: base.cost_usd_per_month,
+        horizon_months: base.horizon_months,
         method: format!(
-            "walk-away: full re-plan (MILP) without the vendor/provider, contracts kept (a commitment to a provider left is still owed); break-even: bisection on MILP re-solves with its prices scaled — tried at +100%, doubled up to +{:.0}% until work moves, then {} bisection steps; \"work moves\" = the shares of their capacity that workloads lose on it sum to more than {:.0}% of one workload",
+            "walk-away: full re-plan (MILP) without the vendor/provider, contracts kept (a commitment to a provider left is still owed); break-even: bisection on MILP re-solves with its prices scaled — tried at +100%, doubled up to +{:.0}% until work moves, then {} bisection steps; \"work moves\" = the shares of their capacity that workloads lose on it sum to more than {:.0}% of one workload{over_time}",
             options.max_increase * 100.0,
             options.steps,
             SHIFT_TOLERANCE * 100.0
@@ -144,7 +159,7 @@ pub fn leverage(ctx: &Context, base: &Plan, options: &LeverageOptions) -> Levera
 /// About how many re-plans [`leverage`] makes (for a progress bar): per vendor and provider,
 /// the walk-away (and its rules-waived fallback) and, with break-even, the bracket and the
 /// bisection steps.
-pub fn replans_expected(ctx: &Context, base: &Plan, options: &LeverageOptions) -> u64 {
+pub fn replans_expected(ctx: &Context, base: &Planned, options: &LeverageOptions) -> u64 {
     let per_entity = 1 + if options.break_even {
         3 + u64::from(options.steps)
     } else {
@@ -155,9 +170,9 @@ pub fn replans_expected(ctx: &Context, base: &Plan, options: &LeverageOptions) -
 
 /// The vendors and providers [`leverage`] looks at: those in the plan, and every other one the
 /// policy allows and the catalog prices.
-fn entities(ctx: &Context, base: &Plan) -> Vec<Entity> {
+fn entities(ctx: &Context, base: &Planned) -> Vec<Entity> {
     let mut entities: BTreeSet<Entity> = BTreeSet::new();
-    for a in &base.allocations {
+    for a in base.allocations() {
         if let Ok(v) = a.vendor.parse::<Vendor>() {
             entities.insert(Entity::Vendor(v));
         }
@@ -191,9 +206,16 @@ fn entities(ctx: &Context, base: &Plan) -> Vec<Entity> {
 /// "work moved": below this, integer rounding reshuffles instances without a real move.
 const SHIFT_TOLERANCE: f64 = 0.02;
 
-/// Per workload, the entity's share of its capacity: for a service, of its req/s; for a
-/// training job, 1 when the run is on it.
-fn work_on(plan: &Plan, portfolio: &Portfolio, entity: &Entity) -> Vec<f64> {
+/// Per workload (and period, over time), the entity's share of its capacity: for a service, of
+/// its req/s; for a training job, 1 when the run is on it.
+fn work_on(plan: &Planned, portfolio: &Portfolio, entity: &Entity) -> Vec<f64> {
+    plan.periods
+        .iter()
+        .flat_map(|p| work_in_period(p, portfolio, entity))
+        .collect()
+}
+
+fn work_in_period(plan: &chipmix_plan::Plan, portfolio: &Portfolio, entity: &Entity) -> Vec<f64> {
     portfolio
         .workloads
         .iter()
@@ -266,16 +288,52 @@ fn without(portfolio: &Portfolio, ctx: &Context, entity: &Entity) -> Portfolio {
     p
 }
 
-fn row(ctx: &Context, base: &Plan, entity: &Entity, options: &LeverageOptions) -> LeverageRow {
-    let spend: f64 = base
-        .allocations
-        .iter()
-        .filter(|a| entity.owns(a))
-        .map(|a| a.usd_per_month)
-        .sum();
+/// A re-plan's cost and gap, or why there is none.
+struct Outcome {
+    cost: Option<f64>,
+    gap: Option<f64>,
+    infeasible: Vec<String>,
+}
+
+impl From<Result<Planned, PlanError>> for Outcome {
+    fn from(r: Result<Planned, PlanError>) -> Outcome {
+        match r {
+            Ok(p) => Outcome {
+                cost: Some(p.cost_usd_per_month),
+                gap: Some(p.gap),
+                infeasible: Vec::new(),
+            },
+            Err(PlanError::Infeasible(reasons)) => Outcome {
+                cost: None,
+                gap: None,
+                infeasible: reasons,
+            },
+            Err(e) => Outcome {
+                cost: None,
+                gap: None,
+                infeasible: vec![e.to_string()],
+            },
+        }
+    }
+}
+
+/// What `base` spends on the entity per month.
+fn spend_on(base: &Planned, entity: &Entity) -> f64 {
+    match entity {
+        Entity::Vendor(v) => base.spend_by_vendor.get(v.as_str()).copied().unwrap_or(0.0),
+        Entity::Provider(p) => base
+            .spend_by_provider
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(p))
+            .map(|(_, usd)| usd)
+            .sum(),
+    }
+}
+
+fn row(ctx: &Context, base: &Planned, entity: &Entity, options: &LeverageOptions) -> LeverageRow {
+    let spend = spend_on(base, entity);
     let workloads: Vec<String> = base
-        .allocations
-        .iter()
+        .allocations()
         .filter(|a| entity.owns(a))
         .map(|a| a.workload.clone())
         .collect::<BTreeSet<_>>()
@@ -283,10 +341,10 @@ fn row(ctx: &Context, base: &Plan, entity: &Entity, options: &LeverageOptions) -
         .collect();
 
     let p = without(ctx.portfolio, ctx, entity);
-    let walked = Replanned::from_result(ctx.plan_on(&p, ctx.catalog));
+    let walked = Outcome::from(ctx.planned_on(&p, ctx.catalog));
     // Infeasible under the policy: is it the diversity rules, or can a workload not run at all?
-    let (waived, breaks) = if walked.cost_usd_per_month.is_none() {
-        let w = Replanned::from_result(ctx.plan_on(&crate::waive_diversity_rules(&p), ctx.catalog));
+    let (waived, breaks) = if walked.cost.is_none() {
+        let w = Outcome::from(ctx.planned_on(&crate::waive_diversity_rules(&p), ctx.catalog));
         let breaks = ctx
             .portfolio
             .workloads
@@ -298,14 +356,14 @@ fn row(ctx: &Context, base: &Plan, entity: &Entity, options: &LeverageOptions) -
             })
             .map(|x| x.name.clone())
             .collect();
-        (w.cost_usd_per_month, breaks)
+        (w.cost, breaks)
     } else {
         (None, Vec::new())
     };
-    let base_cost = base.objective_usd_per_month;
+    let base_cost = base.cost_usd_per_month;
     // Differences within the solvers' gaps are noise, not a cost.
     let noise = (base.gap + walked.gap.unwrap_or(0.0) + ctx.options.relative_gap) * base_cost.abs();
-    let (compared, basis) = match (walked.cost_usd_per_month, waived) {
+    let (compared, basis) = match (walked.cost, waived) {
         (Some(c), _) => (Some(c), "policy"),
         (None, Some(c)) => (Some(c), "diversity_rules_waived"),
         (None, None) => (None, "none"),
@@ -315,7 +373,7 @@ fn row(ctx: &Context, base: &Plan, entity: &Entity, options: &LeverageOptions) -
         if d.abs() <= noise { 0.0 } else { d }
     });
     let walk_away = WalkAway {
-        cost_usd_per_month: walked.cost_usd_per_month,
+        cost_usd_per_month: walked.cost,
         delta_usd_per_month: delta,
         delta_fraction: delta.map(|d| if base_cost > 0.0 { d / base_cost } else { 0.0 }),
         delta_basis: basis.into(),
@@ -339,9 +397,15 @@ fn row(ctx: &Context, base: &Plan, entity: &Entity, options: &LeverageOptions) -
     }
 }
 
-fn break_even(ctx: &Context, base: &Plan, entity: &Entity, options: &LeverageOptions) -> BreakEven {
+fn break_even(
+    ctx: &Context,
+    base: &Planned,
+    entity: &Entity,
+    options: &LeverageOptions,
+) -> BreakEven {
     let work0 = work_on(base, ctx.portfolio, entity);
-    let held = held_instances(base, ctx.catalog);
+    // Only prices change, so no capacity is scaled from what the plan holds.
+    let held = vec![0; ctx.catalog.offerings().len()];
     let mut solves = 0;
     let mut moved = |increase: f64| -> bool {
         solves += 1;
@@ -356,7 +420,7 @@ fn break_even(ctx: &Context, base: &Plan, entity: &Entity, options: &LeverageOpt
             }
         }
         let (p, c) = shocked_inputs(&levels, ctx.portfolio, ctx.catalog, &held);
-        match ctx.plan_on(&p, &c) {
+        match ctx.planned_on(&p, &c) {
             Ok(plan) => moved_away(&work0, &work_on(&plan, ctx.portfolio, entity)),
             // Dearer prices broke the budget: the plan cannot keep the work as it is.
             Err(PlanError::Infeasible(_)) => true,

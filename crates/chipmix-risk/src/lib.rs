@@ -18,6 +18,7 @@ use chipmix_perf::Calibration;
 use chipmix_plan::multiperiod::MonthlyPlan;
 use chipmix_plan::{Plan, PlanError, PlanOptions};
 use chipmix_workload::Portfolio;
+use std::collections::BTreeMap;
 
 /// What every analysis starts from: the portfolio, the catalog it plans on (overrides
 /// applied), the calibration, and how hard to solve each re-plan.
@@ -62,7 +63,85 @@ impl Context<'_> {
 /// version ([`chipmix_plan::plan`] plans one steady-state month).
 pub const SINGLE_PERIOD_NOTE: &str = "the portfolio has a `horizon:`; this analysis uses its single-period version (one steady-state month: today's demand, the catalog as it is, no reservations, roadmap, price changes or commitment terms) — analyses over time are not supported yet";
 
+/// The plan an analysis starts from or re-plans, as the analyses compare it: of one period, or
+/// over time (a portfolio with a `horizon:`), where every amount per month is the horizon's
+/// total spread over its months.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub cost_usd_per_month: f64,
+    pub gap: f64,
+    pub spend_usd_per_month: f64,
+    pub spend_by_vendor: BTreeMap<String, f64>,
+    pub spend_by_provider: BTreeMap<String, f64>,
+    /// Each period's fleet as a plan of that period (a plan of one period: itself).
+    pub periods: Vec<Plan>,
+    /// Months a plan over time covers; `None` for a plan of one period.
+    pub horizon_months: Option<u32>,
+}
+
+impl Planned {
+    pub fn of_plan(plan: Plan) -> Planned {
+        Planned {
+            cost_usd_per_month: plan.objective_usd_per_month,
+            gap: plan.gap,
+            spend_usd_per_month: plan.spend_usd_per_month,
+            spend_by_vendor: plan.spend_by_vendor.clone(),
+            spend_by_provider: plan.spend_by_provider.clone(),
+            periods: vec![plan],
+            horizon_months: None,
+        }
+    }
+
+    /// A plan over time, its spend averaged over the horizon's months (on-demand, spot and
+    /// reservations, as each period's bill has them).
+    pub fn of_months(plan: &MonthlyPlan, portfolio: &Portfolio, catalog: &Catalog) -> Planned {
+        let months = f64::from(plan.months.max(1));
+        let mut by_vendor: BTreeMap<String, f64> = BTreeMap::new();
+        let mut by_provider: BTreeMap<String, f64> = BTreeMap::new();
+        for m in &plan.by_month {
+            for (v, usd) in &m.spend_by_vendor {
+                *by_vendor.entry(v.clone()).or_default() += usd / months;
+            }
+            for (p, usd) in &m.spend_by_provider {
+                *by_provider.entry(p.clone()).or_default() += usd / months;
+            }
+        }
+        let periods = (1..=plan.by_month.len() as u32)
+            .filter_map(|t| plan.period_plan(t, portfolio, catalog))
+            .collect();
+        Planned {
+            cost_usd_per_month: plan.objective_usd / months,
+            gap: plan.gap,
+            spend_usd_per_month: by_vendor.values().sum(),
+            spend_by_vendor: by_vendor,
+            spend_by_provider: by_provider,
+            periods,
+            horizon_months: Some(plan.months),
+        }
+    }
+
+    /// Every allocation of every period.
+    pub fn allocations(&self) -> impl Iterator<Item = &chipmix_plan::Allocation> {
+        self.periods.iter().flat_map(|p| &p.allocations)
+    }
+}
+
 impl Context<'_> {
+    /// The plan of a changed portfolio or catalog as the analyses compare it: over time when
+    /// the portfolio has a `horizon:` ([`Context::plan_months_on`]), else of one period.
+    pub fn planned_on(
+        &self,
+        portfolio: &Portfolio,
+        catalog: &Catalog,
+    ) -> Result<Planned, PlanError> {
+        if portfolio.horizon.is_some() {
+            let m = self.plan_months_on(portfolio, catalog)?;
+            Ok(Planned::of_months(&m, portfolio, catalog))
+        } else {
+            self.plan_on(portfolio, catalog).map(Planned::of_plan)
+        }
+    }
+
     /// The plan over time (period by period) of a changed portfolio with a `horizon:` or
     /// catalog, watched as [`Context::plan_on`] is.
     pub fn plan_months_on(

@@ -7,7 +7,7 @@ use chipmix_risk::montecarlo::{self, MonteCarloOptions, ShockModel};
 use chipmix_risk::scenario::{self, Scenario, Shock, ShockKind, Target};
 use chipmix_risk::stress::{self, FixedPlan, Levels};
 use chipmix_risk::sweep::{self, Source};
-use chipmix_risk::{Context, Watch};
+use chipmix_risk::{Context, Planned, Watch};
 use chipmix_workload::{FailureScope, Portfolio, portfolio};
 use proptest::prelude::*;
 use std::path::Path;
@@ -68,7 +68,11 @@ fn leverage_lists_every_vendor_in_the_plan_with_a_cost_delta_and_a_break_even() 
         watch: Watch::NONE,
     };
     let base = ctx.plan().unwrap();
-    let report = leverage(&ctx, &base, &LeverageOptions::default());
+    let report = leverage(
+        &ctx,
+        &Planned::of_plan(base.clone()),
+        &LeverageOptions::default(),
+    );
     let vendors: std::collections::BTreeSet<&str> =
         base.allocations.iter().map(|a| a.vendor.as_str()).collect();
     assert!(vendors.len() >= 2);
@@ -112,7 +116,11 @@ fn break_even_is_where_the_plan_starts_moving_work() {
         watch: Watch::NONE,
     };
     let base = ctx.plan().unwrap();
-    let report = leverage(&ctx, &base, &LeverageOptions::default());
+    let report = leverage(
+        &ctx,
+        &Planned::of_plan(base.clone()),
+        &LeverageOptions::default(),
+    );
     let azure = report
         .rows
         .iter()

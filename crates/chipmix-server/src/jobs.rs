@@ -15,7 +15,7 @@ use chipmix_risk::montecarlo::{self, MonteCarloOptions, ShockModel};
 use chipmix_risk::scenario::{self, Scenario};
 use chipmix_risk::stress;
 use chipmix_risk::sweep;
-use chipmix_risk::{Context, Watch};
+use chipmix_risk::{Context, Planned, Watch};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -44,9 +44,6 @@ impl JobKind {
     }
 }
 
-fn default_true() -> bool {
-    true
-}
 fn default_max_increase() -> f64 {
     LeverageOptions::default().max_increase
 }
@@ -79,8 +76,9 @@ fn default_region_correlation() -> f64 {
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeverageParams {
-    #[serde(default = "default_true")]
-    pub break_even: bool,
+    /// Search each vendor's and provider's break-even price rise (default: yes for a plan of
+    /// one period, no for a portfolio with a `horizon:`, where each step is a plan over time).
+    pub break_even: Option<bool>,
     /// Highest price increase the break-even search tries (1 = +100%).
     #[serde(default = "default_max_increase")]
     pub max_increase: f64,
@@ -196,10 +194,13 @@ impl JobSpec {
         }
         let spec = match kind {
             JobKind::Leverage => {
-                let p: LeverageParams = read(params)?;
+                let mut p: LeverageParams = read(params)?;
                 limits::PRICE_INCREASE
                     .check(p.max_increase)
                     .map_err(|m| bad("params.max_increase", m))?;
+                // A portfolio with a `horizon:` is analysed over time, to its default gap.
+                p.break_even = p.break_even.or(Some(portfolio.horizon.is_none()));
+                p.gap = p.gap.or(Some(chipmix_plan::default_gap(portfolio)));
                 JobSpec::Leverage(p)
             }
             JobKind::Stress => {
@@ -475,17 +476,21 @@ fn run_inner(
         )
     })?;
     check(cancel)?;
-    let base_plan =
-        engine::solve_period(&portfolio, &catalog, calibration, &options).map_err(|f| {
-            JobStop::Failed(match f {
-                engine::SolveFailure::Infeasible(reasons) => {
-                    format!("the portfolio is infeasible: {}", reasons.join("; "))
+    // Leverage analyses a portfolio with a `horizon:` over time; the others its single-period
+    // version (and say so).
+    let base = match spec {
+        JobSpec::Leverage(_) => {
+            match engine::solve(&portfolio, &catalog, calibration, &options).map_err(failed)? {
+                engine::Solved::Period(plan) => Base::Planned(Planned::of_plan(plan)),
+                engine::Solved::Horizon(m) => {
+                    Base::Planned(Planned::of_months(&m, &portfolio, &catalog))
                 }
-                engine::SolveFailure::NoSolution(m)
-                | engine::SolveFailure::BadOptions(m)
-                | engine::SolveFailure::Internal(m) => m,
-            })
-        })?;
+            }
+        }
+        _ => Base::Plan(Box::new(
+            engine::solve_period(&portfolio, &catalog, calibration, &options).map_err(failed)?,
+        )),
+    };
     progress.set(0.05);
     check(cancel)?;
     let ctx = Context {
@@ -495,24 +500,24 @@ fn run_inner(
         options,
         watch,
     };
-    let report = match spec {
-        JobSpec::Leverage(p) => {
+    let report = match (spec, &base) {
+        (JobSpec::Leverage(p), Base::Planned(base_plan)) => {
             let options = LeverageOptions {
-                break_even: p.break_even,
+                break_even: p.break_even.unwrap_or(true),
                 max_increase: p.max_increase,
                 ..LeverageOptions::default()
             };
             expected.store(
-                leverage::replans_expected(&ctx, &base_plan, &options),
+                leverage::replans_expected(&ctx, base_plan, &options),
                 Ordering::Relaxed,
             );
-            to_json(&leverage::leverage(&ctx, &base_plan, &options))
+            to_json(&leverage::leverage(&ctx, base_plan, &options))
         }
-        JobSpec::Stress(p, chosen) => {
+        (JobSpec::Stress(p, chosen), Base::Plan(base_plan)) => {
             expected.store(2, Ordering::Relaxed);
-            to_json(&stress::stress(&ctx, &base_plan, chosen, p.fixed_plan))
+            to_json(&stress::stress(&ctx, base_plan, chosen, p.fixed_plan))
         }
-        JobSpec::Montecarlo(p) => {
+        (JobSpec::Montecarlo(p), Base::Plan(base_plan)) => {
             let done = AtomicU64::new(0);
             let on_progress = |n: u64| {
                 if cancel.load(Ordering::Relaxed) {
@@ -523,7 +528,7 @@ fn run_inner(
             };
             let report = montecarlo::run(
                 &ctx,
-                &base_plan,
+                base_plan,
                 &MonteCarloOptions {
                     samples: p.samples,
                     replan_samples: p.replan,
@@ -542,18 +547,37 @@ fn run_inner(
                 json
             })
         }
-        JobSpec::Sweep(_) => Err(JobStop::Failed(
-            "internal error: a sweep needs no base plan".into(),
+        _ => Err(JobStop::Failed(
+            "internal error: the analysis was given the wrong kind of base plan".into(),
         )),
     }?;
     check(cancel)?;
-    Ok(with_note(report, &portfolio))
+    Ok(with_note(report, &portfolio, &base))
 }
 
-/// The report, with the note an analysis of a portfolio with a `horizon:` carries (as
-/// `chipmix` prints it): the analysis is of its single-period version.
-fn with_note(mut report: Value, portfolio: &chipmix_workload::Portfolio) -> Value {
+/// What an analysis starts from: a plan of one period (stress, Monte Carlo), or the plan as
+/// leverage compares it (over time for a portfolio with a `horizon:`).
+enum Base {
+    Plan(Box<chipmix_plan::Plan>),
+    Planned(Planned),
+}
+
+fn failed(f: engine::SolveFailure) -> JobStop {
+    JobStop::Failed(match f {
+        engine::SolveFailure::Infeasible(reasons) => {
+            format!("the portfolio is infeasible: {}", reasons.join("; "))
+        }
+        engine::SolveFailure::NoSolution(m)
+        | engine::SolveFailure::BadOptions(m)
+        | engine::SolveFailure::Internal(m) => m,
+    })
+}
+
+/// The report, with the note an analysis of a portfolio with a `horizon:` carries when it
+/// analyses the single-period version (as `chipmix` prints it).
+fn with_note(mut report: Value, portfolio: &chipmix_workload::Portfolio, base: &Base) -> Value {
     if portfolio.horizon.is_some()
+        && matches!(base, Base::Plan(_))
         && let Value::Object(fields) = &mut report
     {
         fields.insert("note".into(), chipmix_risk::SINGLE_PERIOD_NOTE.into());

@@ -1204,12 +1204,33 @@ async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer)
         .await
         .expect(StatusCode::UNPROCESSABLE_ENTITY);
 
-    // An analysis of it says what it analyses.
+    // Leverage compares plans over time (break-even off by default there); stress analyses
+    // the single-period version and says so.
     let r = s
         .post(
             "/api/v1/portfolios/growing/jobs",
             &s.admin,
-            json!({"kind": "leverage", "params": {"break_even": false}}),
+            json!({"kind": "leverage", "params": {}}),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    assert_eq!(r.body["params"]["break_even"], false, "{}", r.body);
+    assert_eq!(r.body["params"]["gap"], 0.01, "{}", r.body);
+    let job = s
+        .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
+        .await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["result"]["horizon_months"], 4, "{job}");
+    assert!(job["result"]["note"].is_null(), "{job}");
+    assert!(
+        (num(&job["result"]["base_cost_usd_per_month"]) - total / 4.0).abs() <= 0.01 * total,
+        "{job}"
+    );
+    let r = s
+        .post(
+            "/api/v1/portfolios/growing/jobs",
+            &s.admin,
+            json!({"kind": "stress", "params": {"scenario": "price-hike-30"}}),
         )
         .await
         .expect(StatusCode::ACCEPTED);

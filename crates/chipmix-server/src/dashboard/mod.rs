@@ -1171,6 +1171,11 @@ mod tests {
         let html = results::render("montecarlo", &r).into_string();
         assert!(html.contains(r#"id="montecarlo-histogram""#), "{html}");
         assert!(html.contains("<rect"), "{html}");
+        // What a report over time or of a single-period version says, it says on the page.
+        let r = json!({"note": "single-period <version>", "horizon_months": 12, "rows": []});
+        let html = results::render("leverage", &r).into_string();
+        assert!(html.contains("single-period &lt;version&gt;"), "{html}");
+        assert!(html.contains("12-month horizon"), "{html}");
     }
 
     #[test]

@@ -43,12 +43,19 @@ fn chart(id: &str, svg: &str) -> Markup {
 
 /// The result of a job of `kind`.
 pub fn render(kind: &str, r: &Value) -> Markup {
-    match kind {
+    let body = match kind {
         "leverage" => leverage(r),
         "stress" => stress(r),
         "montecarlo" => montecarlo(r),
         "sweep" => sweep(r),
         _ => raw(r),
+    };
+    html! {
+        @if let Some(note) = r.get("note").and_then(Value::as_str) { p.note #result-note { "Note: " (note) } }
+        @if let Some(m) = r.get("horizon_months").and_then(Value::as_u64) {
+            p.note #result-horizon { "Every plan compared is planned month by month over the " (m) "-month horizon; amounts per month are each plan's total spread over its months." }
+        }
+        (body)
     }
 }
 
