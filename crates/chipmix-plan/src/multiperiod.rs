@@ -374,8 +374,20 @@ pub fn plan_months(
     let (m, kinds, cols) = build(portfolio, catalog, cands, horizon, true)?;
     // Over time only on request: measured worse than branch-and-bound (`docs/planning.md`).
     let decompose = options.method == crate::SolveMethod::Decomposed;
-    let (solved, method) =
-        crate::solve_model(&m, &kinds, &solve_options, decompose, |o| lp::solve(&m, o));
+    // The baseline (no reservations at all) is solved on the other core meanwhile: each HiGHS
+    // solve runs on one thread.
+    let ((solved, method), on_demand_only) = std::thread::scope(|s| {
+        let baseline = s.spawn(|| {
+            let (m0, k0, _) = build(portfolio, catalog, cands, horizon, false).ok()?;
+            let solved =
+                crate::solve_model(&m0, &k0, &solve_options, decompose, |o| lp::solve(&m0, o)).0;
+            matches!(solved.outcome, Outcome::Optimal | Outcome::TimeLimit)
+                .then_some(solved.objective)
+        });
+        let main = crate::solve_model(&m, &kinds, &solve_options, decompose, |o| lp::solve(&m, o));
+        // A baseline that panicked is only a missing comparison.
+        (main, baseline.join().ok().flatten())
+    });
     match solved.outcome {
         Outcome::Optimal | Outcome::TimeLimit => {}
         Outcome::Infeasible => {
@@ -386,14 +398,6 @@ pub fn plan_months(
         }
         Outcome::NoSolution => return Err(crate::no_solution(&solved, options.time_limit_s)),
     }
-    // The baseline: no reservations at all.
-    let on_demand_only = build(portfolio, catalog, cands, horizon, false)
-        .ok()
-        .map(|(m0, k0, _)| {
-            crate::solve_model(&m0, &k0, &solve_options, decompose, |o| lp::solve(&m0, o)).0
-        })
-        .filter(|s| matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit))
-        .map(|s| s.objective);
     let mut plan = assemble(
         portfolio,
         catalog,
