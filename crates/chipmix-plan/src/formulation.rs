@@ -8,8 +8,10 @@
 use crate::candidates::{Candidate, CandidateKind, DAYS_PER_MONTH};
 use crate::lp::LinearModel;
 use crate::rules;
-use chipmix_catalog::{Catalog, Vendor};
-use chipmix_workload::{Contract, FailureScope, Portfolio, ShareBasis, WorkloadKind};
+use chipmix_catalog::{Catalog, Offering, Vendor};
+use chipmix_workload::{
+    Contract, FailureScope, InferenceService, Portfolio, ShareBasis, WorkloadKind,
+};
 use std::collections::BTreeSet;
 
 /// What a row of the model stands for, to name binding constraints and to drop rules when
@@ -237,10 +239,6 @@ pub fn build(
     relax: Relaxations,
 ) -> Formulation {
     let offerings = catalog.offerings();
-    let policy = &portfolio.policy;
-    let mut m = LinearModel::default();
-    let mut kinds = Vec::new();
-
     let discount_contract: Vec<Option<usize>> = candidates
         .iter()
         .map(|c| {
@@ -259,20 +257,82 @@ pub fn build(
             c.usd_per_unit_hour * c.billed_hours_per_month(horizon) * (1.0 - discount)
         })
         .collect();
+    let mut b = Builder {
+        portfolio,
+        catalog,
+        candidates,
+        horizon,
+        relax,
+        m: LinearModel::default(),
+        kinds: Vec::new(),
+        unit_spend,
+        columns: Vec::with_capacity(candidates.len()),
+        contract_columns: Vec::new(),
+    };
+    b.candidate_columns();
+    b.demand_rows();
+    b.capacity_rows();
+    b.contracts();
+    b.vendor_share();
+    b.service_vendor_rules();
+    b.placement_shares();
+    b.resilience();
+    b.budget();
+    Formulation {
+        model: b.m,
+        row_kinds: b.kinds,
+        candidate_columns: b.columns,
+        contract_columns: b.contract_columns,
+        unit_spend: b.unit_spend,
+        discount_contract,
+        horizon_months: horizon,
+    }
+}
 
-    let candidate_columns: Vec<usize> = candidates
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
+/// The single-period model under construction; each method writes one kind of rows.
+struct Builder<'a> {
+    portfolio: &'a Portfolio,
+    catalog: &'a Catalog,
+    candidates: &'a [Candidate],
+    horizon: f64,
+    relax: Relaxations,
+    m: LinearModel,
+    kinds: Vec<RowKind>,
+    /// Per candidate: USD per unit and month after its commitment discount.
+    unit_spend: Vec<f64>,
+    /// Per candidate: its column (units).
+    columns: Vec<usize>,
+    /// Per contract: its shortfall or credits-used column.
+    contract_columns: Vec<Option<usize>>,
+}
+
+impl<'a> Builder<'a> {
+    fn mine(&self, workload: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.candidates.len()).filter(move |&i| self.candidates[i].workload == workload)
+    }
+
+    /// Req/s one unit of serving candidate `i` delivers (0 for a training candidate).
+    fn requests_per_s(&self, i: usize) -> Option<f64> {
+        match &self.candidates[i].kind {
+            CandidateKind::Serve { requests_per_s, .. } => Some(*requests_per_s),
+            CandidateKind::Train { .. } => None,
+        }
+    }
+
+    /// Integer units per candidate, bounded by what demand can use and supply allows.
+    fn candidate_columns(&mut self) {
+        let offerings = self.catalog.offerings();
+        for (i, c) in self.candidates.iter().enumerate() {
             let o = &offerings[c.offering];
-            let allowed = relax.only_vendor.is_none_or(|v| v == c.vendor);
+            let allowed = self.relax.only_vendor.is_none_or(|v| v == c.vendor);
             let upper = if !allowed {
                 0.0
             } else {
                 match &c.kind {
                     CandidateKind::Serve { requests_per_s, .. } => {
-                        let need =
-                            (provisioned_demand(portfolio, c.workload) / requests_per_s).ceil();
+                        let need = (provisioned_demand(self.portfolio, c.workload)
+                            / requests_per_s)
+                            .ceil();
                         let cap = o.capacity_instances.map_or(f64::INFINITY, |cap| {
                             (f64::from(cap) / f64::from(c.instances_per_unit)).floor()
                         });
@@ -283,287 +343,264 @@ pub fn build(
             };
             let name = format!(
                 "{}@{}{}",
-                portfolio.workloads[c.workload].name,
+                self.portfolio.workloads[c.workload].name,
                 o.id(),
                 if c.spot { ":spot" } else { "" }
             );
-            m.column(
-                name,
-                unit_spend[i] + TIE_BREAK_USD_PER_INSTANCE * f64::from(c.instances_per_unit),
-                0.0,
-                upper,
-                true,
-            )
-        })
-        .collect();
+            let cost =
+                self.unit_spend[i] + TIE_BREAK_USD_PER_INSTANCE * f64::from(c.instances_per_unit);
+            let col = self.m.column(name, cost, 0.0, upper, true);
+            self.columns.push(col);
+        }
+    }
 
-    // Demand and training assignment.
-    for (wi, w) in portfolio.workloads.iter().enumerate() {
-        let mine: Vec<usize> = (0..candidates.len())
-            .filter(|&i| candidates[i].workload == wi)
-            .collect();
-        match &w.kind {
-            WorkloadKind::Inference(_) => {
-                let coeffs = mine
-                    .iter()
-                    .map(|&i| match &candidates[i].kind {
-                        CandidateKind::Serve { requests_per_s, .. } => {
-                            (candidate_columns[i], *requests_per_s)
-                        }
-                        CandidateKind::Train { .. } => unreachable!(),
-                    })
-                    .collect();
-                m.row(
-                    format!("demand[{}]", w.name),
-                    provisioned_demand(portfolio, wi),
-                    f64::INFINITY,
-                    coeffs,
-                );
-                kinds.push(RowKind::Demand { workload: wi });
-            }
-            WorkloadKind::Training(_) => {
-                m.row(
-                    format!("run_once[{}]", w.name),
-                    1.0,
-                    1.0,
-                    mine.iter().map(|&i| (candidate_columns[i], 1.0)).collect(),
-                );
-                kinds.push(RowKind::TrainOnce { workload: wi });
+    /// Demand per service; each training job runs once.
+    fn demand_rows(&mut self) {
+        for (wi, w) in self.portfolio.workloads.iter().enumerate() {
+            match &w.kind {
+                WorkloadKind::Inference(_) => {
+                    let coeffs = self
+                        .mine(wi)
+                        .filter_map(|i| Some((self.columns[i], self.requests_per_s(i)?)))
+                        .collect();
+                    let demand = provisioned_demand(self.portfolio, wi);
+                    self.m
+                        .row(format!("demand[{}]", w.name), demand, f64::INFINITY, coeffs);
+                    self.kinds.push(RowKind::Demand { workload: wi });
+                }
+                WorkloadKind::Training(_) => {
+                    let coeffs = self.mine(wi).map(|i| (self.columns[i], 1.0)).collect();
+                    self.m
+                        .row(format!("run_once[{}]", w.name), 1.0, 1.0, coeffs);
+                    self.kinds.push(RowKind::TrainOnce { workload: wi });
+                }
             }
         }
     }
 
-    // Capacity, shared by every workload (spot draws on the same pool).
-    for (oi, o) in offerings.iter().enumerate() {
-        let Some(cap) = o.capacity_instances else {
-            continue;
-        };
-        let coeffs: Vec<(usize, f64)> = (0..candidates.len())
-            .filter(|&i| candidates[i].offering == oi)
-            .map(|i| {
-                (
-                    candidate_columns[i],
-                    f64::from(candidates[i].instances_per_unit),
-                )
-            })
-            .collect();
-        if coeffs.is_empty() {
-            continue;
+    /// Capacity, shared by every workload (spot draws on the same pool).
+    fn capacity_rows(&mut self) {
+        for (oi, o) in self.catalog.offerings().iter().enumerate() {
+            let Some(cap) = o.capacity_instances else {
+                continue;
+            };
+            let coeffs: Vec<(usize, f64)> = (0..self.candidates.len())
+                .filter(|&i| self.candidates[i].offering == oi)
+                .map(|i| {
+                    let per_unit = self.candidates[i].instances_per_unit;
+                    (self.columns[i], f64::from(per_unit))
+                })
+                .collect();
+            if coeffs.is_empty() {
+                continue;
+            }
+            let name = format!("capacity[{}]", o.id());
+            self.m.row(name, f64::NEG_INFINITY, f64::from(cap), coeffs);
+            self.kinds.push(RowKind::Capacity { offering: oi });
         }
-        m.row(
-            format!("capacity[{}]", o.id()),
-            f64::NEG_INFINITY,
-            f64::from(cap),
-            coeffs,
-        );
-        kinds.push(RowKind::Capacity { offering: oi });
     }
 
-    // Contracts.
-    let mut contract_columns = Vec::new();
-    for (ki, k) in portfolio.contracts.iter().enumerate() {
-        match k {
-            Contract::Commitment {
-                provider,
-                usd_per_month,
-                ..
-            } => {
-                let covered: Vec<(usize, f64)> = (0..candidates.len())
-                    .filter(|&i| {
-                        let o = &offerings[candidates[i].offering];
-                        k.covers(&o.provider, &o.chip)
-                    })
-                    .map(|i| (candidate_columns[i], unit_spend[i]))
-                    .collect();
-                let s = rules::commitment(
-                    &mut m,
-                    &mut kinds,
-                    ki,
+    /// Candidates whose offering `keep` accepts, with their spend per unit and month scaled.
+    fn spend_terms(&self, keep: impl Fn(&Offering) -> bool, scale: f64) -> Vec<(usize, f64)> {
+        let offerings = self.catalog.offerings();
+        (0..self.candidates.len())
+            .filter(|&i| keep(&offerings[self.candidates[i].offering]))
+            .map(|i| (self.columns[i], self.unit_spend[i] * scale))
+            .collect()
+    }
+
+    /// Commitments (exact shortfall) and credits (used while valid).
+    fn contracts(&mut self) {
+        let horizon = self.horizon;
+        for (ki, k) in self.portfolio.contracts.iter().enumerate() {
+            let col = match k {
+                Contract::Commitment {
                     provider,
-                    *usd_per_month,
-                    &covered,
-                    "",
-                );
-                contract_columns.push(Some(s));
-            }
-            Contract::Credits { provider, usd, .. } => {
-                // The grant is spread evenly over its validity (a plan is a steady state that
-                // continues past the horizon), and covers spend only in the months it is valid.
-                let valid = credit_months(portfolio, k, horizon);
-                let per_month = if valid > 0.0 {
-                    usd / valid.max(horizon)
-                } else {
-                    0.0
-                };
-                let covered_share = valid.min(horizon) / horizon;
-                let u = m.column(format!("credits[{provider}]"), -1.0, 0.0, per_month, false);
-                let mut coeffs: Vec<(usize, f64)> = (0..candidates.len())
-                    .filter(|&i| {
-                        offerings[candidates[i].offering]
-                            .provider
-                            .eq_ignore_ascii_case(provider)
-                    })
-                    .map(|i| (candidate_columns[i], -unit_spend[i] * covered_share))
-                    .collect();
-                coeffs.push((u, 1.0));
-                m.row(
-                    format!("credits[{provider}]"),
-                    f64::NEG_INFINITY,
-                    0.0,
-                    coeffs,
-                );
-                kinds.push(RowKind::Credits { contract: ki });
-                contract_columns.push(Some(u));
-            }
+                    usd_per_month,
+                    ..
+                } => {
+                    let covered = self.spend_terms(|o| k.covers(&o.provider, &o.chip), 1.0);
+                    rules::commitment(
+                        &mut self.m,
+                        &mut self.kinds,
+                        ki,
+                        provider,
+                        *usd_per_month,
+                        &covered,
+                        "",
+                    )
+                }
+                Contract::Credits { provider, usd, .. } => {
+                    // The grant is spread evenly over its validity (a plan is a steady state
+                    // that continues past the horizon), and covers spend only in the months it
+                    // is valid.
+                    let valid = credit_months(self.portfolio, k, horizon);
+                    let per_month = if valid > 0.0 {
+                        usd / valid.max(horizon)
+                    } else {
+                        0.0
+                    };
+                    let covered_share = valid.min(horizon) / horizon;
+                    let name = format!("credits[{provider}]");
+                    let u = self.m.column(name.clone(), -1.0, 0.0, per_month, false);
+                    let mut coeffs = self.spend_terms(
+                        |o| o.provider.eq_ignore_ascii_case(provider),
+                        -covered_share,
+                    );
+                    coeffs.push((u, 1.0));
+                    self.m.row(name, f64::NEG_INFINITY, 0.0, coeffs);
+                    self.kinds.push(RowKind::Credits { contract: ki });
+                    u
+                }
+            };
+            self.contract_columns.push(Some(col));
         }
     }
 
-    // Vendor share cap over the whole portfolio.
-    // Every vendor money can go to: the candidates' and, on the spend basis, those whose
-    // commitments may be paid as shortfall.
-    let mut vendors: BTreeSet<Vendor> = candidates.iter().map(|c| c.vendor).collect();
-    if policy.share_basis == ShareBasis::Spend {
-        vendors.extend(
-            portfolio
-                .contracts
-                .iter()
-                .filter_map(|k| commitment_vendor(catalog, k)),
-        );
-    }
-    if let (Some(cap), false) = (
-        policy.max_vendor_share,
-        relax.no_vendor_share || relax.only_vendor.is_some(),
-    ) {
-        let mut terms: Vec<rules::ShareTerm> = candidates
+    /// The vendor-share cap over the whole portfolio, on the policy's basis.
+    fn vendor_share(&mut self) {
+        let policy = &self.portfolio.policy;
+        let relax = self.relax;
+        let Some(cap) = policy.max_vendor_share else {
+            return;
+        };
+        if relax.no_vendor_share || relax.only_vendor.is_some() {
+            return;
+        }
+        // Every vendor money can go to: the candidates' and, on the spend basis, those whose
+        // commitments may be paid as shortfall.
+        let mut vendors: BTreeSet<Vendor> = self.candidates.iter().map(|c| c.vendor).collect();
+        let mut terms: Vec<rules::ShareTerm> = self
+            .candidates
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let measure = share_measure(policy.share_basis, c, unit_spend[i], horizon);
-                (candidate_columns[i], measure, Some(c.vendor))
+                let measure =
+                    share_measure(policy.share_basis, c, self.unit_spend[i], self.horizon);
+                (self.columns[i], measure, Some(c.vendor))
             })
             .collect();
         // A commitment's shortfall is money paid to its provider: on the spend basis it
         // counts toward the vendor whose chips the commitment covers, and toward the total.
         if policy.share_basis == ShareBasis::Spend {
-            for (ki, k) in portfolio.contracts.iter().enumerate() {
-                if let (Contract::Commitment { .. }, Some(col)) = (k, contract_columns[ki]) {
-                    terms.push((col, 1.0, commitment_vendor(catalog, k)));
+            for (ki, k) in self.portfolio.contracts.iter().enumerate() {
+                let vendor = commitment_vendor(self.catalog, k);
+                vendors.extend(vendor);
+                if let (Contract::Commitment { .. }, Some(col)) = (k, self.contract_columns[ki]) {
+                    terms.push((col, 1.0, vendor));
                 }
             }
         }
-        rules::vendor_share(&mut m, &mut kinds, cap, &terms, vendors, "");
+        rules::vendor_share(&mut self.m, &mut self.kinds, cap, &terms, vendors, "");
     }
 
-    // Per-service vendor rules.
-    if !relax.no_service_vendor_rules && relax.only_vendor.is_none() {
-        for (wi, w) in portfolio.workloads.iter().enumerate() {
-            let WorkloadKind::Inference(svc) = &w.kind else {
-                continue;
-            };
-            let mine: Vec<usize> = (0..candidates.len())
-                .filter(|&i| candidates[i].workload == wi)
-                .collect();
-            let rps = |i: usize| match &candidates[i].kind {
-                CandidateKind::Serve { requests_per_s, .. } => *requests_per_s,
-                CandidateKind::Train { .. } => 0.0,
-            };
-            let terms: Vec<rules::ServeTerm> = mine
-                .iter()
-                .map(|&i| (candidate_columns[i], rps(i), candidates[i].vendor))
-                .collect();
-            rules::service_vendor_rules(
-                &mut m,
-                &mut kinds,
-                wi,
-                &w.name,
-                svc.max_vendor_fraction,
-                svc.min_vendors,
-                provisioned_demand(portfolio, wi),
-                &terms,
-                "",
-            );
+    /// Inference services with their index, name and terms.
+    fn services(&self) -> Vec<(usize, &'a str, &'a InferenceService)> {
+        self.portfolio
+            .workloads
+            .iter()
+            .enumerate()
+            .filter_map(|(wi, w)| match &w.kind {
+                WorkloadKind::Inference(svc) => Some((wi, w.name.as_str(), svc)),
+                WorkloadKind::Training(_) => None,
+            })
+            .collect()
+    }
+
+    /// A service's serving candidates: `(column, req/s per unit, candidate)`.
+    fn serving(&self, wi: usize) -> Vec<(usize, f64, usize)> {
+        self.mine(wi)
+            .filter_map(|i| Some((self.columns[i], self.requests_per_s(i)?, i)))
+            .collect()
+    }
+
+    /// Per-service vendor rules: how many vendors, and the most any one may serve.
+    fn service_vendor_rules(&mut self) {
+        if self.relax.no_service_vendor_rules || self.relax.only_vendor.is_some() {
+            return;
         }
-    }
-
-    // Fragmentation: every chip type a service uses carries a minimum share of it.
-    if let (Some(share), false, None) = (
-        policy.min_share_per_placement,
-        relax.no_placement_share,
-        relax.only_vendor,
-    ) {
-        for (wi, w) in portfolio.workloads.iter().enumerate() {
-            if !matches!(w.kind, WorkloadKind::Inference(_)) {
-                continue;
-            }
-            let terms: Vec<rules::PlacementTerm> = (0..candidates.len())
-                .filter(|&i| candidates[i].workload == wi)
-                .filter_map(|i| match &candidates[i].kind {
-                    CandidateKind::Serve { requests_per_s, .. } => Some((
-                        candidate_columns[i],
-                        *requests_per_s,
-                        offerings[candidates[i].offering].chip.clone(),
-                    )),
-                    CandidateKind::Train { .. } => None,
+        for (wi, name, svc) in self.services() {
+            let terms: Vec<rules::ServeTerm> = self
+                .mine(wi)
+                .map(|i| {
+                    let rps = self.requests_per_s(i).unwrap_or(0.0);
+                    (self.columns[i], rps, self.candidates[i].vendor)
                 })
                 .collect();
-            let demand = provisioned_demand(portfolio, wi);
-            rules::placement_share(&mut m, &mut kinds, wi, &w.name, share, demand, &terms, "");
+            let demand = provisioned_demand(self.portfolio, wi);
+            let (fraction, min) = (svc.max_vendor_fraction, svc.min_vendors);
+            let (m, kinds) = (&mut self.m, &mut self.kinds);
+            rules::service_vendor_rules(m, kinds, wi, name, fraction, min, demand, &terms, "");
         }
     }
 
-    // Resilience: for every service and every failure domain among its candidates, what the
-    // other domains deliver covers `min_served` of peak demand.
-    if let (Some(res), false) = (policy.resilience, relax.no_resilience) {
-        for (wi, w) in portfolio.workloads.iter().enumerate() {
-            let WorkloadKind::Inference(svc) = &w.kind else {
-                continue;
-            };
-            let mine: Vec<usize> = (0..candidates.len())
-                .filter(|&i| candidates[i].workload == wi)
-                .collect();
-            let terms: Vec<(usize, f64, String)> = mine
-                .iter()
-                .filter_map(|&i| match &candidates[i].kind {
-                    CandidateKind::Serve { requests_per_s, .. } => Some((
-                        candidate_columns[i],
-                        *requests_per_s,
-                        failure_domain(catalog, candidates[i].offering, res.survive),
-                    )),
-                    CandidateKind::Train { .. } => None,
+    /// Fragmentation: every chip type a service uses carries a minimum share of it.
+    fn placement_shares(&mut self) {
+        let (Some(share), false, None) = (
+            self.portfolio.policy.min_share_per_placement,
+            self.relax.no_placement_share,
+            self.relax.only_vendor,
+        ) else {
+            return;
+        };
+        let offerings = self.catalog.offerings();
+        for (wi, name, _) in self.services() {
+            let terms: Vec<rules::PlacementTerm> = self
+                .serving(wi)
+                .into_iter()
+                .map(|(col, rps, i)| {
+                    let chip = offerings[self.candidates[i].offering].chip.clone();
+                    (col, rps, chip)
                 })
                 .collect();
-            rules::resilience(
-                &mut m,
-                &mut kinds,
-                wi,
-                &w.name,
-                res.min_served * svc.peak_requests_per_s,
-                &terms,
-                "",
-            );
+            let demand = provisioned_demand(self.portfolio, wi);
+            let (m, kinds) = (&mut self.m, &mut self.kinds);
+            rules::placement_share(m, kinds, wi, name, share, demand, &terms, "");
         }
     }
 
-    // Budget on what is paid: spend + shortfalls − credits, which is the objective.
-    if let (Some(budget), false) = (policy.budget_usd_per_month, relax.no_budget) {
-        let coeffs = m
+    /// Resilience: for every service and every failure domain among its candidates, what the
+    /// other domains deliver covers `min_served` of peak demand.
+    fn resilience(&mut self) {
+        let (Some(res), false) = (self.portfolio.policy.resilience, self.relax.no_resilience)
+        else {
+            return;
+        };
+        for (wi, name, svc) in self.services() {
+            let terms: Vec<(usize, f64, String)> = self
+                .serving(wi)
+                .into_iter()
+                .map(|(col, rps, i)| {
+                    let offering = self.candidates[i].offering;
+                    (
+                        col,
+                        rps,
+                        failure_domain(self.catalog, offering, res.survive),
+                    )
+                })
+                .collect();
+            let floor = res.min_served * svc.peak_requests_per_s;
+            rules::resilience(&mut self.m, &mut self.kinds, wi, name, floor, &terms, "");
+        }
+    }
+
+    /// The budget on what is paid: spend + shortfalls − credits, which is the objective.
+    fn budget(&mut self) {
+        let (Some(budget), false) = (
+            self.portfolio.policy.budget_usd_per_month,
+            self.relax.no_budget,
+        ) else {
+            return;
+        };
+        let coeffs = self
+            .m
             .columns
             .iter()
             .enumerate()
             .filter(|(_, c)| c.cost != 0.0)
             .map(|(i, c)| (i, c.cost))
             .collect();
-        m.row("budget", f64::NEG_INFINITY, budget, coeffs);
-        kinds.push(RowKind::Budget);
-    }
-
-    Formulation {
-        model: m,
-        row_kinds: kinds,
-        candidate_columns,
-        contract_columns,
-        unit_spend,
-        discount_contract,
-        horizon_months: horizon,
+        self.m.row("budget", f64::NEG_INFINITY, budget, coeffs);
+        self.kinds.push(RowKind::Budget);
     }
 }
