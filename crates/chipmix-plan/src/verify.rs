@@ -8,11 +8,11 @@
 
 use crate::plan::{Allocation, Plan};
 use chipmix_catalog::{Catalog, Chip, Offering};
-use chipmix_perf::training::TrainRequest;
+use chipmix_perf::training::{TrainConfig, TrainRequest};
 use chipmix_perf::{Calibration, InferenceSetup, ModelShape, Replica, System};
 use chipmix_workload::{
-    Contract, FailureScope, InferenceService, Portfolio, ShareBasis, Workload, WorkloadKind,
-    timeline,
+    Contract, FailureScope, InferenceService, Portfolio, ShareBasis, TrainingJob, Workload,
+    WorkloadKind, timeline,
 };
 use std::collections::BTreeMap;
 
@@ -169,69 +169,74 @@ pub fn verify(
     calibration: &Calibration,
 ) -> Vec<String> {
     let mut v = Vec::new();
-    let policy = &portfolio.policy;
-    let horizon = policy.horizon_months.map(f64::from).unwrap_or_else(|| {
-        portfolio
-            .training_jobs()
-            .map(|(_, j)| months_of(j.deadline_days).ceil())
-            .fold(1.0, f64::max)
-    });
+    let horizon = portfolio
+        .policy
+        .horizon_months
+        .map(f64::from)
+        .unwrap_or_else(|| {
+            portfolio
+                .training_jobs()
+                .map(|(_, j)| months_of(j.deadline_days).ceil())
+                .fold(1.0, f64::max)
+        });
     if (horizon - plan.horizon_months).abs() > 1e-9 {
         v.push(format!(
             "horizon: plan says {} months, the portfolio gives {horizon}",
             plan.horizon_months
         ));
     }
-
-    let mut per_offering: BTreeMap<String, u32> = BTreeMap::new();
-    let mut spend_by_alloc = Vec::new();
-    let mut served: BTreeMap<&str, Vec<Served>> = BTreeMap::new();
-    let mut trained: BTreeMap<&str, usize> = BTreeMap::new();
-
+    let mut r = Recount {
+        portfolio,
+        catalog,
+        calibration,
+        horizon,
+        per_offering: BTreeMap::new(),
+        spend_by_alloc: Vec::new(),
+        served: BTreeMap::new(),
+        trained: BTreeMap::new(),
+    };
     for a in &plan.allocations {
+        let spend = r.allocation(a, &mut v);
+        r.spend_by_alloc.push(spend);
+    }
+    r.capacity(&mut v);
+    r.workloads(&mut v);
+    let commitments = r.commitment_shortfalls(plan);
+    r.vendor_shares(plan, &commitments, &mut v);
+    r.bill(plan, &commitments, &mut v);
+    v
+}
+
+/// What [`verify`] recomputes from the allocations, one at a time.
+struct Recount<'p> {
+    portfolio: &'p Portfolio,
+    catalog: &'p Catalog,
+    calibration: &'p Calibration,
+    horizon: f64,
+    per_offering: BTreeMap<String, u32>,
+    /// Per allocation: its spend per month, recomputed (0 when it cannot be).
+    spend_by_alloc: Vec<f64>,
+    served: BTreeMap<&'p str, Vec<Served>>,
+    trained: BTreeMap<&'p str, usize>,
+}
+
+impl<'p> Recount<'p> {
+    /// Checks one allocation against the policy, the catalog and the performance model, and
+    /// returns its spend per month recomputed from list prices (0 when it cannot be).
+    fn allocation(&mut self, a: &Allocation, v: &mut Vec<String>) -> f64 {
+        let (portfolio, catalog) = (self.portfolio, self.catalog);
+        let policy = &portfolio.policy;
         let here = format!("{} on {}", a.workload, a.offering);
         let Ok(o) = catalog.find_offering(&a.offering) else {
             v.push(format!("{here}: the offering is not in the catalog"));
-            spend_by_alloc.push(0.0);
-            continue;
+            return 0.0;
         };
         let Some(w) = portfolio.workloads.iter().find(|w| w.name == a.workload) else {
             v.push(format!("{here}: no such workload"));
-            spend_by_alloc.push(0.0);
-            continue;
+            return 0.0;
         };
         let chip = catalog.chip(&o.chip).expect("catalog invariant");
-        // Policy and software.
-        if let Some(ps) = &policy.allowed_providers
-            && !ps.iter().any(|p| p.eq_ignore_ascii_case(&o.provider))
-        {
-            v.push(format!("{here}: provider {} is not allowed", o.provider));
-        }
-        if let Some(rs) = &policy.allowed_regions
-            && !rs.contains(&o.region)
-        {
-            v.push(format!("{here}: region {} is not allowed", o.region));
-        }
-        if let Some(vs) = &policy.allowed_vendors
-            && !vs.contains(&chip.vendor)
-        {
-            v.push(format!("{here}: vendor {} is not allowed", chip.vendor));
-        }
-        if !w.software.contains(&chip.software) {
-            v.push(format!(
-                "{here}: {} needs {}, not in the workload's software",
-                chip.id, chip.software
-            ));
-        }
-        if a.vendor != chip.vendor.as_str() || a.chip != chip.id {
-            v.push(format!("{here}: chip/vendor mislabeled"));
-        }
-        if a.instances == 0 || a.chips != a.instances * o.chips_per_instance {
-            v.push(format!(
-                "{here}: {} chips on {} instances of {} chips",
-                a.chips, a.instances, o.chips_per_instance
-            ));
-        }
+        check_placement(&here, a, o, chip, w, policy, v);
         // Price.
         let hourly = if a.spot {
             if !w.preemptible {
@@ -248,8 +253,7 @@ pub fn verify(
                 "{here}: the offering has no {} price",
                 if a.spot { "spot" } else { "on-demand" }
             ));
-            spend_by_alloc.push(0.0);
-            continue;
+            return 0.0;
         };
         if (hourly - a.list_usd_per_hour).abs() > TOL * hourly {
             v.push(format!(
@@ -258,98 +262,17 @@ pub fn verify(
             ));
         }
         let discount = discount_for(portfolio, o);
-        let availability = if a.spot {
-            policy.spot_availability
-        } else {
-            1.0
-        };
-        *per_offering.entry(o.id()).or_insert(0) += a.instances;
-
-        let shape = ModelShape::new(&w.model);
+        *self.per_offering.entry(o.id()).or_insert(0) += a.instances;
         let system =
-            match System::for_offering(catalog, o, calibration.params_for(catalog, &o.chip)) {
+            match System::for_offering(catalog, o, self.calibration.params_for(catalog, &o.chip)) {
                 Ok(s) => s,
                 Err(e) => {
                     v.push(format!("{here}: {e}"));
-                    spend_by_alloc.push(0.0);
-                    continue;
+                    return 0.0;
                 }
             };
-        let monthly_hours = match &w.kind {
-            WorkloadKind::Inference(svc) => {
-                let (Some(tp), Some(pp), Some(replicas)) = (a.replica_tp, a.replica_pp, a.replicas)
-                else {
-                    v.push(format!(
-                        "{here}: an inference allocation without its replica layout"
-                    ));
-                    spend_by_alloc.push(0.0);
-                    continue;
-                };
-                if replicas * tp * pp > a.chips {
-                    v.push(format!(
-                        "{here}: {replicas} replicas of {} chips do not fit {} chips",
-                        tp * pp,
-                        a.chips
-                    ));
-                }
-                match serving(w, svc, layout(a), o, chip, &system, availability) {
-                    Ok(line) => served.entry(w.name.as_str()).or_default().push(line),
-                    Err(e) => v.push(format!("{here}: the layout does not serve the SLOs: {e}")),
-                }
-                HOURS_IN_YEAR / 12.0
-            }
-            WorkloadKind::Training(job) => {
-                *trained.entry(w.name.as_str()).or_insert(0) += 1;
-                let Some(cfg) = a.train_config else {
-                    v.push(format!("{here}: a training allocation without its layout"));
-                    spend_by_alloc.push(0.0);
-                    continue;
-                };
-                if cfg.tp * cfg.pp * cfg.dp != a.chips {
-                    v.push(format!(
-                        "{here}: tp×pp×dp = {} but {} chips",
-                        cfg.tp * cfg.pp * cfg.dp,
-                        a.chips
-                    ));
-                }
-                let gbt = a.global_batch_tokens.unwrap_or(0.0);
-                let req = TrainRequest {
-                    chips: a.chips,
-                    seq_len: job.seq_len,
-                    global_batch_tokens: gbt,
-                    precision: w.precision,
-                    tp: Some(cfg.tp),
-                    pp: Some(cfg.pp),
-                    dp: Some(cfg.dp),
-                    micro_batch: Some(cfg.micro_batch),
-                };
-                match chipmix_perf::training::estimate(&shape, &system, &req) {
-                    Ok(e) => {
-                        let days = job.tokens / (e.tokens_per_s * availability) / 86_400.0;
-                        if !leq(days, job.deadline_days) {
-                            v.push(format!(
-                                "{here}: takes {days:.1} days, deadline {} days",
-                                job.deadline_days
-                            ));
-                        }
-                        if let Some(given) = job.global_batch_tokens
-                            && (gbt - given).abs()
-                                > f64::from(job.seq_len)
-                                    * f64::from(cfg.dp)
-                                    * f64::from(cfg.micro_batch)
-                        {
-                            v.push(format!(
-                                "{here}: global batch {gbt} tokens, the job asks for {given}"
-                            ));
-                        }
-                        days * 24.0 / horizon
-                    }
-                    Err(e) => {
-                        v.push(format!("{here}: the layout cannot run: {e}"));
-                        0.0
-                    }
-                }
-            }
+        let Some(monthly_hours) = self.billed_hours(&here, a, w, o, chip, &system, v) else {
+            return 0.0;
         };
         let spend = hourly * f64::from(a.instances) * monthly_hours * (1.0 - discount);
         if (spend - a.usd_per_month).abs() > 1e-6 * spend.max(1.0) {
@@ -358,171 +281,339 @@ pub fn verify(
                 a.usd_per_month
             ));
         }
-        spend_by_alloc.push(spend);
+        spend
     }
 
-    // Capacity.
-    for (id, used) in &per_offering {
-        if let Ok(o) = catalog.find_offering(id)
-            && let Some(cap) = o.capacity_instances
-            && *used > cap
-        {
-            v.push(format!(
-                "capacity of {id}: {used} instances used, {cap} available"
-            ));
-        }
-    }
-    // Every workload is served.
-    for w in &portfolio.workloads {
+    /// Hours a month the allocation is billed for, after checking its layout with the
+    /// performance model: every hour for a service (whose capacity within the SLOs is
+    /// recorded), the run's days spread over the horizon for a training job. `None` when the
+    /// allocation has no layout to check.
+    #[allow(clippy::too_many_arguments)]
+    fn billed_hours(
+        &mut self,
+        here: &str,
+        a: &Allocation,
+        w: &'p Workload,
+        o: &Offering,
+        chip: &Chip,
+        system: &System,
+        v: &mut Vec<String>,
+    ) -> Option<f64> {
+        let availability = if a.spot {
+            self.portfolio.policy.spot_availability
+        } else {
+            1.0
+        };
         match &w.kind {
             WorkloadKind::Inference(svc) => {
-                let need = svc.peak_requests_per_s * (1.0 + svc.headroom);
-                let lines = served.get(w.name.as_str()).cloned().unwrap_or_default();
-                let total: f64 = lines.iter().map(|x| x.requests_per_s).sum();
-                if !leq(need, total) {
+                let (Some(tp), Some(pp), Some(replicas)) = (a.replica_tp, a.replica_pp, a.replicas)
+                else {
                     v.push(format!(
-                        "{}: serves {total:.2} req/s, needs {need:.2}",
-                        w.name
+                        "{here}: an inference allocation without its replica layout"
+                    ));
+                    return None;
+                };
+                if replicas * tp * pp > a.chips {
+                    v.push(format!(
+                        "{here}: {replicas} replicas of {} chips do not fit {} chips",
+                        tp * pp,
+                        a.chips
                     ));
                 }
-                check_service(
-                    "",
-                    w,
-                    svc,
-                    &lines,
-                    need,
-                    svc.peak_requests_per_s,
-                    policy,
-                    &mut v,
-                );
+                match serving(w, svc, layout(a), o, chip, system, availability) {
+                    Ok(line) => self.served.entry(w.name.as_str()).or_default().push(line),
+                    Err(e) => v.push(format!("{here}: the layout does not serve the SLOs: {e}")),
+                }
+                Some(HOURS_IN_YEAR / 12.0)
             }
-            WorkloadKind::Training(_) => match trained.get(w.name.as_str()) {
-                Some(1) => {}
-                Some(n) => v.push(format!("{}: runs {n} times, must run once", w.name)),
-                None => v.push(format!("{}: not scheduled", w.name)),
-            },
+            WorkloadKind::Training(job) => {
+                *self.trained.entry(w.name.as_str()).or_insert(0) += 1;
+                let Some(cfg) = a.train_config else {
+                    v.push(format!("{here}: a training allocation without its layout"));
+                    return None;
+                };
+                Some(self.training_hours(here, a, w, job, cfg, system, availability, v))
+            }
         }
     }
 
-    // Vendor shares.
-    let mut measure: BTreeMap<String, f64> = BTreeMap::new();
-    for (a, spend) in plan.allocations.iter().zip(&spend_by_alloc) {
-        let time_share = a.days.map_or(1.0, |d| (months_of(d) / horizon).min(1.0));
-        let tflops = catalog.chip(&a.chip).map_or(0.0, |c| c.bf16_tflops);
-        let m = match policy.share_basis {
-            ShareBasis::Spend => *spend,
-            ShareBasis::Chips => f64::from(a.chips) * time_share,
-            ShareBasis::Compute => f64::from(a.chips) * tflops / 1000.0 * time_share,
-        };
-        *measure.entry(a.vendor.clone()).or_insert(0.0) += m;
-    }
-    // Each commitment's covered spend and shortfall, used by the shares and by the bill.
-    let commitments: Vec<(&Contract, f64)> = portfolio
-        .contracts
-        .iter()
-        .filter_map(|k| match k {
-            Contract::Commitment {
-                provider,
-                usd_per_month,
-                chips,
-                ..
-            } => {
-                let covered: f64 = plan
-                    .allocations
-                    .iter()
-                    .zip(&spend_by_alloc)
-                    .filter(|(a, _)| {
-                        a.provider.eq_ignore_ascii_case(provider)
-                            && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip))
-                    })
-                    .map(|(_, s)| s)
-                    .sum();
-                Some((k, (usd_per_month - covered).max(0.0)))
-            }
-            Contract::Credits { .. } => None,
-        })
-        .collect();
-    // A commitment's shortfall is paid to the provider: on the spend basis it counts toward
-    // the vendor whose chips the commitment covers (when they are one vendor's) and the total.
-    let mut unattributed = 0.0;
-    if policy.share_basis == ShareBasis::Spend {
-        for &(k, shortfall) in &commitments {
-            match shortfall_vendor(catalog, k) {
-                Some(vendor) => *measure.entry(vendor).or_insert(0.0) += shortfall,
-                None => unattributed += shortfall,
-            }
-        }
-    }
-    let total_measure: f64 = measure.values().sum::<f64>() + unattributed;
-    check_shares("", &measure, unattributed, policy.max_vendor_share, &mut v);
-    for (vendor, share) in &plan.vendor_shares {
-        let mine = if total_measure > 0.0 {
-            measure.get(vendor).copied().unwrap_or(0.0) / total_measure
-        } else {
-            0.0
-        };
-        if (mine - share).abs() > 1e-6 {
+    /// A training allocation's layout re-estimated: its days against the deadline and the
+    /// global batch, and its billed hours a month over the horizon.
+    #[allow(clippy::too_many_arguments)]
+    fn training_hours(
+        &self,
+        here: &str,
+        a: &Allocation,
+        w: &Workload,
+        job: &TrainingJob,
+        cfg: TrainConfig,
+        system: &System,
+        availability: f64,
+        v: &mut Vec<String>,
+    ) -> f64 {
+        if cfg.tp * cfg.pp * cfg.dp != a.chips {
             v.push(format!(
-                "vendor share of {vendor}: plan says {share:.6}, recomputed {mine:.6}"
+                "{here}: tp×pp×dp = {} but {} chips",
+                cfg.tp * cfg.pp * cfg.dp,
+                a.chips
             ));
         }
+        let gbt = a.global_batch_tokens.unwrap_or(0.0);
+        let req = TrainRequest {
+            chips: a.chips,
+            seq_len: job.seq_len,
+            global_batch_tokens: gbt,
+            precision: w.precision,
+            tp: Some(cfg.tp),
+            pp: Some(cfg.pp),
+            dp: Some(cfg.dp),
+            micro_batch: Some(cfg.micro_batch),
+        };
+        let shape = ModelShape::new(&w.model);
+        match chipmix_perf::training::estimate(&shape, system, &req) {
+            Ok(e) => {
+                let days = job.tokens / (e.tokens_per_s * availability) / 86_400.0;
+                if !leq(days, job.deadline_days) {
+                    v.push(format!(
+                        "{here}: takes {days:.1} days, deadline {} days",
+                        job.deadline_days
+                    ));
+                }
+                if let Some(given) = job.global_batch_tokens
+                    && (gbt - given).abs()
+                        > f64::from(job.seq_len) * f64::from(cfg.dp) * f64::from(cfg.micro_batch)
+                {
+                    v.push(format!(
+                        "{here}: global batch {gbt} tokens, the job asks for {given}"
+                    ));
+                }
+                days * 24.0 / self.horizon
+            }
+            Err(e) => {
+                v.push(format!("{here}: the layout cannot run: {e}"));
+                0.0
+            }
+        }
     }
 
-    // Contracts and the bill.
-    let spend_total: f64 = spend_by_alloc.iter().sum();
-    let mut bill = spend_total + commitments.iter().map(|(_, s)| s).sum::<f64>();
-    for k in &portfolio.contracts {
-        match k {
-            Contract::Commitment { .. } => {}
-            Contract::Credits {
+    fn capacity(&self, v: &mut Vec<String>) {
+        for (id, used) in &self.per_offering {
+            if let Ok(o) = self.catalog.find_offering(id)
+                && let Some(cap) = o.capacity_instances
+                && *used > cap
+            {
+                v.push(format!(
+                    "capacity of {id}: {used} instances used, {cap} available"
+                ));
+            }
+        }
+    }
+
+    /// Every service is served (with its own rules kept); every training job runs once.
+    fn workloads(&self, v: &mut Vec<String>) {
+        let policy = &self.portfolio.policy;
+        for w in &self.portfolio.workloads {
+            match &w.kind {
+                WorkloadKind::Inference(svc) => {
+                    let need = svc.peak_requests_per_s * (1.0 + svc.headroom);
+                    let lines = self
+                        .served
+                        .get(w.name.as_str())
+                        .cloned()
+                        .unwrap_or_default();
+                    let total: f64 = lines.iter().map(|x| x.requests_per_s).sum();
+                    if !leq(need, total) {
+                        v.push(format!(
+                            "{}: serves {total:.2} req/s, needs {need:.2}",
+                            w.name
+                        ));
+                    }
+                    let peak = svc.peak_requests_per_s;
+                    check_service("", w, svc, &lines, need, peak, policy, v);
+                }
+                WorkloadKind::Training(_) => match self.trained.get(w.name.as_str()) {
+                    Some(1) => {}
+                    Some(n) => v.push(format!("{}: runs {n} times, must run once", w.name)),
+                    None => v.push(format!("{}: not scheduled", w.name)),
+                },
+            }
+        }
+    }
+
+    /// Each commitment's shortfall (what its covered spend leaves unspent), for the shares
+    /// and the bill.
+    fn commitment_shortfalls(&self, plan: &'p Plan) -> Vec<(&'p Contract, f64)> {
+        self.portfolio
+            .contracts
+            .iter()
+            .filter_map(|k| match k {
+                Contract::Commitment {
+                    provider,
+                    usd_per_month,
+                    chips,
+                    ..
+                } => {
+                    let covered: f64 = plan
+                        .allocations
+                        .iter()
+                        .zip(&self.spend_by_alloc)
+                        .filter(|(a, _)| {
+                            a.provider.eq_ignore_ascii_case(provider)
+                                && chips.as_ref().is_none_or(|cs| cs.contains(&a.chip))
+                        })
+                        .map(|(_, s)| s)
+                        .sum();
+                    Some((k, (usd_per_month - covered).max(0.0)))
+                }
+                Contract::Credits { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Vendor shares on the policy's basis, against the cap and against what the plan says.
+    fn vendor_shares(&self, plan: &Plan, commitments: &[(&Contract, f64)], v: &mut Vec<String>) {
+        let policy = &self.portfolio.policy;
+        let mut measure: BTreeMap<String, f64> = BTreeMap::new();
+        for (a, spend) in plan.allocations.iter().zip(&self.spend_by_alloc) {
+            let time_share = a
+                .days
+                .map_or(1.0, |d| (months_of(d) / self.horizon).min(1.0));
+            let tflops = self.catalog.chip(&a.chip).map_or(0.0, |c| c.bf16_tflops);
+            let m = match policy.share_basis {
+                ShareBasis::Spend => *spend,
+                ShareBasis::Chips => f64::from(a.chips) * time_share,
+                ShareBasis::Compute => f64::from(a.chips) * tflops / 1000.0 * time_share,
+            };
+            *measure.entry(a.vendor.clone()).or_insert(0.0) += m;
+        }
+        // A commitment's shortfall is paid to the provider: on the spend basis it counts toward
+        // the vendor whose chips the commitment covers (when they are one vendor's) and the
+        // total.
+        let mut unattributed = 0.0;
+        if policy.share_basis == ShareBasis::Spend {
+            for &(k, shortfall) in commitments {
+                match shortfall_vendor(self.catalog, k) {
+                    Some(vendor) => *measure.entry(vendor).or_insert(0.0) += shortfall,
+                    None => unattributed += shortfall,
+                }
+            }
+        }
+        let total_measure: f64 = measure.values().sum::<f64>() + unattributed;
+        check_shares("", &measure, unattributed, policy.max_vendor_share, v);
+        for (vendor, share) in &plan.vendor_shares {
+            let mine = if total_measure > 0.0 {
+                measure.get(vendor).copied().unwrap_or(0.0) / total_measure
+            } else {
+                0.0
+            };
+            if (mine - share).abs() > 1e-6 {
+                v.push(format!(
+                    "vendor share of {vendor}: plan says {share:.6}, recomputed {mine:.6}"
+                ));
+            }
+        }
+    }
+
+    /// The bill (spend, shortfalls, credits) against the plan's objective and the budget, and
+    /// the proven bound against the objective.
+    fn bill(&self, plan: &Plan, commitments: &[(&Contract, f64)], v: &mut Vec<String>) {
+        let (portfolio, horizon) = (self.portfolio, self.horizon);
+        let spend_total: f64 = self.spend_by_alloc.iter().sum();
+        let mut bill = spend_total + commitments.iter().map(|(_, s)| s).sum::<f64>();
+        for k in &portfolio.contracts {
+            let Contract::Credits {
                 provider,
                 usd,
                 expires,
                 valid_months,
-            } => {
-                let valid = match (valid_months, expires, portfolio.start) {
-                    (Some(m), _, _) => f64::from(*m),
-                    (None, Some(e), Some(s)) => months_of((*e - s).num_days() as f64),
-                    _ => horizon,
-                }
-                .max(0.0);
-                let on_provider: f64 = plan
-                    .allocations
-                    .iter()
-                    .zip(&spend_by_alloc)
-                    .filter(|(a, _)| a.provider.eq_ignore_ascii_case(provider))
-                    .map(|(_, s)| s)
-                    .sum();
-                // Spread over the grant's validity; usable only while valid.
-                let monthly_grant = if valid > 0.0 {
-                    usd / valid.max(horizon)
-                } else {
-                    0.0
-                };
-                bill -= monthly_grant.min(on_provider * valid.min(horizon) / horizon);
+            } = k
+            else {
+                continue;
+            };
+            let valid = match (valid_months, expires, portfolio.start) {
+                (Some(m), _, _) => f64::from(*m),
+                (None, Some(e), Some(s)) => months_of((*e - s).num_days() as f64),
+                _ => horizon,
             }
+            .max(0.0);
+            let on_provider: f64 = plan
+                .allocations
+                .iter()
+                .zip(&self.spend_by_alloc)
+                .filter(|(a, _)| a.provider.eq_ignore_ascii_case(provider))
+                .map(|(_, s)| s)
+                .sum();
+            // Spread over the grant's validity; usable only while valid.
+            let monthly_grant = if valid > 0.0 {
+                usd / valid.max(horizon)
+            } else {
+                0.0
+            };
+            bill -= monthly_grant.min(on_provider * valid.min(horizon) / horizon);
+        }
+        if (bill - plan.objective_usd_per_month).abs() > 1e-6 * bill.abs().max(1.0) {
+            v.push(format!(
+                "the bill recomputed from the allocations and contracts is {bill:.2} USD/month, the plan says {:.2}",
+                plan.objective_usd_per_month
+            ));
+        }
+        if let Some(budget) = portfolio.policy.budget_usd_per_month
+            && !leq(bill, budget)
+        {
+            v.push(format!(
+                "the bill of {bill:.0} USD/month exceeds the budget of {budget:.0}"
+            ));
+        }
+        let slack = 1e-6 * plan.objective_usd_per_month.abs().max(1.0);
+        if plan.bound_usd_per_month.is_nan()
+            || plan.bound_usd_per_month > plan.objective_usd_per_month + slack
+        {
+            v.push("the proven bound exceeds the objective".into());
         }
     }
-    if (bill - plan.objective_usd_per_month).abs() > 1e-6 * bill.abs().max(1.0) {
+}
+
+/// An allocation's offering against the policy (providers, regions, vendors), the workload's
+/// software, and its own labels and chip count.
+fn check_placement(
+    here: &str,
+    a: &Allocation,
+    o: &Offering,
+    chip: &Chip,
+    w: &Workload,
+    policy: &chipmix_workload::Policy,
+    v: &mut Vec<String>,
+) {
+    if let Some(ps) = &policy.allowed_providers
+        && !ps.iter().any(|p| p.eq_ignore_ascii_case(&o.provider))
+    {
+        v.push(format!("{here}: provider {} is not allowed", o.provider));
+    }
+    if let Some(rs) = &policy.allowed_regions
+        && !rs.contains(&o.region)
+    {
+        v.push(format!("{here}: region {} is not allowed", o.region));
+    }
+    if let Some(vs) = &policy.allowed_vendors
+        && !vs.contains(&chip.vendor)
+    {
+        v.push(format!("{here}: vendor {} is not allowed", chip.vendor));
+    }
+    if !w.software.contains(&chip.software) {
         v.push(format!(
-            "the bill recomputed from the allocations and contracts is {bill:.2} USD/month, the plan says {:.2}",
-            plan.objective_usd_per_month
+            "{here}: {} needs {}, not in the workload's software",
+            chip.id, chip.software
         ));
     }
-    if let Some(budget) = policy.budget_usd_per_month
-        && !leq(bill, budget)
-    {
+    if a.vendor != chip.vendor.as_str() || a.chip != chip.id {
+        v.push(format!("{here}: chip/vendor mislabeled"));
+    }
+    if a.instances == 0 || a.chips != a.instances * o.chips_per_instance {
         v.push(format!(
-            "the bill of {bill:.0} USD/month exceeds the budget of {budget:.0}"
+            "{here}: {} chips on {} instances of {} chips",
+            a.chips, a.instances, o.chips_per_instance
         ));
     }
-    let slack = 1e-6 * plan.objective_usd_per_month.abs().max(1.0);
-    if plan.bound_usd_per_month.is_nan()
-        || plan.bound_usd_per_month > plan.objective_usd_per_month + slack
-    {
-        v.push("the proven bound exceeds the objective".into());
-    }
-    v
 }
 
 /// A service's own rules over the capacity `lines` it holds: resilience against losing any
