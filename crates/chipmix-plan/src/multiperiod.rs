@@ -1167,23 +1167,83 @@ fn assemble(
     solved: &lp::Solved,
     on_demand_only: Option<f64>,
 ) -> MonthlyPlan {
-    let offerings = catalog.offerings();
     let months = horizon.months;
     let p = Periods::of(horizon);
-    let len = f64::from(p.length);
-    let v = |c: usize| solved.values[c];
-    let round = |x: f64| x.round().max(0.0) as u32;
     let mut warnings = Vec::new();
+    let reservations = reservations_bought(portfolio, catalog, horizon, cols, solved);
+    let beyond: f64 = reservations
+        .iter()
+        .map(|r| r.usd_per_month * f64::from(r.months_beyond_horizon))
+        .sum();
+    if beyond > 0.0 {
+        warnings.push(format!(
+            "reservations run past the {months}-month horizon: ${beyond:.0} of the plan's cost is owed after it"
+        ));
+    }
+    let mut by_month: Vec<Month> = Vec::new();
+    // Per commitment: (owed over the horizon, shortfall over the horizon).
+    let mut owed_by_contract: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
+    for t in 0..p.count {
+        let allocations = period_allocations(portfolio, catalog, cands, p, cols, solved, t);
+        let month = period_bill(
+            portfolio,
+            catalog,
+            p,
+            t,
+            allocations,
+            &reservations,
+            by_month.last(),
+            &mut owed_by_contract,
+        );
+        by_month.push(month);
+    }
+    let migration_usd: f64 = by_month.iter().map(|m| m.migration_usd).sum();
+    let objective: f64 = by_month.iter().map(|m| m.cost_usd).sum::<f64>() + migration_usd + beyond;
+    let bound = (solved.bound - (solved.objective - objective)).min(objective);
+    MonthlyPlan {
+        portfolio: portfolio.name.clone(),
+        status: if solved.outcome == Outcome::Optimal {
+            crate::Status::Optimal
+        } else {
+            crate::Status::TimeLimit
+        },
+        months,
+        period_months: p.length,
+        lead_months: horizon.lead_months,
+        objective_usd: objective,
+        committed_after_horizon_usd: beyond,
+        migration_usd,
+        bound_usd: bound,
+        gap: lp::relative_gap(objective, bound),
+        solve_seconds: solved.seconds,
+        method: "direct".into(),
+        on_demand_only_usd: on_demand_only,
+        reservations,
+        commitments: commitment_summaries(portfolio, p, months, owed_by_contract),
+        by_month,
+        warnings,
+    }
+}
 
+/// The reservations the solution buys: bought at the start of period τ, usable from the start
+/// of τ + lead, priced when bought for the whole term.
+fn reservations_bought(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    horizon: &Horizon,
+    cols: &Columns,
+    solved: &lp::Solved,
+) -> Vec<Reservation> {
+    let p = Periods::of(horizon);
     let mut reservations = Vec::new();
     for (&(oi, k, tau), &col) in &cols.reserved {
-        let n = round(v(col));
+        let n = solved.values[col].round().max(0.0) as u32;
         if n == 0 {
             continue;
         }
-        let o = &offerings[oi];
+        let o = &catalog.offerings()[oi];
         let term = &horizon.reservations[k];
-        // In months: bought at the start of period τ, usable from the start of τ + lead.
+        // In months.
         let bought = tau * p.length;
         let first = (tau + p.lead) * p.length;
         let end = first + term.months();
@@ -1200,239 +1260,265 @@ fn assemble(
             usable_from_month: first + 1,
             instances: n,
             usd_per_month: rate * f64::from(n),
-            months_beyond_horizon: end.saturating_sub(months),
+            months_beyond_horizon: end.saturating_sub(horizon.months),
         });
     }
-    let beyond: f64 = reservations
-        .iter()
-        .map(|r| r.usd_per_month * f64::from(r.months_beyond_horizon))
-        .sum();
-    if beyond > 0.0 {
-        warnings.push(format!(
-            "reservations run past the {months}-month horizon: ${beyond:.0} of the plan's cost is owed after it"
-        ));
-    }
+    reservations
+}
 
-    let mut by_month = Vec::new();
-    // Per commitment: (owed over the horizon, shortfall over the horizon).
-    let mut owed_by_contract: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
-    for t in 0..p.count {
-        let mut allocations = Vec::new();
-        for (i, c) in cands.iter().enumerate() {
-            let w = &portfolio.workloads[c.workload];
-            let o = &offerings[c.offering];
-            let (units, busy, days) = match (&c.kind, &w.kind) {
-                (CandidateKind::Serve { .. }, _) => {
-                    (round(v(cols.units[i][t as usize])), 1.0, None)
+/// What the solution holds in period `t`: serving units, and training runs busy then.
+fn period_allocations(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    cands: &[Candidate],
+    p: Periods,
+    cols: &Columns,
+    solved: &lp::Solved,
+    t: u32,
+) -> Vec<MonthAllocation> {
+    let units_of = |c: usize| solved.values[c].round().max(0.0) as u32;
+    let mut allocations = Vec::new();
+    for (i, c) in cands.iter().enumerate() {
+        let w = &portfolio.workloads[c.workload];
+        let (units, busy, days) = match (&c.kind, &w.kind) {
+            (CandidateKind::Serve { .. }, _) => (units_of(cols.units[i][t as usize]), 1.0, None),
+            (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
+                if units_of(cols.units[i][0]) == 0 {
+                    continue;
                 }
-                (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
-                    if round(v(cols.units[i][0])) == 0 {
-                        continue;
-                    }
-                    match p
-                        .training(job.start_month, *days)
-                        .into_iter()
-                        .find(|(tt, _)| *tt == t)
-                    {
-                        Some((_, f)) => (1, f, Some(*days)),
-                        None => continue,
-                    }
-                }
-                _ => continue,
-            };
-            if units == 0 {
-                continue;
-            }
-            let mut a = MonthAllocation {
-                workload: w.name.clone(),
-                offering: o.id(),
-                chip: o.chip.clone(),
-                vendor: c.vendor.to_string(),
-                spot: c.spot,
-                instances: units * c.instances_per_unit,
-                chips: units * c.chips_per_unit,
-                busy_fraction: busy,
-                replica_tp: None,
-                replica_pp: None,
-                replicas: None,
-                requests_per_s: None,
-                train_config: None,
-                days,
-                global_batch_tokens: None,
-            };
-            match &c.kind {
-                CandidateKind::Serve {
-                    replica,
-                    replicas_per_unit,
-                    requests_per_s,
-                    ..
-                } => {
-                    a.replica_tp = Some(replica.tp);
-                    a.replica_pp = Some(replica.pp);
-                    a.replicas = Some(units * replicas_per_unit);
-                    a.requests_per_s = Some(requests_per_s * f64::from(units));
-                }
-                CandidateKind::Train {
-                    config,
-                    global_batch_tokens,
-                    ..
-                } => {
-                    a.train_config = Some(*config);
-                    a.global_batch_tokens = Some(*global_batch_tokens);
+                let busy = p.training(job.start_month, *days);
+                match busy.into_iter().find(|(tt, _)| *tt == t) {
+                    Some((_, f)) => (1, f, Some(*days)),
+                    None => continue,
                 }
             }
-            allocations.push(a);
-        }
-        let m0 = t * p.length;
-        let in_term = |r: &Reservation| {
-            let first = r.usable_from_month - 1;
-            first <= m0 && m0 < first + r.term_years * 12
+            _ => continue,
         };
-        let mut reserved_instances = BTreeMap::new();
-        for r in &reservations {
-            if in_term(r) {
-                *reserved_instances.entry(r.offering.clone()).or_insert(0) += r.instances;
-            }
+        if units == 0 {
+            continue;
         }
-        // Costs from what the plan holds, not from the solver's slack variables (an incumbent
-        // stopped by the time limit may carry loose ones).
-        let price_of = |id: &str| catalog.find_offering(id).expect("from the catalog");
-        let factor = |id: &str| {
-            let o = price_of(id);
-            let base = o.usd_per_hour.or(o.spot_usd_per_hour).unwrap_or(0.0);
-            timeline::mean_price_factor(&portfolio.prices, id, base, p.months(t))
+        let o = &catalog.offerings()[c.offering];
+        let mut a = MonthAllocation {
+            workload: w.name.clone(),
+            offering: o.id(),
+            chip: o.chip.clone(),
+            vendor: c.vendor.to_string(),
+            spot: c.spot,
+            instances: units * c.instances_per_unit,
+            chips: units * c.chips_per_unit,
+            busy_fraction: busy,
+            replica_tp: None,
+            replica_pp: None,
+            replicas: None,
+            requests_per_s: None,
+            train_config: None,
+            days,
+            global_batch_tokens: None,
         };
-        let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
-        let mut spot_by: Vec<(&str, f64)> = Vec::new();
-        for a in &allocations {
-            let o = price_of(&a.offering);
-            if a.spot {
-                spot_by.push((
-                    a.offering.as_str(),
-                    o.spot_usd_per_hour.unwrap_or(0.0)
-                        * factor(&a.offering)
-                        * f64::from(a.instances)
-                        * HOURS_PER_MONTH
-                        * len
-                        * a.busy_fraction,
-                ));
-            } else {
-                *busy.entry(a.offering.as_str()).or_insert(0.0) +=
-                    f64::from(a.instances) * a.busy_fraction * len;
+        match &c.kind {
+            CandidateKind::Serve {
+                replica,
+                replicas_per_unit,
+                requests_per_s,
+                ..
+            } => {
+                a.replica_tp = Some(replica.tp);
+                a.replica_pp = Some(replica.pp);
+                a.replicas = Some(units * replicas_per_unit);
+                a.requests_per_s = Some(requests_per_s * f64::from(units));
+            }
+            CandidateKind::Train {
+                config,
+                global_batch_tokens,
+                ..
+            } => {
+                a.train_config = Some(*config);
+                a.global_batch_tokens = Some(*global_batch_tokens);
             }
         }
-        let spot_usd: f64 = spot_by.iter().map(|(_, u)| u).sum();
-        let mut on_demand_usd = 0.0;
-        // (offering, usd) for every dollar spent this month.
-        let mut spent: Vec<(&str, f64)> = spot_by;
-        for (id, b) in &busy {
-            let o = price_of(id);
-            let reserved_months =
-                f64::from(reserved_instances.get(*id).copied().unwrap_or(0)) * len;
-            let uncovered = (b - reserved_months).max(0.0);
-            let usd = uncovered
-                * o.usd_per_hour.unwrap_or(0.0)
-                * factor(id)
-                * (1.0 - commitment_discount_over(portfolio, &o.provider, &o.chip, p.months(t)))
-                * HOURS_PER_MONTH;
-            on_demand_usd += usd;
-            spent.push((id, usd));
-        }
-        let mut reserved_usd = 0.0;
-        for r in reservations.iter().filter(|r| in_term(r)) {
-            reserved_usd += r.usd_per_month * len;
-            spent.push((r.offering.as_str(), r.usd_per_month * len));
-        }
-        let mut shortfall_usd = 0.0;
-        let mut credits_usd = 0.0;
-        for (ki, k) in portfolio.contracts.iter().enumerate() {
-            let covered: f64 = spent
-                .iter()
-                .filter(|(id, _)| {
-                    let o = price_of(id);
-                    match k {
-                        Contract::Commitment { .. } => k.covers(&o.provider, &o.chip),
-                        Contract::Credits { provider, .. } => {
-                            o.provider.eq_ignore_ascii_case(provider)
-                        }
-                    }
-                })
-                .map(|(_, u)| u)
-                .sum();
-            match k {
-                Contract::Commitment {
-                    usd_per_month,
-                    term,
-                    ..
-                } => {
-                    let owed: f64 = p
-                        .months(t)
-                        .map(|m| term.usd_in_month(*usd_per_month, m))
-                        .sum();
-                    let short = (owed - covered).max(0.0);
-                    shortfall_usd += short;
-                    let entry = owed_by_contract.entry(ki).or_insert((0.0, 0.0));
-                    entry.0 += owed;
-                    entry.1 += short;
-                }
-                Contract::Credits { usd, .. } => {
-                    let valid = crate::formulation::credit_months(portfolio, k, f64::from(months));
-                    let start = f64::from(m0);
-                    if start < valid {
-                        let grant = usd / valid.max(1.0) * (valid - start).min(len);
-                        credits_usd += covered.min(grant);
-                    }
-                }
-            }
-        }
-        let mut spend_by_vendor: BTreeMap<String, f64> = BTreeMap::new();
-        let mut spend_by_provider: BTreeMap<String, f64> = BTreeMap::new();
-        for (id, u) in &spent {
-            let o = price_of(id);
-            *spend_by_vendor
-                .entry(catalog.vendor_of(o).to_string())
-                .or_insert(0.0) += u;
-            *spend_by_provider.entry(o.provider.clone()).or_insert(0.0) += u;
-        }
-        let demand_requests_per_s = portfolio
-            .workloads
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| matches!(w.kind, WorkloadKind::Inference(_)))
-            .map(|(wi, w)| (w.name.clone(), provisioned_in_period(portfolio, wi, p, t)))
-            .collect();
-        let migrations = match by_month.last() {
-            Some(prev) => {
-                let prev: &Month = prev;
-                migrations_between(&prev.allocations, &allocations, &factor, portfolio, catalog)
-            }
-            None => Vec::new(),
-        };
-        let migration_usd = migrations.iter().map(|m| m.usd).sum();
-        by_month.push(Month {
-            month: t + 1,
-            first_month: m0 + 1,
-            months: p.length,
-            cost_usd: on_demand_usd + spot_usd + reserved_usd + shortfall_usd - credits_usd,
-            on_demand_usd,
-            spot_usd,
-            reserved_usd,
-            shortfall_usd,
-            credits_usd,
-            demand_requests_per_s,
-            reserved_instances,
-            allocations,
-            spend_by_vendor,
-            spend_by_provider,
-            migrations,
-            migration_usd,
-        });
+        allocations.push(a);
     }
-    let migration_usd: f64 = by_month.iter().map(|m| m.migration_usd).sum();
-    let objective: f64 = by_month.iter().map(|m| m.cost_usd).sum::<f64>() + migration_usd + beyond;
-    let bound = (solved.bound - (solved.objective - objective)).min(objective);
-    let gap = lp::relative_gap(objective, bound);
-    let commitments = owed_by_contract
+    allocations
+}
+
+/// Period `t`'s bill from what the plan holds (not from the solver's slack variables: an
+/// incumbent stopped by the time limit may carry loose ones): on-demand beyond reservations,
+/// spot, reservations in their term, commitment shortfalls (added to `owed_by_contract`),
+/// credits, spend per vendor and provider, and the migrations since `previous`.
+#[allow(clippy::too_many_arguments)]
+fn period_bill(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    p: Periods,
+    t: u32,
+    allocations: Vec<MonthAllocation>,
+    reservations: &[Reservation],
+    previous: Option<&Month>,
+    owed_by_contract: &mut BTreeMap<usize, (f64, f64)>,
+) -> Month {
+    let len = f64::from(p.length);
+    let m0 = t * p.length;
+    let in_term = |r: &Reservation| {
+        let first = r.usable_from_month - 1;
+        first <= m0 && m0 < first + r.term_years * 12
+    };
+    let mut reserved_instances = BTreeMap::new();
+    for r in reservations.iter().filter(|r| in_term(r)) {
+        *reserved_instances.entry(r.offering.clone()).or_insert(0) += r.instances;
+    }
+    let price_of = |id: &str| catalog.find_offering(id).expect("from the catalog");
+    let factor = |id: &str| {
+        let o = price_of(id);
+        let base = o.usd_per_hour.or(o.spot_usd_per_hour).unwrap_or(0.0);
+        timeline::mean_price_factor(&portfolio.prices, id, base, p.months(t))
+    };
+    let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
+    // (offering, usd) for every dollar spent this period.
+    let mut spent: Vec<(&str, f64)> = Vec::new();
+    for a in &allocations {
+        let o = price_of(&a.offering);
+        let instance_months = f64::from(a.instances) * a.busy_fraction * len;
+        if a.spot {
+            let hourly = o.spot_usd_per_hour.unwrap_or(0.0) * factor(&a.offering);
+            spent.push((
+                a.offering.as_str(),
+                hourly * instance_months * HOURS_PER_MONTH,
+            ));
+        } else {
+            *busy.entry(a.offering.as_str()).or_insert(0.0) += instance_months;
+        }
+    }
+    let spot_usd: f64 = spent.iter().map(|(_, u)| u).sum();
+    let mut on_demand_usd = 0.0;
+    for (id, b) in &busy {
+        let o = price_of(id);
+        let reserved_months = f64::from(reserved_instances.get(*id).copied().unwrap_or(0)) * len;
+        let uncovered = (b - reserved_months).max(0.0);
+        let usd = uncovered
+            * o.usd_per_hour.unwrap_or(0.0)
+            * factor(id)
+            * (1.0 - commitment_discount_over(portfolio, &o.provider, &o.chip, p.months(t)))
+            * HOURS_PER_MONTH;
+        on_demand_usd += usd;
+        spent.push((id, usd));
+    }
+    let mut reserved_usd = 0.0;
+    for r in reservations.iter().filter(|r| in_term(r)) {
+        reserved_usd += r.usd_per_month * len;
+        spent.push((r.offering.as_str(), r.usd_per_month * len));
+    }
+    let (shortfall_usd, credits_usd) =
+        settle_contracts(portfolio, p, t, &spent, &price_of, owed_by_contract);
+    let mut spend_by_vendor: BTreeMap<String, f64> = BTreeMap::new();
+    let mut spend_by_provider: BTreeMap<String, f64> = BTreeMap::new();
+    for (id, u) in &spent {
+        let o = price_of(id);
+        *spend_by_vendor
+            .entry(catalog.vendor_of(o).to_string())
+            .or_insert(0.0) += u;
+        *spend_by_provider.entry(o.provider.clone()).or_insert(0.0) += u;
+    }
+    let demand_requests_per_s = portfolio
+        .workloads
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| matches!(w.kind, WorkloadKind::Inference(_)))
+        .map(|(wi, w)| (w.name.clone(), provisioned_in_period(portfolio, wi, p, t)))
+        .collect();
+    let migrations = match previous {
+        Some(prev) => {
+            migrations_between(&prev.allocations, &allocations, &factor, portfolio, catalog)
+        }
+        None => Vec::new(),
+    };
+    let migration_usd = migrations.iter().map(|m| m.usd).sum();
+    Month {
+        month: t + 1,
+        first_month: m0 + 1,
+        months: p.length,
+        cost_usd: on_demand_usd + spot_usd + reserved_usd + shortfall_usd - credits_usd,
+        on_demand_usd,
+        spot_usd,
+        reserved_usd,
+        shortfall_usd,
+        credits_usd,
+        demand_requests_per_s,
+        reserved_instances,
+        allocations,
+        spend_by_vendor,
+        spend_by_provider,
+        migrations,
+        migration_usd,
+    }
+}
+
+/// Period `t`'s commitment shortfalls and credits used, from what is `spent` per offering;
+/// each commitment's owed amount and shortfall are added to `owed_by_contract`.
+fn settle_contracts<'c>(
+    portfolio: &Portfolio,
+    p: Periods,
+    t: u32,
+    spent: &[(&str, f64)],
+    price_of: &dyn Fn(&str) -> &'c chipmix_catalog::Offering,
+    owed_by_contract: &mut BTreeMap<usize, (f64, f64)>,
+) -> (f64, f64) {
+    let (len, m0) = (f64::from(p.length), t * p.length);
+    let horizon_months = portfolio
+        .horizon
+        .as_ref()
+        .map_or(p.count * p.length, |h| h.months);
+    let mut shortfall_usd = 0.0;
+    let mut credits_usd = 0.0;
+    for (ki, k) in portfolio.contracts.iter().enumerate() {
+        let covered: f64 = spent
+            .iter()
+            .filter(|(id, _)| {
+                let o = price_of(id);
+                match k {
+                    Contract::Commitment { .. } => k.covers(&o.provider, &o.chip),
+                    Contract::Credits { provider, .. } => o.provider.eq_ignore_ascii_case(provider),
+                }
+            })
+            .map(|(_, u)| u)
+            .sum();
+        match k {
+            Contract::Commitment {
+                usd_per_month,
+                term,
+                ..
+            } => {
+                let owed: f64 = p
+                    .months(t)
+                    .map(|m| term.usd_in_month(*usd_per_month, m))
+                    .sum();
+                let short = (owed - covered).max(0.0);
+                shortfall_usd += short;
+                let entry = owed_by_contract.entry(ki).or_insert((0.0, 0.0));
+                entry.0 += owed;
+                entry.1 += short;
+            }
+            Contract::Credits { usd, .. } => {
+                let valid =
+                    crate::formulation::credit_months(portfolio, k, f64::from(horizon_months));
+                let start = f64::from(m0);
+                if start < valid {
+                    let grant = usd / valid.max(1.0) * (valid - start).min(len);
+                    credits_usd += covered.min(grant);
+                }
+            }
+        }
+    }
+    (shortfall_usd, credits_usd)
+}
+
+/// How each commitment fares over the horizon, and what walking away after each period costs.
+fn commitment_summaries(
+    portfolio: &Portfolio,
+    p: Periods,
+    months: u32,
+    owed_by_contract: BTreeMap<usize, (f64, f64)>,
+) -> Vec<CommitmentSummary> {
+    owed_by_contract
         .into_iter()
         .filter_map(|(ki, (owed, short))| match &portfolio.contracts[ki] {
             Contract::Commitment {
@@ -1457,30 +1543,7 @@ fn assemble(
             }),
             Contract::Credits { .. } => None,
         })
-        .collect();
-    MonthlyPlan {
-        portfolio: portfolio.name.clone(),
-        status: if solved.outcome == Outcome::Optimal {
-            crate::Status::Optimal
-        } else {
-            crate::Status::TimeLimit
-        },
-        months,
-        period_months: p.length,
-        lead_months: horizon.lead_months,
-        objective_usd: objective,
-        committed_after_horizon_usd: beyond,
-        migration_usd,
-        bound_usd: bound,
-        gap,
-        solve_seconds: solved.seconds,
-        method: "direct".into(),
-        on_demand_only_usd: on_demand_only,
-        reservations,
-        commitments,
-        by_month,
-        warnings,
-    }
+        .collect()
 }
 
 impl MonthlyPlan {

@@ -776,9 +776,45 @@ pub fn verify_months(
             plan.period_months,
         ));
     }
-    let lenf = f64::from(len);
-    let word = if len == 1 { "month" } else { "period" };
-    // Reservations: lead time and terms.
+    check_reservation_terms(plan, horizon, &mut v);
+    let mut total = 0.0;
+    let mut runs: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for (t, month) in plan.by_month.iter().enumerate() {
+        let t = t as u32;
+        let check = PeriodCheck {
+            plan,
+            portfolio,
+            catalog,
+            calibration,
+            month,
+            previous: t.checked_sub(1).and_then(|p| plan.by_month.get(p as usize)),
+            here: format!("{} {}", if len == 1 { "month" } else { "period" }, t + 1),
+            m0: t * len,
+            len,
+        };
+        total += check.run(t, &mut runs, &mut v);
+    }
+    for (w, _) in portfolio.training_jobs() {
+        if !runs.contains_key(w.name.as_str()) {
+            v.push(format!("{}: never runs in the horizon", w.name));
+        }
+    }
+    total += payments_after_horizon(plan, portfolio, catalog, horizon.months, len);
+    if (total - plan.objective_usd).abs() > 1e-6 * total.abs().max(1.0) {
+        v.push(format!(
+            "the months add up to {total:.2}, the plan says {:.2}",
+            plan.objective_usd
+        ));
+    }
+    v
+}
+
+/// Reservations: bought ahead by the lead time, on a term the horizon quotes.
+fn check_reservation_terms(
+    plan: &crate::multiperiod::MonthlyPlan,
+    horizon: &chipmix_workload::Horizon,
+    v: &mut Vec<String>,
+) {
     for r in &plan.reservations {
         if r.usable_from_month < r.bought_month + horizon.lead_months {
             v.push(format!(
@@ -801,27 +837,125 @@ pub fn verify_months(
             ));
         }
     }
-    let mut total = 0.0;
-    let mut runs: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    for (t, month) in plan.by_month.iter().enumerate() {
-        let t = t as u32;
-        let here = format!("{word} {}", t + 1);
-        // The period's months (0-based): demand is its busiest month's, supply its scarcest's.
-        let m0 = t * len;
-        let period_months = m0..m0 + len;
+}
+
+/// Reservation payments owed after the horizon, at the list price of the period each was
+/// bought in: part of the plan's cost.
+fn payments_after_horizon(
+    plan: &crate::multiperiod::MonthlyPlan,
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    months: u32,
+    len: u32,
+) -> f64 {
+    plan.reservations
+        .iter()
+        .map(|r| {
+            let bought = r.bought_month - 1;
+            let price = catalog
+                .find_offering(&r.offering)
+                .ok()
+                .and_then(|o| {
+                    Some(o.usd_per_hour? * list_factor(portfolio, o, bought..bought + len))
+                })
+                .unwrap_or(0.0);
+            let end = r.usable_from_month - 1 + 12 * r.term_years;
+            let beyond = end.saturating_sub(months);
+            price
+                * (HOURS_IN_YEAR / 12.0)
+                * (1.0 - r.discount)
+                * f64::from(r.instances)
+                * f64::from(beyond)
+        })
+        .sum()
+}
+
+/// One period of a plan over time, checked from scratch.
+struct PeriodCheck<'a> {
+    plan: &'a crate::multiperiod::MonthlyPlan,
+    portfolio: &'a Portfolio,
+    catalog: &'a Catalog,
+    calibration: &'a Calibration,
+    month: &'a crate::multiperiod::Month,
+    previous: Option<&'a crate::multiperiod::Month>,
+    /// `month 3` or `period 3`, to prefix messages.
+    here: String,
+    /// The period's first month (0-based) and its length in months.
+    m0: u32,
+    len: u32,
+}
+
+/// What a period holds, recounted from its allocations.
+#[derive(Default)]
+struct Held<'a> {
+    instances: BTreeMap<&'a str, u32>,
+    served: BTreeMap<&'a str, Vec<Served>>,
+    /// Vendor-share measure on the chips and compute bases (what runs, for the time it runs);
+    /// the spend basis is added from the bill.
+    measure: BTreeMap<String, f64>,
+}
+
+impl<'a> PeriodCheck<'a> {
+    /// The period's months (0-based): demand is its busiest month's, supply its scarcest's.
+    fn months(&self) -> std::ops::Range<u32> {
+        self.m0..self.m0 + self.len
+    }
+
+    /// Every check of the period; returns its cost plus what moving capacity into it costs.
+    fn run(&self, t: u32, runs: &mut BTreeMap<&'a str, Vec<u32>>, v: &mut Vec<String>) -> f64 {
+        let (portfolio, catalog) = (self.portfolio, self.catalog);
+        let here = &self.here;
         // Reserved instances usable now, from the purchases alone.
         let mut reserved: BTreeMap<&str, u32> = BTreeMap::new();
-        for r in &plan.reservations {
+        for r in &self.plan.reservations {
             let first = r.usable_from_month - 1;
-            if first <= m0 && m0 < first + 12 * r.term_years {
+            if first <= self.m0 && self.m0 < first + 12 * r.term_years {
                 *reserved.entry(r.offering.as_str()).or_insert(0) += r.instances;
             }
         }
-        let mut held: BTreeMap<&str, u32> = BTreeMap::new();
-        let mut served: BTreeMap<&str, Vec<Served>> = BTreeMap::new();
-        // Share measures on the chips and compute bases: what runs, for the time it runs.
-        let mut measure: BTreeMap<String, f64> = BTreeMap::new();
-        for a in &month.allocations {
+        let mut held = self.holdings(t, runs, v);
+        self.services(&held, v);
+        self.supply(&held, &reserved, v);
+        // Cost: spot, on-demand for what reservations do not cover, reservation payments.
+        let spent = period_spend(
+            self.month,
+            &self.plan.reservations,
+            &reserved,
+            catalog,
+            portfolio,
+            (self.m0, self.len),
+        );
+        let spend: f64 = spent.iter().map(|(_, usd)| usd).sum();
+        let cost = spend + self.month.shortfall_usd - self.month.credits_usd;
+        if (cost - self.month.cost_usd).abs() > 1e-6 * cost.abs().max(1.0) {
+            v.push(format!(
+                "{here}: costs {cost:.2} from prices and terms, the plan says {:.2}",
+                self.month.cost_usd
+            ));
+        }
+        self.commitments_and_shares(&spent, &mut held.measure, v);
+        let moved = self.moves(v);
+        if let Some(budget) = portfolio.policy.budget_usd_per_month
+            && !leq(cost, budget * f64::from(self.len))
+        {
+            v.push(format!(
+                "{here}: costs {cost:.0}, budget {:.0}",
+                budget * f64::from(self.len)
+            ));
+        }
+        cost + moved
+    }
+
+    /// The period's allocations against the catalog, the roadmap and the performance model.
+    fn holdings(
+        &self,
+        t: u32,
+        runs: &mut BTreeMap<&'a str, Vec<u32>>,
+        v: &mut Vec<String>,
+    ) -> Held<'a> {
+        let (portfolio, catalog, here) = (self.portfolio, self.catalog, &self.here);
+        let mut held = Held::default();
+        for a in &self.month.allocations {
             let Ok(o) = catalog.find_offering(&a.offering) else {
                 v.push(format!("{here}: {} is not in the catalog", a.offering));
                 continue;
@@ -830,9 +964,9 @@ pub fn verify_months(
                 v.push(format!("{here}: no workload {}", a.workload));
                 continue;
             };
-            *held.entry(a.offering.as_str()).or_insert(0) += a.instances;
-            if let Some(m) = period_months
-                .clone()
+            *held.instances.entry(a.offering.as_str()).or_insert(0) += a.instances;
+            if let Some(m) = self
+                .months()
                 .find(|&m| !timeline::available(&portfolio.roadmap, &a.offering, m))
             {
                 v.push(format!(
@@ -853,20 +987,14 @@ pub fn verify_months(
                     } else {
                         1.0
                     };
-                    let system =
-                        System::for_offering(catalog, o, calibration.params_for(catalog, &o.chip));
-                    match system.map_err(|e| e.to_string()).and_then(|s| {
-                        serving(
-                            w,
-                            svc,
-                            (a.replica_tp, a.replica_pp, a.replicas),
-                            o,
-                            chip,
-                            &s,
-                            availability,
-                        )
-                    }) {
-                        Ok(line) => served.entry(w.name.as_str()).or_default().push(line),
+                    let params = self.calibration.params_for(catalog, &o.chip);
+                    let system = System::for_offering(catalog, o, params);
+                    let layout = (a.replica_tp, a.replica_pp, a.replicas);
+                    match system
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| serving(w, svc, layout, o, chip, &s, availability))
+                    {
+                        Ok(line) => held.served.entry(w.name.as_str()).or_default().push(line),
                         Err(e) => v.push(format!("{here}: {} on {}: {e}", w.name, a.offering)),
                     }
                 }
@@ -880,15 +1008,25 @@ pub fn verify_months(
                 ShareBasis::Chips => chips,
                 ShareBasis::Compute => chips * chip.bf16_tflops / 1000.0,
             };
-            *measure.entry(chip.vendor.to_string()).or_insert(0.0) += m;
+            *held.measure.entry(chip.vendor.to_string()).or_insert(0.0) += m;
         }
-        for (w, svc) in portfolio.inference_services() {
-            let peak = period_months
-                .clone()
+        held
+    }
+
+    /// Every service is served at the period's peak, with its own rules kept.
+    fn services(&self, held: &Held, v: &mut Vec<String>) {
+        let here = &self.here;
+        for (w, svc) in self.portfolio.inference_services() {
+            let peak = self
+                .months()
                 .map(|m| svc.peak_in_month(m))
                 .fold(0.0, f64::max);
             let need = peak * (1.0 + svc.headroom);
-            let lines = served.get(w.name.as_str()).cloned().unwrap_or_default();
+            let lines = held
+                .served
+                .get(w.name.as_str())
+                .cloned()
+                .unwrap_or_default();
             let got: f64 = lines.iter().map(|x| x.requests_per_s).sum();
             if !leq(need, got) {
                 v.push(format!(
@@ -896,29 +1034,24 @@ pub fn verify_months(
                     w.name
                 ));
             }
-            let policy = &portfolio.policy;
-            check_service(
-                &format!("{here}: "),
-                w,
-                svc,
-                &lines,
-                need,
-                peak,
-                policy,
-                &mut v,
-            );
+            let policy = &self.portfolio.policy;
+            check_service(&format!("{here}: "), w, svc, &lines, need, peak, policy, v);
         }
-        // Supply: what is held (reserved or bought) never exceeds what can be had.
-        for o in catalog.offerings() {
+    }
+
+    /// Supply: what is held (reserved or bought) never exceeds what can be had.
+    fn supply(&self, held: &Held, reserved: &BTreeMap<&str, u32>, v: &mut Vec<String>) {
+        let portfolio = self.portfolio;
+        for o in self.catalog.offerings() {
             let id = o.id();
-            let used = held.get(id.as_str()).copied().unwrap_or(0);
+            let used = held.instances.get(id.as_str()).copied().unwrap_or(0);
             let res = reserved.get(id.as_str()).copied().unwrap_or(0);
             if used == 0 && res == 0 {
                 continue;
             }
             let ramp = portfolio.supply.iter().find(|s| s.offering == id);
-            let cap = period_months
-                .clone()
+            let cap = self
+                .months()
                 .filter_map(|m| match ramp {
                     _ if !timeline::available(&portfolio.roadmap, &id, m) => Some(0),
                     Some(s) => s
@@ -933,83 +1066,97 @@ pub fn verify_months(
                 && used.max(res) > cap
             {
                 v.push(format!(
-                    "{here}: {id} holds {} instances ({used} in use, {res} reserved), {cap} can be had",
+                    "{}: {id} holds {} instances ({used} in use, {res} reserved), {cap} can be had",
+                    self.here,
                     used.max(res)
                 ));
             }
         }
-        // Cost: spot, on-demand for what reservations do not cover, reservation payments.
-        let spent = period_spend(
-            month,
-            &plan.reservations,
-            &reserved,
-            catalog,
-            portfolio,
-            (m0, len),
-        );
-        let spend: f64 = spent.iter().map(|(_, usd)| usd).sum();
-        let cost = spend + month.shortfall_usd - month.credits_usd;
-        if (cost - month.cost_usd).abs() > 1e-6 * cost.abs().max(1.0) {
-            v.push(format!(
-                "{here}: costs {cost:.2} from prices and terms, the plan says {:.2}",
-                month.cost_usd
-            ));
-        }
-        // Commitments per month: the shortfall is what covered spend leaves of each.
+    }
+
+    /// Commitments: the shortfall is what covered spend leaves of each; then vendor shares
+    /// (on the spend basis, of what is spent and of the shortfalls) against the cap.
+    fn commitments_and_shares(
+        &self,
+        spent: &[(&chipmix_catalog::Offering, f64)],
+        measure: &mut BTreeMap<String, f64>,
+        v: &mut Vec<String>,
+    ) {
+        let (portfolio, catalog) = (self.portfolio, self.catalog);
+        let on_spend = portfolio.policy.share_basis == ShareBasis::Spend;
         let mut owed = 0.0;
         let mut unattributed = 0.0;
         for k in &portfolio.contracts {
-            if let Contract::Commitment {
+            let Contract::Commitment {
                 usd_per_month,
                 term,
                 ..
             } = k
-            {
-                let covered: f64 = spent
-                    .iter()
-                    .filter(|(o, _)| k.covers(&o.provider, &o.chip))
-                    .map(|(_, usd)| usd)
-                    .sum();
-                let due: f64 = period_months
-                    .clone()
-                    .map(|m| term.usd_in_month(*usd_per_month, m))
-                    .sum();
-                let short = (due - covered).max(0.0);
-                owed += short;
-                if portfolio.policy.share_basis == ShareBasis::Spend {
-                    match shortfall_vendor(catalog, k) {
-                        Some(vendor) => *measure.entry(vendor).or_insert(0.0) += short,
-                        None => unattributed += short,
-                    }
+            else {
+                continue;
+            };
+            let covered: f64 = spent
+                .iter()
+                .filter(|(o, _)| k.covers(&o.provider, &o.chip))
+                .map(|(_, usd)| usd)
+                .sum();
+            let due: f64 = self
+                .months()
+                .map(|m| term.usd_in_month(*usd_per_month, m))
+                .sum();
+            let short = (due - covered).max(0.0);
+            owed += short;
+            if on_spend {
+                match shortfall_vendor(catalog, k) {
+                    Some(vendor) => *measure.entry(vendor).or_insert(0.0) += short,
+                    None => unattributed += short,
                 }
             }
         }
-        if portfolio.policy.share_basis == ShareBasis::Spend {
-            for (o, usd) in &spent {
+        if on_spend {
+            for (o, usd) in spent {
                 let vendor = catalog.vendor_of(o).to_string();
                 *measure.entry(vendor).or_insert(0.0) += usd;
             }
         }
         let cap = portfolio.policy.max_vendor_share;
-        check_shares(&format!("{here}: "), &measure, unattributed, cap, &mut v);
-        // Moving capacity: what each placement released since last month.
-        let moved = match t.checked_sub(1).and_then(|p| plan.by_month.get(p as usize)) {
-            Some(before) => released_usd(
-                &before.allocations,
-                &month.allocations,
-                portfolio,
-                catalog,
-                period_months.clone(),
-            ),
-            None => 0.0,
+        check_shares(&format!("{}: ", self.here), measure, unattributed, cap, v);
+        if (owed - self.month.shortfall_usd).abs() > 1e-6 * owed.max(1.0) + 1e-3 {
+            v.push(format!(
+                "{}: commitments leave {owed:.2} unspent, the plan says {:.2}",
+                self.here, self.month.shortfall_usd
+            ));
+        }
+    }
+
+    /// Moving capacity: what each placement released since the previous period, its cost by
+    /// `policy.migration_cost` and the churn cap. Returns the cost.
+    fn moves(&self, v: &mut Vec<String>) -> f64 {
+        let (portfolio, here) = (self.portfolio, &self.here);
+        let Some(before) = self.previous else {
+            if self.month.migration_usd.abs() > 1e-6 {
+                v.push(format!(
+                    "{here}: moving capacity costs 0.00 by policy.migration_cost, the plan says {:.2}",
+                    self.month.migration_usd
+                ));
+            }
+            return 0.0;
         };
-        if let (Some(cap), Some(before)) = (
-            portfolio.policy.max_churn,
-            t.checked_sub(1).and_then(|p| plan.by_month.get(p as usize)),
-        ) {
+        let moved = released_usd(
+            &before.allocations,
+            &self.month.allocations,
+            portfolio,
+            self.catalog,
+            self.months(),
+        );
+        if let Some(cap) = portfolio.policy.max_churn {
             for (w, _) in portfolio.inference_services() {
-                let (held, released) =
-                    churn(&before.allocations, &month.allocations, portfolio, &w.name);
+                let (held, released) = churn(
+                    &before.allocations,
+                    &self.month.allocations,
+                    portfolio,
+                    &w.name,
+                );
                 if !leq(f64::from(released), cap * f64::from(held)) {
                     v.push(format!(
                         "{here}: {} releases {released} of the {held} instances it held, over policy.max_churn {:.0}%",
@@ -1019,65 +1166,14 @@ pub fn verify_months(
                 }
             }
         }
-        if (moved - month.migration_usd).abs() > 1e-6 * moved.max(1.0) {
+        if (moved - self.month.migration_usd).abs() > 1e-6 * moved.max(1.0) {
             v.push(format!(
                 "{here}: moving capacity costs {moved:.2} by policy.migration_cost, the plan says {:.2}",
-                month.migration_usd
+                self.month.migration_usd
             ));
         }
-        total += moved;
-        if (owed - month.shortfall_usd).abs() > 1e-6 * owed.max(1.0) + 1e-3 {
-            v.push(format!(
-                "{here}: commitments leave {owed:.2} unspent, the plan says {:.2}",
-                month.shortfall_usd
-            ));
-        }
-        if let Some(budget) = portfolio.policy.budget_usd_per_month
-            && !leq(cost, budget * lenf)
-        {
-            v.push(format!(
-                "{here}: costs {cost:.0}, budget {:.0}",
-                budget * lenf
-            ));
-        }
-        total += cost;
+        moved
     }
-    for (w, _) in portfolio.training_jobs() {
-        if !runs.contains_key(w.name.as_str()) {
-            v.push(format!("{}: never runs in the horizon", w.name));
-        }
-    }
-    // Reservation payments owed after the horizon are part of the plan's cost.
-    let after: f64 = plan
-        .reservations
-        .iter()
-        .map(|r| {
-            // Priced at the list price of the period it was bought in.
-            let bought = r.bought_month - 1;
-            let price = catalog
-                .find_offering(&r.offering)
-                .ok()
-                .and_then(|o| {
-                    Some(o.usd_per_hour? * list_factor(portfolio, o, bought..bought + len))
-                })
-                .unwrap_or(0.0);
-            let end = r.usable_from_month - 1 + 12 * r.term_years;
-            let beyond = end.saturating_sub(horizon.months);
-            price
-                * (HOURS_IN_YEAR / 12.0)
-                * (1.0 - r.discount)
-                * f64::from(r.instances)
-                * f64::from(beyond)
-        })
-        .sum();
-    total += after;
-    if (total - plan.objective_usd).abs() > 1e-6 * total.abs().max(1.0) {
-        v.push(format!(
-            "the months add up to {total:.2}, the plan says {:.2}",
-            plan.objective_usd
-        ));
-    }
-    v
 }
 
 /// Every dollar spent in the period starting at month `m0` (`len` months), by offering: spot,
