@@ -14,7 +14,7 @@
 //!
 //! `cargo bench -p chipmix-plan --bench planner` (add `-- quick` to skip the 1,000-workload
 //! cases, `-- over-time` for the third and fourth tables alone, `-- generated-over-time` for
-//! the fourth, `-- rule-heavy` for the fifth).
+//! the fourth, `-- shipped-over-time` for the third, `-- rule-heavy` for the fifth).
 
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
@@ -32,6 +32,10 @@ fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     if std::env::args().any(|a| a == "generated-over-time") {
         generated_over_time(quick);
+        return;
+    }
+    if std::env::args().any(|a| a == "shipped-over-time") {
+        over_time();
         return;
     }
     if std::env::args().any(|a| a == "rule-heavy") {
