@@ -607,131 +607,228 @@ fn assemble(
     f: &Formulation,
     solved: &lp::Solved,
 ) -> Plan {
-    let offerings = catalog.offerings();
-    let mut allocations = Vec::new();
     let mut warnings = Vec::new();
-    for (i, c) in cands.iter().enumerate() {
-        let units = round_units(solved.values[f.candidate_columns[i]]);
-        if units == 0 {
-            continue;
-        }
-        let o = &offerings[c.offering];
-        let w = &portfolio.workloads[c.workload];
-        let discount = match f.discount_contract[i].map(|k| &portfolio.contracts[k]) {
-            Some(Contract::Commitment { discount, .. }) => *discount,
-            _ => 0.0,
-        };
-        let mut a = Allocation {
-            workload: w.name.clone(),
-            kind: match c.kind {
-                CandidateKind::Serve { .. } => plan::WorkloadClass::Inference,
-                CandidateKind::Train { .. } => plan::WorkloadClass::Training,
-            },
-            offering: o.id(),
-            provider: o.provider.clone(),
-            region: o.region.clone(),
-            instance: o.instance_type.clone(),
-            chip: o.chip.clone(),
-            vendor: c.vendor.to_string(),
-            spot: c.spot,
-            instances: units * c.instances_per_unit,
-            chips: units * c.chips_per_unit,
-            usd_per_month: f.unit_spend[i] * f64::from(units),
-            list_usd_per_hour: c.usd_per_unit_hour / f64::from(c.instances_per_unit),
-            discount,
-            commitment: f.discount_contract[i]
-                .map(|k| format!("commitment[{}]", portfolio.contracts[k].provider())),
-            replica_tp: None,
-            replica_pp: None,
-            replicas: None,
-            requests_per_s: None,
-            batch: None,
-            ttft_ms: None,
-            tpot_ms: None,
-            train_config: None,
-            days: None,
-            tokens_per_s: None,
-            mfu: None,
-            global_batch_tokens: None,
-        };
-        let params = calibration.params_for(catalog, &o.chip);
-        match &c.kind {
-            CandidateKind::Serve {
-                replica,
-                replicas_per_unit,
-                requests_per_s,
-                batch,
-                ttft_ms,
-                tpot_ms,
-            } => {
-                a.replica_tp = Some(replica.tp);
-                a.replica_pp = Some(replica.pp);
-                a.replicas = Some(units * replicas_per_unit);
-                a.requests_per_s = Some(requests_per_s * f64::from(units));
-                a.batch = Some(*batch);
-                a.ttft_ms = Some(*ttft_ms);
-                a.tpot_ms = Some(*tpot_ms);
-                if !params.calibrated_inference {
-                    warnings.push(format!(
-                        "{} on {}: inference throughput uses {} efficiencies ({})",
-                        w.name,
-                        o.chip,
-                        if params.source.starts_with("borrowed") {
-                            "borrowed"
-                        } else {
-                            "default"
-                        },
-                        params.source
-                    ));
-                }
-            }
-            CandidateKind::Train {
-                config,
-                days,
-                tokens_per_s,
-                mfu,
-                global_batch_tokens,
-            } => {
-                a.train_config = Some(*config);
-                a.days = Some(*days);
-                a.tokens_per_s = Some(*tokens_per_s);
-                a.mfu = Some(*mfu);
-                a.global_batch_tokens = Some(*global_batch_tokens);
-                if let chipmix_workload::WorkloadKind::Training(job) = &w.kind
-                    && let Some(asked) = job.global_batch_tokens
-                    && (global_batch_tokens - asked).abs() > 1e-3 * asked
-                {
-                    warnings.push(format!(
-                        "{}: the global batch of {asked:.0} tokens runs as {global_batch_tokens:.0} ({:.0} sequences of {} tokens, a whole number per data-parallel rank)",
-                        w.name,
-                        global_batch_tokens / f64::from(job.seq_len),
-                        job.seq_len
-                    ));
-                }
-                if !params.calibrated_training {
-                    warnings.push(format!(
-                        "{} on {}: training throughput uses uncalibrated efficiencies ({})",
-                        w.name, o.chip, params.source
-                    ));
-                }
-            }
-        }
-        if o.price_confidence != chipmix_catalog::PriceConfidence::Verified {
-            warnings.push(format!(
-                "{}: price of {} is {}",
-                w.name,
-                o.id(),
-                o.price_confidence.as_str()
-            ));
-        }
-        if c.spot {
-            warnings.push(format!(
-                "{}: spot capacity counted at policy.spot_availability = {} (an assumption unless you set it)",
-                w.name, portfolio.policy.spot_availability
-            ));
-        }
-        allocations.push(a);
+    let allocations: Vec<Allocation> = cands
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let units = round_units(solved.values[f.candidate_columns[i]]);
+            (units > 0).then(|| {
+                allocation(
+                    portfolio,
+                    catalog,
+                    calibration,
+                    f,
+                    i,
+                    c,
+                    units,
+                    &mut warnings,
+                )
+            })
+        })
+        .collect();
+    let services = service_summaries(portfolio, &allocations, &mut warnings);
+    warnings.sort();
+    warnings.dedup();
+
+    let spend: f64 = allocations.iter().map(|a| a.usd_per_month).sum();
+    let mut by_vendor = BTreeMap::new();
+    let mut by_provider = BTreeMap::new();
+    let mut by_chip = BTreeMap::new();
+    for a in &allocations {
+        *by_vendor.entry(a.vendor.clone()).or_insert(0.0) += a.usd_per_month;
+        *by_provider.entry(a.provider.clone()).or_insert(0.0) += a.usd_per_month;
+        *by_chip.entry(a.chip.clone()).or_insert(0.0) += a.usd_per_month;
     }
+    let vendor_shares = vendor_shares(portfolio, catalog, f, &allocations);
+    let hhi = vendor_shares.values().map(|s| s * s).sum();
+    let contracts = contract_outcomes(portfolio, f, &allocations);
+    let status = match solved.outcome {
+        Outcome::Optimal => Status::Optimal,
+        _ => Status::TimeLimit,
+    };
+    // The reported cost leaves out the solver's tie-breaking term.
+    let objective = spend
+        + contracts
+            .iter()
+            .map(|c: &ContractOutcome| c.shortfall_usd_per_month - c.credits_used_usd_per_month)
+            .sum::<f64>();
+    let bound = (solved.bound - (solved.objective - objective)).min(objective);
+    let gap = lp::relative_gap(objective, bound);
+    if status == Status::TimeLimit {
+        warnings.push(format!(
+            "the time limit stopped the solver; the plan may be up to {:.2}% above optimal",
+            gap * 100.0
+        ));
+    }
+    Plan {
+        portfolio: portfolio.name.clone(),
+        status,
+        objective_usd_per_month: objective,
+        bound_usd_per_month: bound,
+        gap,
+        solve_seconds: solved.seconds,
+        method: "direct".into(),
+        horizon_months: f.horizon_months,
+        allocations,
+        services,
+        spend_usd_per_month: spend,
+        spend_by_vendor: by_vendor,
+        spend_by_provider: by_provider,
+        spend_by_chip: by_chip,
+        vendor_shares,
+        share_basis: portfolio.policy.share_basis,
+        hhi,
+        contracts,
+        binding_constraints: Vec::new(),
+        rule_costs: Vec::new(),
+        baselines: Vec::new(),
+        warnings,
+        candidates: cands.len(),
+        variables: f.model.columns.len(),
+        constraints: f.model.rows.len(),
+    }
+}
+
+/// Candidate `i` (`c`) held at `units` units as an allocation, with the warnings its estimate
+/// and price carry (uncalibrated efficiencies, unverified prices, spot, a changed batch).
+#[allow(clippy::too_many_arguments)]
+fn allocation(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+    f: &Formulation,
+    i: usize,
+    c: &Candidate,
+    units: u32,
+    warnings: &mut Vec<String>,
+) -> Allocation {
+    let offerings = catalog.offerings();
+    let o = &offerings[c.offering];
+    let w = &portfolio.workloads[c.workload];
+    let discount = match f.discount_contract[i].map(|k| &portfolio.contracts[k]) {
+        Some(Contract::Commitment { discount, .. }) => *discount,
+        _ => 0.0,
+    };
+    let mut a = Allocation {
+        workload: w.name.clone(),
+        kind: match c.kind {
+            CandidateKind::Serve { .. } => plan::WorkloadClass::Inference,
+            CandidateKind::Train { .. } => plan::WorkloadClass::Training,
+        },
+        offering: o.id(),
+        provider: o.provider.clone(),
+        region: o.region.clone(),
+        instance: o.instance_type.clone(),
+        chip: o.chip.clone(),
+        vendor: c.vendor.to_string(),
+        spot: c.spot,
+        instances: units * c.instances_per_unit,
+        chips: units * c.chips_per_unit,
+        usd_per_month: f.unit_spend[i] * f64::from(units),
+        list_usd_per_hour: c.usd_per_unit_hour / f64::from(c.instances_per_unit),
+        discount,
+        commitment: f.discount_contract[i]
+            .map(|k| format!("commitment[{}]", portfolio.contracts[k].provider())),
+        replica_tp: None,
+        replica_pp: None,
+        replicas: None,
+        requests_per_s: None,
+        batch: None,
+        ttft_ms: None,
+        tpot_ms: None,
+        train_config: None,
+        days: None,
+        tokens_per_s: None,
+        mfu: None,
+        global_batch_tokens: None,
+    };
+    let params = calibration.params_for(catalog, &o.chip);
+    match &c.kind {
+        CandidateKind::Serve {
+            replica,
+            replicas_per_unit,
+            requests_per_s,
+            batch,
+            ttft_ms,
+            tpot_ms,
+        } => {
+            a.replica_tp = Some(replica.tp);
+            a.replica_pp = Some(replica.pp);
+            a.replicas = Some(units * replicas_per_unit);
+            a.requests_per_s = Some(requests_per_s * f64::from(units));
+            a.batch = Some(*batch);
+            a.ttft_ms = Some(*ttft_ms);
+            a.tpot_ms = Some(*tpot_ms);
+            if !params.calibrated_inference {
+                warnings.push(format!(
+                    "{} on {}: inference throughput uses {} efficiencies ({})",
+                    w.name,
+                    o.chip,
+                    if params.source.starts_with("borrowed") {
+                        "borrowed"
+                    } else {
+                        "default"
+                    },
+                    params.source
+                ));
+            }
+        }
+        CandidateKind::Train {
+            config,
+            days,
+            tokens_per_s,
+            mfu,
+            global_batch_tokens,
+        } => {
+            a.train_config = Some(*config);
+            a.days = Some(*days);
+            a.tokens_per_s = Some(*tokens_per_s);
+            a.mfu = Some(*mfu);
+            a.global_batch_tokens = Some(*global_batch_tokens);
+            if let chipmix_workload::WorkloadKind::Training(job) = &w.kind
+                && let Some(asked) = job.global_batch_tokens
+                && (global_batch_tokens - asked).abs() > 1e-3 * asked
+            {
+                warnings.push(format!(
+                    "{}: the global batch of {asked:.0} tokens runs as {global_batch_tokens:.0} ({:.0} sequences of {} tokens, a whole number per data-parallel rank)",
+                    w.name,
+                    global_batch_tokens / f64::from(job.seq_len),
+                    job.seq_len
+                ));
+            }
+            if !params.calibrated_training {
+                warnings.push(format!(
+                    "{} on {}: training throughput uses uncalibrated efficiencies ({})",
+                    w.name, o.chip, params.source
+                ));
+            }
+        }
+    }
+    if o.price_confidence != chipmix_catalog::PriceConfidence::Verified {
+        warnings.push(format!(
+            "{}: price of {} is {}",
+            w.name,
+            o.id(),
+            o.price_confidence.as_str()
+        ));
+    }
+    if c.spot {
+        warnings.push(format!(
+            "{}: spot capacity counted at policy.spot_availability = {} (an assumption unless you set it)",
+            w.name, portfolio.policy.spot_availability
+        ));
+    }
+    a
+}
+
+/// Per service: what it needs and what the plan provisions, by vendor (a warning when the plan
+/// buys well beyond demand).
+fn service_summaries(
+    portfolio: &Portfolio,
+    allocations: &[Allocation],
+    warnings: &mut Vec<String>,
+) -> Vec<plan::ServiceSummary> {
     let mut services = Vec::new();
     for (wi, w) in portfolio.workloads.iter().enumerate() {
         if !matches!(w.kind, chipmix_workload::WorkloadKind::Inference(_)) {
@@ -759,21 +856,20 @@ fn assemble(
             requests_per_s_by_vendor: by_vendor,
         });
     }
-    warnings.sort();
-    warnings.dedup();
+    services
+}
 
-    let spend: f64 = allocations.iter().map(|a| a.usd_per_month).sum();
-    let mut by_vendor = BTreeMap::new();
-    let mut by_provider = BTreeMap::new();
-    let mut by_chip = BTreeMap::new();
-    for a in &allocations {
-        *by_vendor.entry(a.vendor.clone()).or_insert(0.0) += a.usd_per_month;
-        *by_provider.entry(a.provider.clone()).or_insert(0.0) += a.usd_per_month;
-        *by_chip.entry(a.chip.clone()).or_insert(0.0) += a.usd_per_month;
-    }
+/// Each vendor's share on the policy's basis; on the spend basis a commitment's shortfall is
+/// spend with its provider (see `formulation::commitment_vendor`).
+fn vendor_shares(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    f: &Formulation,
+    allocations: &[Allocation],
+) -> BTreeMap<String, f64> {
     let basis = portfolio.policy.share_basis;
     let mut measure: BTreeMap<String, f64> = BTreeMap::new();
-    for a in &allocations {
+    for a in allocations {
         let time_share = a.days.map_or(1.0, |d| {
             (d / (f.horizon_months * candidates::DAYS_PER_MONTH)).min(1.0)
         });
@@ -785,12 +881,11 @@ fn assemble(
         };
         *measure.entry(a.vendor.clone()).or_insert(0.0) += m;
     }
-    // Commitment shortfalls are spend with the provider (see `formulation::commitment_vendor`).
     let mut unattributed = 0.0;
     if basis == ShareBasis::Spend {
         for (ki, k) in portfolio.contracts.iter().enumerate() {
             if let (Contract::Commitment { .. }, Some(_)) = (k, f.contract_columns[ki]) {
-                let shortfall = settled(portfolio, k, &allocations, f.horizon_months);
+                let shortfall = settled(portfolio, k, allocations, f.horizon_months);
                 match formulation::commitment_vendor(catalog, k) {
                     Some(v) => *measure.entry(v.to_string()).or_insert(0.0) += shortfall,
                     None => unattributed += shortfall,
@@ -799,21 +894,26 @@ fn assemble(
         }
     }
     let total: f64 = measure.values().sum::<f64>() + unattributed;
-    let vendor_shares: BTreeMap<String, f64> = measure
+    measure
         .into_iter()
         .map(|(v, m)| (v, if total > 0.0 { m / total } else { 0.0 }))
-        .collect();
-    let hhi = vendor_shares.values().map(|s| s * s).sum();
+        .collect()
+}
 
-    let contracts: Vec<ContractOutcome> = portfolio
+/// How each contract fares, from the plan itself, not the solver's continuous columns: an
+/// incumbent stopped at a gap may carry them loose (credits unused that could have been).
+fn contract_outcomes(
+    portfolio: &Portfolio,
+    f: &Formulation,
+    allocations: &[Allocation],
+) -> Vec<ContractOutcome> {
+    portfolio
         .contracts
         .iter()
         .enumerate()
         .map(|(ki, k)| {
-            // From the plan itself, not the solver's continuous columns: an incumbent stopped
-            // at a gap may carry them loose (credits unused that could have been).
             let col = match f.contract_columns[ki] {
-                Some(_) => settled(portfolio, k, &allocations, f.horizon_months),
+                Some(_) => settled(portfolio, k, allocations, f.horizon_months),
                 None => 0.0,
             };
             match k {
@@ -850,53 +950,7 @@ fn assemble(
                 },
             }
         })
-        .collect();
-
-    let status = match solved.outcome {
-        Outcome::Optimal => Status::Optimal,
-        _ => Status::TimeLimit,
-    };
-    // The reported cost leaves out the solver's tie-breaking term.
-    let objective = spend
-        + contracts
-            .iter()
-            .map(|c: &ContractOutcome| c.shortfall_usd_per_month - c.credits_used_usd_per_month)
-            .sum::<f64>();
-    let bound = (solved.bound - (solved.objective - objective)).min(objective);
-    let gap = lp::relative_gap(objective, bound);
-    if status == Status::TimeLimit {
-        warnings.push(format!(
-            "the time limit stopped the solver; the plan may be up to {:.2}% above optimal",
-            gap * 100.0
-        ));
-    }
-    Plan {
-        portfolio: portfolio.name.clone(),
-        status,
-        objective_usd_per_month: objective,
-        bound_usd_per_month: bound,
-        gap,
-        solve_seconds: solved.seconds,
-        method: "direct".into(),
-        horizon_months: f.horizon_months,
-        allocations,
-        services,
-        spend_usd_per_month: spend,
-        spend_by_vendor: by_vendor,
-        spend_by_provider: by_provider,
-        spend_by_chip: by_chip,
-        vendor_shares,
-        share_basis: basis,
-        hhi,
-        contracts,
-        binding_constraints: Vec::new(),
-        rule_costs: Vec::new(),
-        baselines: Vec::new(),
-        warnings,
-        candidates: cands.len(),
-        variables: f.model.columns.len(),
-        constraints: f.model.rows.len(),
-    }
+        .collect()
 }
 
 /// Shadow prices from an LP relaxation's `duals` (`NaN` for rows it does not price): the
