@@ -456,16 +456,7 @@ fn analyses_of_a_horizon_portfolio_say_they_use_its_single_period_version() {
 #[test]
 fn a_sweep_of_a_horizon_portfolio_plans_each_value_over_time() {
     let file = "crates/chipmix-cli/tests/fixtures/horizon-small.yaml";
-    let json = |out: Output| -> serde_json::Value {
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("JSON")
-    };
-    let sweep = json(chipmix(&[
+    let sweep = ok_json(&[
         "sweep",
         file,
         "--param",
@@ -478,7 +469,7 @@ fn a_sweep_of_a_horizon_portfolio_plans_each_value_over_time() {
         "3",
         "--format",
         "json",
-    ]));
+    ]);
     assert_eq!(sweep["horizon_months"], 4, "{sweep}");
     let totals: Vec<f64> = sweep["points"]
         .as_array()
@@ -497,7 +488,7 @@ fn a_sweep_of_a_horizon_portfolio_plans_each_value_over_time() {
         assert!(w[1] >= w[0] * 0.99, "{totals:?}");
     }
     assert!(totals[2] > totals[0] * 1.2, "{totals:?}");
-    let plan = json(chipmix(&["plan", file, "--format", "json"]));
+    let plan = ok_json(&["plan", file, "--format", "json"]);
     let planned = plan["objective_usd"].as_f64().unwrap();
     assert!(
         (totals[0] - planned).abs() <= 0.01 * planned,
@@ -563,18 +554,8 @@ fn exported_fallbacks_are_offerings_there_in_that_period() {
 #[test]
 fn leverage_of_a_horizon_portfolio_compares_plans_over_time() {
     let file = "crates/chipmix-cli/tests/fixtures/horizon-small.yaml";
-    let run = |args: &[&str]| -> serde_json::Value {
-        let out = chipmix(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("JSON")
-    };
-    let report = run(&["leverage", file, "--format", "json"]);
-    let plan = run(&["plan", file, "--format", "json"]);
+    let report = ok_json(&["leverage", file, "--format", "json"]);
+    let plan = ok_json(&["plan", file, "--format", "json"]);
     assert_eq!(report["horizon_months"], 4, "{report}");
     let total = plan["objective_usd"].as_f64().unwrap();
     let base = report["base_cost_usd_per_month"].as_f64().unwrap();

@@ -42,18 +42,22 @@ impl Context<'_> {
     /// [`Watch`]) every re-plan fails at once with [`PlanError::Cancelled`], so the analysis
     /// ends within the solve in flight.
     pub fn plan_on(&self, portfolio: &Portfolio, catalog: &Catalog) -> Result<Plan, PlanError> {
+        self.watched(|options| chipmix_plan::plan(portfolio, catalog, self.calibration, options))
+    }
+
+    /// One re-plan under the watch: refused once cancelled, counted when done; solved with
+    /// the context's options and the plan's own analysis off.
+    fn watched<T>(
+        &self,
+        solve: impl FnOnce(&PlanOptions) -> Result<T, PlanError>,
+    ) -> Result<T, PlanError> {
         if (self.watch.cancelled)() {
             return Err(PlanError::Cancelled);
         }
-        let result = chipmix_plan::plan(
-            portfolio,
-            catalog,
-            self.calibration,
-            &PlanOptions {
-                analysis: false,
-                ..self.options.clone()
-            },
-        );
+        let result = solve(&PlanOptions {
+            analysis: false,
+            ..self.options.clone()
+        });
         (self.watch.replanned)();
         result
     }
@@ -149,20 +153,9 @@ impl Context<'_> {
         portfolio: &Portfolio,
         catalog: &Catalog,
     ) -> Result<MonthlyPlan, PlanError> {
-        if (self.watch.cancelled)() {
-            return Err(PlanError::Cancelled);
-        }
-        let result = chipmix_plan::multiperiod::plan_months(
-            portfolio,
-            catalog,
-            self.calibration,
-            &PlanOptions {
-                analysis: false,
-                ..self.options.clone()
-            },
-        );
-        (self.watch.replanned)();
-        result
+        self.watched(|options| {
+            chipmix_plan::multiperiod::plan_months(portfolio, catalog, self.calibration, options)
+        })
     }
 }
 
