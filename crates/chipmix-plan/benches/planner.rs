@@ -86,7 +86,7 @@ fn generated_over_time(quick: bool) {
             let options = PlanOptions {
                 time_limit_s: 60.0,
                 relative_gap: 0.01,
-                analysis: false,
+                analysis: true,
                 method,
             };
             let started = Instant::now();
@@ -127,7 +127,7 @@ fn over_time() {
             let options = PlanOptions {
                 time_limit_s: 60.0,
                 relative_gap: gap,
-                analysis: false,
+                analysis: true,
                 method: SolveMethod::Direct,
             };
             let started = Instant::now();

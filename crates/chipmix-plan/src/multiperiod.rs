@@ -48,7 +48,9 @@ pub struct MonthlyPlan {
     #[serde(default)]
     pub method: String,
     /// The same portfolio planned with on-demand and spot only, month by month (no
-    /// reservations): what re-planning each month on demand alone costs.
+    /// reservations): what re-planning each month on demand alone costs. `None` when planned
+    /// without analysis (`--no-analysis`, exports, the analyses' re-plans) or when it has no
+    /// plan.
     pub on_demand_only_usd: Option<f64>,
     pub reservations: Vec<Reservation>,
     /// How each commitment fares over the horizon.
@@ -375,9 +377,13 @@ pub fn plan_months(
     // Over time only on request: measured worse than branch-and-bound (`docs/planning.md`).
     let decompose = options.method == crate::SolveMethod::Decomposed;
     // The baseline (no reservations at all) is solved on the other core meanwhile: each HiGHS
-    // solve runs on one thread.
+    // solve runs on one thread. Without `analysis` (exports, the analyses' re-plans) it is not
+    // solved at all.
     let ((solved, method), on_demand_only) = std::thread::scope(|s| {
         let baseline = s.spawn(|| {
+            if !options.analysis {
+                return None;
+            }
             let (m0, k0, _) = build(portfolio, catalog, cands, horizon, false).ok()?;
             let solved =
                 crate::solve_model(&m0, &k0, &solve_options, decompose, |o| lp::solve(&m0, o)).0;

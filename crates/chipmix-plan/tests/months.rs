@@ -22,7 +22,8 @@ fn options() -> PlanOptions {
     PlanOptions {
         time_limit_s: 60.0,
         relative_gap: 0.005,
-        analysis: false,
+        // With the on-demand-only baseline.
+        analysis: true,
         method: Default::default(),
     }
 }
