@@ -150,6 +150,7 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
                 usd: rng.range(1e4, 1e6).round(),
                 expires: None,
                 valid_months: Some(6),
+                source: Some("ASSUMPTION: generated".into()),
             },
         ]
     } else {

@@ -526,6 +526,7 @@ impl<'p> Recount<'p> {
                 usd,
                 expires,
                 valid_months,
+                ..
             } = k
             else {
                 continue;

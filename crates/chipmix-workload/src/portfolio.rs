@@ -323,6 +323,9 @@ pub enum Contract {
         expires: Option<NaiveDate>,
         /// Months from the portfolio's start until expiry, when given as a duration.
         valid_months: Option<u32>,
+        /// Where the grant comes from (an award letter, an investment term sheet).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
 }
 
@@ -1670,7 +1673,6 @@ fn decode_contracts(
                 "term_months",
                 "usd_per_month_by_year",
                 "early_exit_fraction",
-                "source",
             ],
             None => &[],
         };
@@ -1763,12 +1765,14 @@ fn decode_contracts(
                         Some(_) => {}
                     }
                 }
+                let source = d.opt_str(&f, "source");
                 if let (Some(provider), Some(usd)) = (provider, usd) {
                     out.push(Contract::Credits {
                         provider: provider.to_ascii_lowercase(),
                         usd,
                         expires,
                         valid_months,
+                        source,
                     });
                 }
             }

@@ -202,3 +202,28 @@ fn alias_bombs_are_refused_not_expanded() {
     let ok = "name: a\nslo: &slo { ttft_ms: 500, tpot_ms: 40 }\n";
     assert!(chipmix_workload::yaml::parse(ok).is_ok());
 }
+
+/// Credits, like commitments, carry where they come from; a field credits do not have is still
+/// refused with its place.
+#[test]
+fn credits_carry_their_source() {
+    let p = parse(
+        "workloads:\n  - {name: a, kind: training, model: llama-3-8b, tokens: 1B, seq_len: 4096, deadline_days: 7, software: [cuda]}\ncontracts:\n  - {kind: credits, provider: gcp, usd: 1M, valid_months: 12, source: \"award letter 2026-11\"}\n",
+    )
+    .unwrap()
+    .portfolio;
+    let Contract::Credits { source, .. } = &p.contracts[0] else {
+        panic!("credits")
+    };
+    assert_eq!(source.as_deref(), Some("award letter 2026-11"));
+    let refused = parse(
+        "workloads:\n  - {name: a, kind: training, model: llama-3-8b, tokens: 1B, seq_len: 4096, deadline_days: 7, software: [cuda]}\ncontracts:\n  - {kind: credits, provider: gcp, usd: 1M, valid_months: 12, discount: 0.1}\n",
+    )
+    .unwrap_err();
+    assert!(
+        refused
+            .iter()
+            .any(|d| d.path == "contracts[0].discount" && d.line == 4),
+        "{refused:?}"
+    );
+}
