@@ -49,6 +49,23 @@ fn pct(x: f64) -> String {
     format!("{:+.1}%", x * 100.0)
 }
 
+/// Today's plan as leverage and stress compare it, planned and verified: over time for a
+/// portfolio with a `horizon:` (every re-plan is then a plan over time), else of one period.
+fn planned(
+    file: &Path,
+    p: &chipmix_workload::Portfolio,
+    c: &chipmix_catalog::Catalog,
+    options: &PlanOptions,
+) -> Result<Planned, Failure> {
+    if p.horizon.is_some() {
+        let m = crate::months_cmd::plan_verified(file, p, c, options)?;
+        Ok(Planned::of_months(&m, p, c))
+    } else {
+        let (plan, _, _) = plan_loaded(file, p.clone(), c.clone(), options)?;
+        Ok(Planned::of_plan(plan))
+    }
+}
+
 fn write_svg(path: Option<&Path>, svg: &str) -> CmdResult {
     if let Some(path) = path {
         std::fs::write(path, svg)
@@ -86,18 +103,16 @@ pub fn leverage(args: LeverageArgs) -> CmdResult {
     }
     let (p, c) = load_portfolio(&args.file, &args.solve.catalog)?;
     let options = args.solve.options(chipmix_plan::default_gap(&p));
-    // A portfolio with a `horizon:` is analysed over time: every re-plan is a plan over time.
-    let (base, break_even) = if p.horizon.is_some() {
-        let m = crate::months_cmd::plan_verified(&args.file, &p, &c, &options)?;
+    let base = planned(&args.file, &p, &c, &options)?;
+    let break_even = if p.horizon.is_some() {
         if !args.break_even && !args.no_break_even {
             eprintln!(
                 "note: break-even price rises are not searched over time unless --break-even is given (about nine plans over time per vendor and provider)"
             );
         }
-        (Planned::of_months(&m, &p, &c), args.break_even)
+        args.break_even
     } else {
-        let (plan, _, _) = plan_loaded(&args.file, p.clone(), c.clone(), &options)?;
-        (Planned::of_plan(plan), !args.no_break_even)
+        !args.no_break_even
     };
     let cal = Calibration::builtin();
     let bar = progress::counter("leverage: walk-away and break-even re-plans", "re-plans");
@@ -327,11 +342,11 @@ pub fn stress(args: StressArgs) -> CmdResult {
     let (Some(file), Some(name)) = (&args.file, &args.scenario) else {
         return Err(Failure::bad("error: give a portfolio FILE and --scenario"));
     };
-    let options = args.solve.options(1e-4);
     // Read the scenario before solving anything: a typo should fail fast.
     let (p, c) = load_portfolio(file, &args.solve.catalog)?;
     let chosen = load_scenario(name, &c, &p)?;
-    let (base, p, c) = plan_loaded(file, p, c, &options)?;
+    let options = args.solve.options(chipmix_plan::default_gap(&p));
+    let base = planned(file, &p, &c, &options)?;
     let cal = Calibration::builtin();
     let bar = progress::spinner(format!("stress: re-planning under {}", chosen.name));
     let ctx = Context {
@@ -426,6 +441,22 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
         let _ = writeln!(s, "{title}");
         let _ = writeln!(s, "\ntoday's plan, kept:");
     }
+    if let Some(months) = r.horizon_months {
+        let worst = r.worst_period.unwrap_or(1);
+        let by_period: Vec<String> = r
+            .fixed_by_period
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("{}: {:.1}%", i + 1, f.unserved_fraction * 100.0))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{}over {months} months, the shock held throughout: today's plan and the re-plan are plans over time (amounts per month on average); the figures below are of period {worst}, where it hurts most. Peak demand unserved by period: {}.{}",
+            if markdown { "" } else { "  " },
+            by_period.join(", "),
+            if markdown { "\n" } else { "" }
+        );
+    }
     let f = &r.fixed_plan;
     let header = &["service", "peak req/s", "served req/s", "served", "SLOs"];
     let mut rows = Vec::new();
@@ -474,11 +505,13 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
     }
     let _ = writeln!(
         s,
-        "\nunserved demand: {:.1}% of all services' peak; the instances still held cost {} per month at the shocked prices (today's plan {}, {})",
+        "\nunserved demand: {:.1}% of all services' peak; the instances still held cost {} per month at the shocked prices (today's plan {}{}, {})",
         f.unserved_fraction * 100.0,
         usd(f.cost_usd_per_month),
-        usd(r.base_cost_usd_per_month),
-        pct(f.cost_usd_per_month / r.base_cost_usd_per_month.max(1e-9) - 1.0)
+        usd(f.base_cost_usd_per_month),
+        r.worst_period
+            .map_or(String::new(), |t| format!(" in period {t}")),
+        pct(f.cost_usd_per_month / f.base_cost_usd_per_month.max(1e-9) - 1.0)
     );
     if let Some(rp) = &r.replan {
         let _ = writeln!(

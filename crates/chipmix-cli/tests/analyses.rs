@@ -425,15 +425,17 @@ fn export_writes_the_fleet_of_a_chosen_period() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// Stress and Monte Carlo plan one steady-state month; on a portfolio with a `horizon:` they
-/// say so instead of passing its single-period version off as the plan over time.
+/// Monte Carlo plans one steady-state month; on a portfolio with a `horizon:` it says so
+/// instead of passing its single-period version off as the plan over time.
 #[test]
 fn analyses_of_a_horizon_portfolio_say_they_use_its_single_period_version() {
     let out = chipmix(&[
-        "stress",
+        "montecarlo",
         "crates/chipmix-cli/tests/fixtures/horizon-small.yaml",
-        "--scenario",
-        "price-hike-30",
+        "--samples",
+        "50",
+        "--replan",
+        "0",
         "--format",
         "json",
     ]);
@@ -598,4 +600,42 @@ fn leverage_of_a_horizon_portfolio_compares_plans_over_time() {
         .map(|v| v.as_f64().unwrap())
         .sum();
     assert!((spend - billed / 4.0).abs() < 1.0, "{spend} vs {billed}");
+}
+
+/// A stress scenario on a portfolio with a `horizon:` holds for the whole horizon: today's plan
+/// is kept period by period (each fleet against that period's demand), the worst period is the
+/// one reported, and the re-plan is a plan over time that serves everything, at a higher cost.
+#[test]
+fn stress_of_a_horizon_portfolio_checks_every_period() {
+    let file = "crates/chipmix-cli/tests/fixtures/horizon-small.yaml";
+    let r = ok_json(&[
+        "stress",
+        file,
+        "--scenario",
+        "nvidia-shortage-50",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r["horizon_months"], 4, "{r}");
+    let periods = r["fixed_by_period"].as_array().expect("per period");
+    assert_eq!(periods.len(), 4);
+    let unserved: Vec<f64> = periods
+        .iter()
+        .map(|p| p["unserved_fraction"].as_f64().unwrap())
+        .collect();
+    let worst = r["worst_period"].as_u64().unwrap() as usize;
+    let most = unserved.iter().copied().fold(0.0, f64::max);
+    assert_eq!(unserved[worst - 1], most, "{unserved:?}");
+    assert_eq!(r["fixed_plan"]["unserved_fraction"].as_f64().unwrap(), most);
+    // Half the NVIDIA capacity gone leaves demand unserved in every period.
+    assert!(unserved.iter().all(|&u| u > 0.1), "{unserved:?}");
+    // Each period's fleet is checked against that period's peak: demand grows 100 → 200.
+    let peak = |p: &serde_json::Value| p["services"][0]["peak_requests_per_s"].as_f64().unwrap();
+    assert!((peak(&periods[0]) - 100.0).abs() < 1e-6, "{}", periods[0]);
+    assert!((peak(&periods[3]) - 200.0).abs() < 1e-6, "{}", periods[3]);
+    let base = r["base_cost_usd_per_month"].as_f64().unwrap();
+    let replanned = r["replan"]["cost_usd_per_month"]
+        .as_f64()
+        .expect("a re-plan");
+    assert!(replanned > base * 1.02, "{replanned} vs {base}");
 }

@@ -79,6 +79,9 @@ pub struct Planned {
     pub spend_by_provider: BTreeMap<String, f64>,
     /// Each period's fleet as a plan of that period (a plan of one period: itself).
     pub periods: Vec<Plan>,
+    /// Over time: the catalog as it stands in each period (roadmap, supply ramp, prices);
+    /// empty for a plan of one period.
+    pub period_catalogs: Vec<Catalog>,
     /// Months a plan over time covers; `None` for a plan of one period.
     pub horizon_months: Option<u32>,
 }
@@ -92,6 +95,7 @@ impl Planned {
             spend_by_vendor: plan.spend_by_vendor.clone(),
             spend_by_provider: plan.spend_by_provider.clone(),
             periods: vec![plan],
+            period_catalogs: Vec::new(),
             horizon_months: None,
         }
     }
@@ -110,9 +114,9 @@ impl Planned {
                 *by_provider.entry(p.clone()).or_default() += usd / months;
             }
         }
-        let periods = (1..=plan.by_month.len() as u32)
-            .filter_map(|t| plan.period_plan(t, portfolio, catalog))
-            .collect();
+        let (periods, period_catalogs) = (1..=plan.by_month.len() as u32)
+            .filter_map(|t| plan.period_fleet(t, portfolio, catalog))
+            .unzip();
         Planned {
             cost_usd_per_month: plan.objective_usd / months,
             gap: plan.gap,
@@ -120,6 +124,7 @@ impl Planned {
             spend_by_vendor: by_vendor,
             spend_by_provider: by_provider,
             periods,
+            period_catalogs,
             horizon_months: Some(plan.months),
         }
     }

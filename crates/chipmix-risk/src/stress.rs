@@ -4,8 +4,8 @@
 //! Scenarios and Monte Carlo draws both compile to [`Levels`] — one factor per offering and per
 //! workload — so both modes and both callers share one arithmetic.
 
-use crate::Context;
 use crate::scenario::{Scenario, ShockKind};
+use crate::{Context, Planned};
 use chipmix_catalog::Catalog;
 use chipmix_plan::{Plan, PlanError};
 use chipmix_workload::{Portfolio, WorkloadKind};
@@ -116,6 +116,26 @@ pub fn shocked_inputs(
     for (w, f) in p.workloads.iter_mut().zip(&levels.demand) {
         if let WorkloadKind::Inference(s) = &mut w.kind {
             s.peak_requests_per_s *= f;
+            // Over time: every month's demand.
+            for d in s.demand_by_month.iter_mut().flatten() {
+                *d *= f;
+            }
+        }
+    }
+    // Over time: a shocked offering's supply ramp shrinks with it, month by month.
+    for ramp in &mut p.supply {
+        let Some(i) = catalog
+            .offerings()
+            .iter()
+            .position(|o| o.id() == ramp.offering)
+        else {
+            continue;
+        };
+        let factor = levels.capacity[i];
+        if factor != 1.0 {
+            for cap in &mut ramp.capacity_by_month {
+                *cap = shocked_capacity(Some(*cap), 0, factor).unwrap_or(*cap);
+            }
         }
     }
     (p, c)
@@ -163,6 +183,8 @@ pub struct FixedOutcome {
     /// The plan's cost at shocked prices: spend plus commitment shortfalls minus credits as in
     /// the plan (contracts are not re-settled).
     pub cost_usd_per_month: f64,
+    /// The same plan's cost without the shock (over time: that period's), to compare with.
+    pub base_cost_usd_per_month: f64,
 }
 
 /// Today's plan, prepared for evaluating many shocks quickly (Monte Carlo evaluates it
@@ -318,6 +340,7 @@ impl FixedPlan {
             spend_usd_per_month: spend,
             cost_usd_per_month: self.base_cost_usd_per_month - self.base_spend_usd_per_month
                 + spend,
+            base_cost_usd_per_month: self.base_cost_usd_per_month,
         }
     }
 }
@@ -327,6 +350,18 @@ impl FixedPlan {
 pub struct StressReport {
     pub scenario: Scenario,
     pub base_cost_usd_per_month: f64,
+    /// The portfolio has a `horizon:` of this many months: today's plan and the re-plan are
+    /// plans over time (amounts per month: their totals spread over the months), the shock
+    /// holds for the whole horizon, and `fixed_plan` is the period it hurts most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub horizon_months: Option<u32>,
+    /// Over time: today's plan under the shock, period by period (each against that period's
+    /// demand and supply).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fixed_by_period: Vec<FixedOutcome>,
+    /// Over time: the period (1-based) `fixed_plan` is of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_period: Option<u32>,
     pub fixed_plan: FixedOutcome,
     /// `None` when only the fixed-plan mode ran.
     pub replan: Option<Replanned>,
@@ -378,26 +413,121 @@ impl Replanned {
     }
 }
 
-/// Runs a scenario against the plan `base` (and, unless `fixed_only`, re-plans under it).
-pub fn stress(ctx: &Context, base: &Plan, scenario: &Scenario, fixed_only: bool) -> StressReport {
+impl Replanned {
+    /// A re-plan as the analyses compare it: a plan of one period as [`Replanned::from_result`]
+    /// has it; over time, its cost per month and vendor shares of spend over the horizon.
+    pub fn from_planned(result: Result<Planned, PlanError>) -> Replanned {
+        match result {
+            Ok(p) if p.horizon_months.is_some() => {
+                let total: f64 = p.spend_by_vendor.values().sum();
+                let vendor_shares = p
+                    .spend_by_vendor
+                    .iter()
+                    .map(|(v, usd)| (v.clone(), if total > 0.0 { usd / total } else { 0.0 }))
+                    .collect();
+                Replanned {
+                    cost_usd_per_month: Some(p.cost_usd_per_month),
+                    gap: Some(p.gap),
+                    vendor_shares,
+                    infeasible: Vec::new(),
+                    cost_rules_waived_usd_per_month: None,
+                    plan: None,
+                }
+            }
+            Ok(p) => match p.periods.into_iter().next() {
+                Some(plan) => Replanned::from_result(Ok(plan)),
+                None => Replanned::from_result(Err(PlanError::NoSolution(
+                    "the plan has no period".into(),
+                ))),
+            },
+            Err(e) => Replanned::from_result(Err(e)),
+        }
+    }
+}
+
+/// The portfolio as period `t` (0-based) of its horizon sees it, for a fixed plan's
+/// arithmetic: each service's peak is its busiest month's in the period.
+fn in_period(portfolio: &Portfolio, t: u32) -> Portfolio {
+    let len = portfolio
+        .horizon
+        .as_ref()
+        .map_or(1, |h| h.period_months.max(1));
+    let mut p = portfolio.clone();
+    for w in &mut p.workloads {
+        if let WorkloadKind::Inference(s) = &mut w.kind {
+            s.peak_requests_per_s = (t * len..(t + 1) * len)
+                .map(|m| s.peak_in_month(m))
+                .fold(0.0, f64::max);
+            s.demand_by_month = None;
+            s.growth_monthly = 0.0;
+        }
+    }
+    p
+}
+
+/// Runs a scenario against the plan `base` (and, unless `fixed_only`, re-plans under it). A
+/// plan over time is shocked for its whole horizon: each period's fleet against that period's
+/// demand and supply, and the re-plan is a plan over time.
+pub fn stress(
+    ctx: &Context,
+    base: &Planned,
+    scenario: &Scenario,
+    fixed_only: bool,
+) -> StressReport {
     let levels = Levels::of(scenario, ctx.portfolio, ctx.catalog);
-    let fixed = FixedPlan::new(base, ctx.portfolio, ctx.catalog).evaluate(&levels);
+    let fixed_by_period: Vec<FixedOutcome> = match base.horizon_months {
+        None => Vec::new(),
+        Some(_) => base
+            .periods
+            .iter()
+            .zip(&base.period_catalogs)
+            .enumerate()
+            .map(|(t, (plan, catalog))| {
+                FixedPlan::new(plan, &in_period(ctx.portfolio, t as u32), catalog).evaluate(&levels)
+            })
+            .collect(),
+    };
+    // The first period where the most peak demand goes unserved.
+    let worst = fixed_by_period
+        .iter()
+        .enumerate()
+        .rev()
+        .max_by(|a, b| a.1.unserved_fraction.total_cmp(&b.1.unserved_fraction))
+        .map(|(t, _)| t);
+    let fixed = match worst {
+        Some(t) => fixed_by_period[t].clone(),
+        None => FixedPlan::new(&base.periods[0], ctx.portfolio, ctx.catalog).evaluate(&levels),
+    };
     let replan = (!fixed_only).then(|| {
-        let held = held_instances(base, ctx.catalog);
+        let held = most_held(base, ctx.catalog);
         let (p, c) = shocked_inputs(&levels, ctx.portfolio, ctx.catalog, &held);
-        let mut r = Replanned::from_result(ctx.plan_on(&p, &c));
+        let mut r = Replanned::from_planned(ctx.planned_on(&p, &c));
         if r.cost_usd_per_month.is_none() {
             r.cost_rules_waived_usd_per_month = ctx
-                .plan_on(&crate::waive_diversity_rules(&p), &c)
+                .planned_on(&crate::waive_diversity_rules(&p), &c)
                 .ok()
-                .map(|x| x.objective_usd_per_month);
+                .map(|x| x.cost_usd_per_month);
         }
         r
     });
     StressReport {
         scenario: scenario.clone(),
-        base_cost_usd_per_month: base.objective_usd_per_month,
+        base_cost_usd_per_month: base.cost_usd_per_month,
+        horizon_months: base.horizon_months,
+        worst_period: worst.map(|t| t as u32 + 1),
+        fixed_by_period,
         fixed_plan: fixed,
         replan,
     }
+}
+
+/// Instances of each offering the plan holds at most in any period.
+fn most_held(base: &Planned, catalog: &Catalog) -> Vec<u32> {
+    let mut most = vec![0; catalog.offerings().len()];
+    for plan in &base.periods {
+        for (m, h) in most.iter_mut().zip(held_instances(plan, catalog)) {
+            *m = (*m).max(h);
+        }
+    }
+    most
 }

@@ -138,7 +138,7 @@ fn break_even_is_where_the_plan_starts_moving_work() {
                 target: Target::Provider("azure".into()),
             }],
         };
-        let r = stress::stress(&ctx, &base, &s, false);
+        let r = stress::stress(&ctx, &Planned::of_plan(base.clone()), &s, false);
         let plan = r.replan.unwrap().plan.unwrap();
         plan.allocations
             .iter()
@@ -270,7 +270,7 @@ fn shortage_halves_training_parallelism_and_replanning_costs_more_under_a_surge(
     let base = ctx.plan().unwrap();
     let r = stress::stress(
         &ctx,
-        &base,
+        &Planned::of_plan(base.clone()),
         &scenario::builtin("nvidia-shortage-50").unwrap(),
         true,
     );
@@ -291,7 +291,12 @@ fn shortage_halves_training_parallelism_and_replanning_costs_more_under_a_surge(
         assert!((t.days_after.unwrap() - 2.0 * t.days_before).abs() < 1e-6);
         assert!(!t.meets_deadline);
     }
-    let surge = stress::stress(&ctx, &base, &scenario::builtin("demand-2x").unwrap(), false);
+    let surge = stress::stress(
+        &ctx,
+        &Planned::of_plan(base.clone()),
+        &scenario::builtin("demand-2x").unwrap(),
+        false,
+    );
     let cost = surge.replan.unwrap().cost_usd_per_month.unwrap();
     assert!(cost > base.objective_usd_per_month);
 }

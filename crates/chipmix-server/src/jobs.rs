@@ -204,7 +204,7 @@ impl JobSpec {
                 JobSpec::Leverage(p)
             }
             JobKind::Stress => {
-                let p: StressParams = read(params)?;
+                let mut p: StressParams = read(params)?;
                 let chosen = match (&p.scenario, &p.scenario_yaml) {
                     (Some(name), None) => scenario::builtin(name).ok_or_else(|| {
                         let names: Vec<String> =
@@ -230,6 +230,8 @@ impl JobSpec {
                         ));
                     }
                 };
+                // A portfolio with a `horizon:` is stressed over time, to its default gap.
+                p.gap = p.gap.or(Some(chipmix_plan::default_gap(portfolio)));
                 JobSpec::Stress(p, Box::new(chosen))
             }
             JobKind::Sweep => {
@@ -476,10 +478,10 @@ fn run_inner(
         )
     })?;
     check(cancel)?;
-    // Leverage analyses a portfolio with a `horizon:` over time; the others its single-period
-    // version (and say so).
+    // Leverage and stress analyse a portfolio with a `horizon:` over time; Monte Carlo its
+    // single-period version (and says so).
     let base = match spec {
-        JobSpec::Leverage(_) => {
+        JobSpec::Leverage(_) | JobSpec::Stress(..) => {
             match engine::solve(&portfolio, &catalog, calibration, &options).map_err(failed)? {
                 engine::Solved::Period(plan) => Base::Planned(Planned::of_plan(plan)),
                 engine::Solved::Horizon(m) => {
@@ -513,7 +515,7 @@ fn run_inner(
             );
             to_json(&leverage::leverage(&ctx, base_plan, &options))
         }
-        (JobSpec::Stress(p, chosen), Base::Plan(base_plan)) => {
+        (JobSpec::Stress(p, chosen), Base::Planned(base_plan)) => {
             expected.store(2, Ordering::Relaxed);
             to_json(&stress::stress(&ctx, base_plan, chosen, p.fixed_plan))
         }

@@ -1204,8 +1204,8 @@ async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer)
         .await
         .expect(StatusCode::UNPROCESSABLE_ENTITY);
 
-    // Leverage compares plans over time (break-even off by default there); stress analyses
-    // the single-period version and says so.
+    // Leverage and stress compare plans over time (break-even off by default there); Monte
+    // Carlo analyses the single-period version and says so.
     let r = s
         .post(
             "/api/v1/portfolios/growing/jobs",
@@ -1231,6 +1231,24 @@ async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer)
             "/api/v1/portfolios/growing/jobs",
             &s.admin,
             json!({"kind": "stress", "params": {"scenario": "price-hike-30"}}),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let job = s
+        .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
+        .await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["result"]["horizon_months"], 4, "{job}");
+    assert_eq!(
+        job["result"]["fixed_by_period"].as_array().unwrap().len(),
+        4
+    );
+    assert!(job["result"]["note"].is_null(), "{job}");
+    let r = s
+        .post(
+            "/api/v1/portfolios/growing/jobs",
+            &s.admin,
+            json!({"kind": "montecarlo", "params": {"samples": 50, "replan": 0}}),
         )
         .await
         .expect(StatusCode::ACCEPTED);

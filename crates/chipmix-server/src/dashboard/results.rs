@@ -154,6 +154,10 @@ fn stress(r: &Value) -> Markup {
             }
         }
         h3 { "Today's plan under the shock" }
+        @if let Some(t) = r.get("worst_period").and_then(Value::as_u64) {
+            p #stress-worst-period { "Period " (t) ", where the shock hurts most; peak demand unserved by period: "
+                (list(r, "fixed_by_period").iter().enumerate().map(|(i, f)| format!("{}: {}", i + 1, pct(num(f, "unserved_fraction").unwrap_or(f64::NAN)))).collect::<Vec<_>>().join(", ")) }
+        }
         dl.facts {
             dt { "cost per month" } dd { (money(num(fixed, "cost_usd_per_month"))) " (today " (money(num(r, "base_cost_usd_per_month"))) ")" }
             dt { "unserved peak demand" } dd #stress-unserved { (share(num(fixed, "unserved_fraction"))) }
