@@ -424,18 +424,22 @@ fn rounded_plan(
     relaxed: &lp::Solved,
     options: &SolveOptions,
 ) -> Option<lp::Solved> {
-    let mut fixed = f.model.clone();
     let mut by_workload: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (i, c) in cands.iter().enumerate() {
         by_workload.entry(c.workload).or_default().push(i);
     }
-    let value = |i: usize| relaxed.values[f.candidate_columns[i]];
-    // Instances still free per offering, shared by every workload's rounding.
-    let mut remaining: Vec<f64> = catalog
-        .offerings()
-        .iter()
-        .map(|o| o.capacity_instances.map_or(f64::INFINITY, f64::from))
-        .collect();
+    let mut r = Rounding {
+        cands,
+        f,
+        relaxed,
+        fixed: f.model.clone(),
+        // Instances still free per offering, shared by every workload's rounding.
+        remaining: catalog
+            .offerings()
+            .iter()
+            .map(|o| o.capacity_instances.map_or(f64::INFINITY, f64::from))
+            .collect(),
+    };
     // Training jobs first: they take the most instances at once.
     let mut order: Vec<usize> = by_workload.keys().copied().collect();
     order.sort_by_key(|&wi| {
@@ -447,136 +451,14 @@ fn rounded_plan(
     for wi in order {
         let mine = &by_workload[&wi];
         match &portfolio.workloads[wi].kind {
-            chipmix_workload::WorkloadKind::Training(_) => {
-                let best = mine
-                    .iter()
-                    .copied()
-                    .filter(|&i| {
-                        remaining[cands[i].offering] >= f64::from(cands[i].instances_per_unit)
-                    })
-                    .max_by(|&a, &b| value(a).total_cmp(&value(b)))?;
-                remaining[cands[best].offering] -= f64::from(cands[best].instances_per_unit);
-                for &i in mine {
-                    let col = f.candidate_columns[i];
-                    let v = if i == best { 1.0 } else { 0.0 };
-                    fixed.columns[col].lower = v;
-                    fixed.columns[col].upper = v;
-                }
-            }
+            chipmix_workload::WorkloadKind::Training(_) => r.training(mine)?,
             chipmix_workload::WorkloadKind::Inference(svc) => {
-                let rps = |i: usize| match cands[i].kind {
-                    CandidateKind::Serve { requests_per_s, .. } => requests_per_s,
-                    CandidateKind::Train { .. } => 0.0,
-                };
                 let demand = formulation::provisioned_demand(portfolio, wi);
-                let ruled = svc.min_vendors > 1 || svc.max_vendor_fraction < 1.0;
-                // Each vendor may hold f of the demand (so at most f of any larger total).
-                let vendor_cap = if svc.max_vendor_fraction < 1.0 {
-                    svc.max_vendor_fraction * demand
-                } else {
-                    f64::INFINITY
-                };
-                let mut units: Vec<f64> = if ruled {
-                    vec![0.0; mine.len()]
-                } else {
-                    mine.iter()
-                        .map(|&i| (value(i) + 1e-9).floor().max(0.0))
-                        .collect()
-                };
-                let mut by_vendor: BTreeMap<chipmix_catalog::Vendor, f64> = BTreeMap::new();
-                for (k, &i) in mine.iter().enumerate() {
-                    let take = units[k].min(
-                        (remaining[cands[i].offering] / f64::from(cands[i].instances_per_unit))
-                            .floor(),
-                    );
-                    units[k] = take.max(0.0);
-                    remaining[cands[i].offering] -=
-                        units[k] * f64::from(cands[i].instances_per_unit);
-                    *by_vendor.entry(cands[i].vendor).or_insert(0.0) += units[k] * rps(i);
-                }
-                // Adds the unit that buys `need` req/s cheapest, among `allowed` vendors.
-                let add = |need: f64,
-                           allowed: &dyn Fn(chipmix_catalog::Vendor) -> bool,
-                           units: &mut Vec<f64>,
-                           by_vendor: &mut BTreeMap<chipmix_catalog::Vendor, f64>,
-                           remaining: &mut Vec<f64>|
-                 -> bool {
-                    let pick = mine
-                        .iter()
-                        .copied()
-                        .enumerate()
-                        .filter(|&(k, i)| {
-                            let v = cands[i].vendor;
-                            allowed(v)
-                                && remaining[cands[i].offering]
-                                    >= f64::from(cands[i].instances_per_unit)
-                                && units[k] + 1.0 <= fixed.columns[f.candidate_columns[i]].upper
-                                && by_vendor.get(&v).copied().unwrap_or(0.0) + rps(i)
-                                    <= vendor_cap + 1e-9
-                        })
-                        .min_by(|&(_, a), &(_, b)| {
-                            let per = |i: usize| f.unit_spend[i] / rps(i).min(need);
-                            per(a).total_cmp(&per(b))
-                        });
-                    match pick {
-                        Some((k, i)) => {
-                            units[k] += 1.0;
-                            remaining[cands[i].offering] -= f64::from(cands[i].instances_per_unit);
-                            *by_vendor.entry(cands[i].vendor).or_insert(0.0) += rps(i);
-                            true
-                        }
-                        None => false,
-                    }
-                };
-                let mut ok = true;
-                if svc.min_vendors > 1 {
-                    // The cheapest vendors first, each up to its counted share.
-                    let floor = formulation::counted_vendor_share(svc.min_vendors) * demand;
-                    let mut vendors: Vec<(f64, chipmix_catalog::Vendor)> = Vec::new();
-                    for &i in mine.iter() {
-                        let per = f.unit_spend[i] / rps(i).min(floor);
-                        match vendors.iter_mut().find(|(_, v)| *v == cands[i].vendor) {
-                            Some(e) => e.0 = e.0.min(per),
-                            None => vendors.push((per, cands[i].vendor)),
-                        }
-                    }
-                    vendors.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    for &(_, v) in vendors.iter().take(svc.min_vendors as usize) {
-                        while ok && by_vendor.get(&v).copied().unwrap_or(0.0) < floor - 1e-9 {
-                            let need = floor - by_vendor.get(&v).copied().unwrap_or(0.0);
-                            ok = add(
-                                need,
-                                &|x| x == v,
-                                &mut units,
-                                &mut by_vendor,
-                                &mut remaining,
-                            );
-                        }
-                    }
-                }
-                while ok {
-                    let need = demand - by_vendor.values().sum::<f64>();
-                    if need <= 1e-9 {
-                        break;
-                    }
-                    ok = add(need, &|_| true, &mut units, &mut by_vendor, &mut remaining);
-                }
-                if !ok {
-                    // Give its instances back and leave this service to the sub-MIP.
-                    for (k, &i) in mine.iter().enumerate() {
-                        remaining[cands[i].offering] +=
-                            units[k] * f64::from(cands[i].instances_per_unit);
-                    }
-                    continue;
-                }
-                for (k, &i) in mine.iter().enumerate() {
-                    let col = f.candidate_columns[i];
-                    fixed.columns[col].lower = units[k];
-                    fixed.columns[col].upper = units[k];
-                }
+                r.service(svc, demand, mine);
             }
         }
     }
+    let mut fixed = r.fixed;
     let sub = SolveOptions {
         relax: false,
         time_limit_s: (options.time_limit_s * 0.1).max(0.05),
@@ -593,6 +475,155 @@ fn rounded_plan(
     }
     let done = lp::solve(&fixed, &sub);
     matches!(done.outcome, Outcome::Optimal | Outcome::TimeLimit).then_some(done)
+}
+
+/// [`rounded_plan`]'s state: the model with the rounded workloads fixed, and the instances
+/// still free per offering.
+struct Rounding<'a> {
+    cands: &'a [Candidate],
+    f: &'a Formulation,
+    relaxed: &'a lp::Solved,
+    fixed: lp::LinearModel,
+    remaining: Vec<f64>,
+}
+
+impl Rounding<'_> {
+    /// Candidate `i`'s units in the LP relaxation.
+    fn value(&self, i: usize) -> f64 {
+        self.relaxed.values[self.f.candidate_columns[i]]
+    }
+
+    fn rps(&self, i: usize) -> f64 {
+        match self.cands[i].kind {
+            CandidateKind::Serve { requests_per_s, .. } => requests_per_s,
+            CandidateKind::Train { .. } => 0.0,
+        }
+    }
+
+    fn instances(&self, i: usize) -> f64 {
+        f64::from(self.cands[i].instances_per_unit)
+    }
+
+    fn fix(&mut self, i: usize, units: f64) {
+        let col = self.f.candidate_columns[i];
+        self.fixed.columns[col].lower = units;
+        self.fixed.columns[col].upper = units;
+    }
+
+    /// A training job on its most-used candidate that still fits; `None` when none fits.
+    fn training(&mut self, mine: &[usize]) -> Option<()> {
+        let best = mine
+            .iter()
+            .copied()
+            .filter(|&i| self.remaining[self.cands[i].offering] >= self.instances(i))
+            .max_by(|&a, &b| self.value(a).total_cmp(&self.value(b)))?;
+        self.remaining[self.cands[best].offering] -= self.instances(best);
+        for &i in mine {
+            self.fix(i, if i == best { 1.0 } else { 0.0 });
+        }
+        Some(())
+    }
+
+    /// A service's units: the relaxation's rounded down (from scratch with vendor rules), then
+    /// topped up greedily — the cheapest vendors to their counted share first, then the
+    /// cheapest req/s — with no vendor beyond its fraction. A service the greedy cannot place
+    /// gives its instances back and is left to the sub-MIP.
+    fn service(&mut self, svc: &chipmix_workload::InferenceService, demand: f64, mine: &[usize]) {
+        let ruled = svc.min_vendors > 1 || svc.max_vendor_fraction < 1.0;
+        // Each vendor may hold f of the demand (so at most f of any larger total).
+        let vendor_cap = if svc.max_vendor_fraction < 1.0 {
+            svc.max_vendor_fraction * demand
+        } else {
+            f64::INFINITY
+        };
+        let mut units: Vec<f64> = if ruled {
+            vec![0.0; mine.len()]
+        } else {
+            mine.iter()
+                .map(|&i| (self.value(i) + 1e-9).floor().max(0.0))
+                .collect()
+        };
+        let mut by_vendor: BTreeMap<chipmix_catalog::Vendor, f64> = BTreeMap::new();
+        for (k, &i) in mine.iter().enumerate() {
+            let offering = self.cands[i].offering;
+            let take = units[k].min((self.remaining[offering] / self.instances(i)).floor());
+            units[k] = take.max(0.0);
+            self.remaining[offering] -= units[k] * self.instances(i);
+            *by_vendor.entry(self.cands[i].vendor).or_insert(0.0) += units[k] * self.rps(i);
+        }
+        let mut ok = true;
+        if svc.min_vendors > 1 {
+            // The cheapest vendors first, each up to its counted share.
+            let floor = formulation::counted_vendor_share(svc.min_vendors) * demand;
+            let mut vendors: Vec<(f64, chipmix_catalog::Vendor)> = Vec::new();
+            for &i in mine {
+                let per = self.f.unit_spend[i] / self.rps(i).min(floor);
+                match vendors.iter_mut().find(|(_, v)| *v == self.cands[i].vendor) {
+                    Some(e) => e.0 = e.0.min(per),
+                    None => vendors.push((per, self.cands[i].vendor)),
+                }
+            }
+            vendors.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for &(_, v) in vendors.iter().take(svc.min_vendors as usize) {
+                while ok && by_vendor.get(&v).copied().unwrap_or(0.0) < floor - 1e-9 {
+                    let need = floor - by_vendor.get(&v).copied().unwrap_or(0.0);
+                    ok = self.add(mine, need, Some(v), vendor_cap, &mut units, &mut by_vendor);
+                }
+            }
+        }
+        while ok {
+            let need = demand - by_vendor.values().sum::<f64>();
+            if need <= 1e-9 {
+                break;
+            }
+            ok = self.add(mine, need, None, vendor_cap, &mut units, &mut by_vendor);
+        }
+        if !ok {
+            // Give its instances back and leave this service to the sub-MIP.
+            for (k, &i) in mine.iter().enumerate() {
+                self.remaining[self.cands[i].offering] += units[k] * self.instances(i);
+            }
+            return;
+        }
+        for (k, &i) in mine.iter().enumerate() {
+            self.fix(i, units[k]);
+        }
+    }
+
+    /// Adds the unit that buys `need` req/s cheapest (of vendor `only`, if given) within the
+    /// vendor cap, supply and the column's bound; false when there is none.
+    fn add(
+        &mut self,
+        mine: &[usize],
+        need: f64,
+        only: Option<chipmix_catalog::Vendor>,
+        vendor_cap: f64,
+        units: &mut [f64],
+        by_vendor: &mut BTreeMap<chipmix_catalog::Vendor, f64>,
+    ) -> bool {
+        let pick = mine
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|&(k, i)| {
+                let v = self.cands[i].vendor;
+                only.is_none_or(|o| o == v)
+                    && self.remaining[self.cands[i].offering] >= self.instances(i)
+                    && units[k] + 1.0 <= self.fixed.columns[self.f.candidate_columns[i]].upper
+                    && by_vendor.get(&v).copied().unwrap_or(0.0) + self.rps(i) <= vendor_cap + 1e-9
+            })
+            .min_by(|&(_, a), &(_, b)| {
+                let per = |i: usize| self.f.unit_spend[i] / self.rps(i).min(need);
+                per(a).total_cmp(&per(b))
+            });
+        let Some((k, i)) = pick else {
+            return false;
+        };
+        units[k] += 1.0;
+        self.remaining[self.cands[i].offering] -= self.instances(i);
+        *by_vendor.entry(self.cands[i].vendor).or_insert(0.0) += self.rps(i);
+        true
+    }
 }
 
 fn round_units(v: f64) -> u32 {
