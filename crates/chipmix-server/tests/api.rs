@@ -36,6 +36,24 @@ async fn create_frontier(s: &TestServer, name: &str) {
     .expect(StatusCode::CREATED);
 }
 
+/// Starts a job on `portfolio` and waits for it to finish; its stored parameters (defaults
+/// filled in) and the finished job.
+async fn job_done(s: &TestServer, portfolio: &str, body: Value) -> (Value, Value) {
+    let r = s
+        .post(
+            &format!("/api/v1/portfolios/{portfolio}/jobs"),
+            &s.admin,
+            body,
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let job = s
+        .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
+        .await;
+    assert_eq!(job["status"], "done", "{job}");
+    (r.body["params"].clone(), job)
+}
+
 /// A portfolio with a `horizon:` (four months of growth), small enough to plan at once.
 fn horizon_small() -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1206,56 +1224,33 @@ async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer)
 
     // Leverage and stress compare plans over time (break-even off by default there); Monte
     // Carlo analyses the single-period version and says so.
-    let r = s
-        .post(
-            "/api/v1/portfolios/growing/jobs",
-            &s.admin,
-            json!({"kind": "leverage", "params": {}}),
-        )
-        .await
-        .expect(StatusCode::ACCEPTED);
-    assert_eq!(r.body["params"]["break_even"], false, "{}", r.body);
-    assert_eq!(r.body["params"]["gap"], 0.01, "{}", r.body);
-    let job = s
-        .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
-        .await;
-    assert_eq!(job["status"], "done", "{job}");
+    let (params, job) = job_done(s, "growing", json!({"kind": "leverage", "params": {}})).await;
+    assert_eq!(params["break_even"], false, "{params}");
+    assert_eq!(params["gap"], 0.01, "{params}");
     assert_eq!(job["result"]["horizon_months"], 4, "{job}");
     assert!(job["result"]["note"].is_null(), "{job}");
     assert!(
         (num(&job["result"]["base_cost_usd_per_month"]) - total / 4.0).abs() <= 0.01 * total,
         "{job}"
     );
-    let r = s
-        .post(
-            "/api/v1/portfolios/growing/jobs",
-            &s.admin,
-            json!({"kind": "stress", "params": {"scenario": "price-hike-30"}}),
-        )
-        .await
-        .expect(StatusCode::ACCEPTED);
-    let job = s
-        .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
-        .await;
-    assert_eq!(job["status"], "done", "{job}");
+    let (_, job) = job_done(
+        s,
+        "growing",
+        json!({"kind": "stress", "params": {"scenario": "price-hike-30"}}),
+    )
+    .await;
     assert_eq!(job["result"]["horizon_months"], 4, "{job}");
     assert_eq!(
         job["result"]["fixed_by_period"].as_array().unwrap().len(),
         4
     );
     assert!(job["result"]["note"].is_null(), "{job}");
-    let r = s
-        .post(
-            "/api/v1/portfolios/growing/jobs",
-            &s.admin,
-            json!({"kind": "montecarlo", "params": {"samples": 50, "replan": 0}}),
-        )
-        .await
-        .expect(StatusCode::ACCEPTED);
-    let job = s
-        .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
-        .await;
-    assert_eq!(job["status"], "done", "{job}");
+    let (_, job) = job_done(
+        s,
+        "growing",
+        json!({"kind": "montecarlo", "params": {"samples": 50, "replan": 0}}),
+    )
+    .await;
     assert!(
         job["result"]["note"]
             .as_str()
@@ -1265,19 +1260,8 @@ async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer)
     );
 
     // A sweep plans every value over time, to the gap of a plan over time.
-    let r = s
-        .post(
-            "/api/v1/portfolios/growing/jobs",
-            &s.admin,
-            json!({"kind": "sweep", "params": {"param": "policy.headroom", "from": 0.0, "to": 0.2, "steps": 2}}),
-        )
-        .await
-        .expect(StatusCode::ACCEPTED);
-    assert_eq!(r.body["params"]["gap"], 0.01, "{}", r.body);
-    let job = s
-        .wait_job(r.body["id"].as_i64().unwrap(), Duration::from_secs(240))
-        .await;
-    assert_eq!(job["status"], "done", "{job}");
+    let (params, job) = job_done(s, "growing", json!({"kind": "sweep", "params": {"param": "policy.headroom", "from": 0.0, "to": 0.2, "steps": 2}})).await;
+    assert_eq!(params["gap"], 0.01, "{params}");
     assert_eq!(job["result"]["horizon_months"], 4, "{job}");
     let first = &job["result"]["points"][0];
     assert!(
