@@ -303,6 +303,15 @@ async fn scenario(c: &Client, base: &str, token: &str, artifacts: &Path) -> anyh
         .await?;
     wait_for(c, "#saved", PAGE).await?;
     ensure!(text_of(c, "#portfolio-name").await? == "frontier-lab");
+    let checked = c
+        .find(Locator::Css("#risk input[name=break_even]"))
+        .await?
+        .prop("checked")
+        .await?;
+    ensure!(
+        checked.as_deref() == Some("true"),
+        "break-even not ticked for a single-period portfolio: {checked:?}"
+    );
     let stored = c
         .find(Locator::Css("textarea#yaml"))
         .await?
@@ -453,6 +462,16 @@ async fn scenario(c: &Client, base: &str, token: &str, artifacts: &Path) -> anyh
         .click()
         .await?;
     wait_for(c, "#saved", PAGE).await?;
+    // Leverage over time: the break-even search (a plan over time per step) starts unticked.
+    let checked = c
+        .find(Locator::Css("#risk input[name=break_even]"))
+        .await?
+        .prop("checked")
+        .await?;
+    ensure!(
+        checked.as_deref() == Some("false"),
+        "break-even ticked for a portfolio with a horizon: {checked:?}"
+    );
     c.find(Locator::Css("#run-plan")).await?.click().await?;
     wait_for(c, "table#periods, #plan-result .error-box", SOLVE).await?;
     if let Ok(e) = c.find(Locator::Css("#plan-result .error-box")).await {

@@ -652,21 +652,29 @@ struct PortfolioQuery {
 
 /// A portfolio text checked as the API checks it, against the catalog in force: its errors
 /// (a stored version can stop validating when the catalog changes) or its warnings.
-async fn check_stored(state: &AppState, yaml: &str) -> Result<Vec<Diag>, ApiError> {
+/// The stored text's diagnostics against the catalog in force, and whether it is a portfolio
+/// with a `horizon:` (planned and analysed over time).
+async fn check_stored(state: &AppState, yaml: &str) -> Result<(Vec<Diag>, bool), ApiError> {
     let (_, base) = state.catalogs.latest(&state.db).await?;
     let text = yaml.to_string();
     tokio::task::spawn_blocking(move || match engine::parse_portfolio(&text, &base) {
-        Ok((p, warnings)) => match engine::effective_catalog(&p, &base) {
-            Ok(_) => engine::located_diagnostics(&warnings)
+        Ok((p, warnings)) => {
+            let diags = match engine::effective_catalog(&p, &base) {
+                Ok(_) => engine::located_diagnostics(&warnings)
+                    .iter()
+                    .map(Diag::from_located)
+                    .collect(),
+                Err(errors) => errors.iter().map(Diag::from_located).collect(),
+            };
+            (diags, p.horizon.is_some())
+        }
+        Err(errors) => {
+            let diags = engine::located_diagnostics(&errors)
                 .iter()
                 .map(Diag::from_located)
-                .collect(),
-            Err(errors) => errors.iter().map(Diag::from_located).collect(),
-        },
-        Err(errors) => engine::located_diagnostics(&errors)
-            .iter()
-            .map(Diag::from_located)
-            .collect(),
+                .collect();
+            (diags, false)
+        }
     })
     .await
     .map_err(ApiError::internal)
@@ -685,11 +693,11 @@ async fn render_portfolio(
     let versions = state.db.list_versions(name).await?;
     let plans = state.db.list_plans(name).await?;
     let latest = versions.last().map_or(row.version, |v| v.version);
-    let (yaml, diags) = match edited {
-        Some(e) => e,
+    let (yaml, diags, over_time) = match edited {
+        Some((text, diags)) => (text, diags, false),
         None => {
-            let diags = check_stored(state, &row.yaml).await?;
-            (row.yaml.clone(), diags)
+            let (diags, over_time) = check_stored(state, &row.yaml).await?;
+            (row.yaml.clone(), diags, over_time)
         }
     };
     let scenarios: Vec<(String, String)> = chipmix_risk::scenario::library()
@@ -710,6 +718,7 @@ async fn render_portfolio(
             diags: &diags,
             saved: q.saved,
             scenarios: &scenarios,
+            over_time,
         },
     ))
 }

@@ -321,6 +321,8 @@ pub struct PortfolioView<'a> {
     pub diags: &'a [Diag],
     pub saved: Option<i64>,
     pub scenarios: &'a [(String, String)],
+    /// The portfolio has a `horizon:`: plans and analyses are over time.
+    pub over_time: bool,
 }
 
 pub fn portfolio_page(caller: &Caller, v: &PortfolioView<'_>) -> Markup {
@@ -394,7 +396,8 @@ pub fn portfolio_page(caller: &Caller, v: &PortfolioView<'_>) -> Markup {
                             h2 { "Risk analyses" }
                             p.small.muted { "Each runs in the background on version " (v.version) "; its page shows progress and then the result." }
                             (job_form(&base, v.version, "leverage", html! {
-                                label { input type="checkbox" name="break_even" value="true" checked; " break-even price rises" }
+                                label { input type="checkbox" name="break_even" value="true" checked[!v.over_time]; " break-even price rises"
+                                    @if v.over_time { span.small.muted { " (off by default: each step is a plan over time)" } } }
                             }, "Leverage"))
                             (job_form(&base, v.version, "stress", html! {
                                 label for="scenario" { "scenario" }
