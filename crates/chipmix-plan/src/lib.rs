@@ -1281,8 +1281,21 @@ fn baselines(
     options: &SolveOptions,
     decompose: bool,
 ) -> Vec<Baseline> {
-    let mut out = Vec::new();
-    // Everything on the single cheapest vendor, caps and vendor rules ignored.
+    vec![
+        single_vendor_baseline(portfolio, catalog, cands, horizon, options, decompose),
+        greedy_baseline(portfolio, catalog, cands, horizon, options),
+    ]
+}
+
+/// Everything on the single cheapest vendor, caps and vendor rules ignored.
+fn single_vendor_baseline(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    cands: &[Candidate],
+    horizon: f64,
+    options: &SolveOptions,
+    decompose: bool,
+) -> Baseline {
     let vendors: std::collections::BTreeSet<_> = cands.iter().map(|c| c.vendor).collect();
     let mut best: Option<(f64, chipmix_catalog::Vendor)> = None;
     for v in vendors {
@@ -1302,7 +1315,7 @@ fn baselines(
             best = Some((s.objective, v));
         }
     }
-    out.push(match best {
+    match best {
         Some((cost, v)) => Baseline {
             name: "single cheapest vendor".into(),
             usd_per_month: Some(cost),
@@ -1315,10 +1328,19 @@ fn baselines(
             usd_per_month: None,
             note: "no single vendor can run every workload".into(),
         },
-    });
-    // Greedy: each workload, in file order, buys its cheapest candidate at list price, as a
-    // broker that sees one task at a time does; capacity is consumed as it goes. The bill then
-    // applies the contracts as the provider would.
+    }
+}
+
+/// Greedy: each workload, in file order, buys its cheapest candidate at list price, as a
+/// broker that sees one task at a time does; capacity is consumed as it goes. The bill then
+/// applies the contracts as the provider would.
+fn greedy_baseline(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    cands: &[Candidate],
+    horizon: f64,
+    options: &SolveOptions,
+) -> Baseline {
     let offerings = catalog.offerings();
     let mut remaining: Vec<Option<u32>> = offerings.iter().map(|o| o.capacity_instances).collect();
     let mut units = vec![0.0; cands.len()];
@@ -1384,12 +1406,11 @@ fn baselines(
         }
     }
     if !unserved.is_empty() {
-        out.push(Baseline {
+        return Baseline {
             name: "greedy per-workload cheapest".into(),
             usd_per_month: None,
             note: format!("capacity ran out for {}", unserved.join(", ")),
-        });
-        return out;
+        };
     }
     // Bill the greedy choice: fix the units, let the LP settle shortfalls and credits, with the
     // policy rules off (a broker does not enforce them).
@@ -1419,10 +1440,9 @@ fn baselines(
             ..*options
         },
     );
-    out.push(Baseline {
+    Baseline {
         name: "greedy per-workload cheapest".into(),
         usd_per_month: matches!(s.outcome, Outcome::Optimal).then_some(s.objective),
         note: "each workload, one at a time, takes the offering that serves it alone cheapest at list price (what a one-task broker such as SkyPilot does); contracts billed as they fall".into(),
-    });
-    out
+    }
 }
