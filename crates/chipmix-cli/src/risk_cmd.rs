@@ -395,6 +395,24 @@ fn load_scenario(
         .map_err(|d| Failure::BadInput(d.iter().map(|x| x.to_string()).collect()))
 }
 
+/// Over time: what the stress report's figures are, and the unserved demand period by period.
+fn over_time_line(r: &StressReport, markdown: bool) -> Option<String> {
+    let months = r.horizon_months?;
+    let worst = r.worst_period.unwrap_or(1);
+    let by_period: Vec<String> = r
+        .fixed_by_period
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{}: {:.1}%", i + 1, f.unserved_fraction * 100.0))
+        .collect();
+    Some(format!(
+        "{}over {months} months, the shock held throughout: today's plan and the re-plan are plans over time (amounts per month on average); the figures below are of period {worst}, where it hurts most. Peak demand unserved by period: {}.{}",
+        if markdown { "" } else { "  " },
+        by_period.join(", "),
+        if markdown { "\n" } else { "" }
+    ))
+}
+
 fn stress_text(r: &StressReport, markdown: bool) -> String {
     let mut s = String::new();
     let title = format!(
@@ -441,21 +459,8 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
         let _ = writeln!(s, "{title}");
         let _ = writeln!(s, "\ntoday's plan, kept:");
     }
-    if let Some(months) = r.horizon_months {
-        let worst = r.worst_period.unwrap_or(1);
-        let by_period: Vec<String> = r
-            .fixed_by_period
-            .iter()
-            .enumerate()
-            .map(|(i, f)| format!("{}: {:.1}%", i + 1, f.unserved_fraction * 100.0))
-            .collect();
-        let _ = writeln!(
-            s,
-            "{}over {months} months, the shock held throughout: today's plan and the re-plan are plans over time (amounts per month on average); the figures below are of period {worst}, where it hurts most. Peak demand unserved by period: {}.{}",
-            if markdown { "" } else { "  " },
-            by_period.join(", "),
-            if markdown { "\n" } else { "" }
-        );
+    if let Some(line) = over_time_line(r, markdown) {
+        let _ = writeln!(s, "{line}");
     }
     let f = &r.fixed_plan;
     let header = &["service", "peak req/s", "served req/s", "served", "SLOs"];

@@ -836,21 +836,33 @@ fn allocation(
             }
         }
     }
+    warnings.extend(price_warnings(portfolio, &w.name, o, c.spot));
+    a
+}
+
+/// What an allocation's price rests on: a price not verified against its source, and spot
+/// capacity counted at an assumed availability.
+fn price_warnings(
+    portfolio: &Portfolio,
+    workload: &str,
+    o: &chipmix_catalog::Offering,
+    spot: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
     if o.price_confidence != chipmix_catalog::PriceConfidence::Verified {
-        warnings.push(format!(
-            "{}: price of {} is {}",
-            w.name,
+        out.push(format!(
+            "{workload}: price of {} is {}",
             o.id(),
             o.price_confidence.as_str()
         ));
     }
-    if c.spot {
-        warnings.push(format!(
-            "{}: spot capacity counted at policy.spot_availability = {} (an assumption unless you set it)",
-            w.name, portfolio.policy.spot_availability
+    if spot {
+        out.push(format!(
+            "{workload}: spot capacity counted at policy.spot_availability = {} (an assumption unless you set it)",
+            portfolio.policy.spot_availability
         ));
     }
-    a
+    out
 }
 
 /// Per service: what it needs and what the plan provisions, by vendor (a warning when the plan
