@@ -129,7 +129,8 @@ pub fn plan_loaded(
     let calibration = Calibration::builtin();
     check_options(options)?;
     if p.horizon.is_some() {
-        // `plan` and `export` route these to the planner over time; the analyses do not yet.
+        // `plan`, `export` and the analyses route these to the planner over time; `simulate`
+        // does not yet.
         eprintln!(
             "note: {}: {}",
             file.display(),

@@ -4,7 +4,7 @@
 use crate::args;
 use crate::catalog_cmd::{self, CatalogFiles};
 use crate::output::{self, usd};
-use crate::plan_cmd::{PlanFormat, load_portfolio, plan_file, plan_loaded};
+use crate::plan_cmd::{PlanFormat, load_portfolio, plan_loaded};
 use crate::progress;
 use crate::{CmdResult, Failure};
 use chipmix_catalog::limits;
@@ -797,8 +797,11 @@ pub fn montecarlo(args: MonteCarloArgs) -> CmdResult {
             "error: --samples must be > 0 and --replan at most --samples",
         ));
     }
-    let options = args.solve.options(0.005);
-    let (base, p, c) = plan_file(&args.file, &args.solve.catalog, &options)?;
+    let (p, c) = load_portfolio(&args.file, &args.solve.catalog)?;
+    // Hundreds of re-plans: a looser gap than a plan's own (over time, the default of a plan
+    // over time).
+    let options = args.solve.options(chipmix_plan::default_gap(&p).max(0.005));
+    let base = planned(&args.file, &p, &c, &options)?;
     let cal = Calibration::builtin();
     let ctx = Context {
         portfolio: &p,
@@ -916,6 +919,14 @@ fn montecarlo_text(r: &MonteCarloReport, svg: Option<&str>) -> String {
         r.seed,
         if md { "\n" } else { "" }
     );
+    if let (Some(months), Some(len)) = (r.horizon_months, r.period_months) {
+        let _ = writeln!(
+            s,
+            "over time: today's plan over {months} months ({} a month); every period of {len} month(s) draws its own shocks with these probabilities, and unserved demand is over the whole horizon{}",
+            usd(r.base_cost_usd_per_month),
+            if md { "\n" } else { "" }
+        );
+    }
     let f = &r.fixed_plan;
     let u = &f.unserved_fraction;
     let _ = writeln!(
@@ -932,6 +943,15 @@ fn montecarlo_text(r: &MonteCarloReport, svg: Option<&str>) -> String {
         f.probability_any_service_below_half * 100.0,
         f.probability_training_delayed * 100.0
     );
+    if !f.mean_unserved_by_period.is_empty() {
+        let by: Vec<String> = f
+            .mean_unserved_by_period
+            .iter()
+            .enumerate()
+            .map(|(t, u)| format!("{} {:.2}%", t + 1, u * 100.0))
+            .collect();
+        let _ = writeln!(s, "mean unserved demand by period: {}", by.join(", "));
+    }
     if let Some(rp) = &r.replan {
         let _ = writeln!(
             s,

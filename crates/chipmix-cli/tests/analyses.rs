@@ -425,30 +425,39 @@ fn export_writes_the_fleet_of_a_chosen_period() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// Monte Carlo plans one steady-state month; on a portfolio with a `horizon:` it says so
-/// instead of passing its single-period version off as the plan over time.
+/// Monte Carlo of a portfolio with a `horizon:` shocks the plan over time period by period
+/// (and no longer falls back to its single-period version).
 #[test]
-fn analyses_of_a_horizon_portfolio_say_they_use_its_single_period_version() {
+fn monte_carlo_of_a_horizon_portfolio_is_over_time() {
     let out = chipmix(&[
         "montecarlo",
         "crates/chipmix-cli/tests/fixtures/horizon-small.yaml",
         "--samples",
         "50",
         "--replan",
-        "0",
+        "2",
         "--format",
         "json",
     ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("single-period version"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["horizon_months"], 4, "{v}");
+    assert_eq!(v["period_months"], 1, "{v}");
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        v["fixed_plan"]["mean_unserved_by_period"]
+            .as_array()
+            .map(Vec::len),
+        Some(4),
+        "{v}"
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("uses its single-period version"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        v["replan"]["how"]
+            .as_str()
+            .unwrap()
+            .contains("period by period"),
+        "{v}"
     );
 }
 

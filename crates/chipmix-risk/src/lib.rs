@@ -4,7 +4,7 @@
 //! evaluates a fixed plan under a shock; none has its own optimizer. [`leverage`] measures the
 //! cost of walking away from each vendor and provider and how far their prices can rise before
 //! work moves; [`stress`] applies [`scenario`]s to today's plan and to a re-made one;
-//! [`montecarlo`] draws random shortages and outages; [`sweep`] traces the cost of a policy
+//! [`montecarlo`] draws random shortages and outages (period by period over time); [`sweep`] traces the cost of a policy
 //! knob ("the price of diversification").
 
 pub mod leverage;
@@ -63,9 +63,10 @@ impl Context<'_> {
     }
 }
 
-/// What every analysis of a portfolio with a `horizon:` says: it analyses the single-period
-/// version ([`chipmix_plan::plan`] plans one steady-state month).
-pub const SINGLE_PERIOD_NOTE: &str = "the portfolio has a `horizon:`; this analysis uses its single-period version (one steady-state month: today's demand, the catalog as it is, no reservations, roadmap, price changes or commitment terms) — analyses over time are not supported yet";
+/// What a command that plans one period says of a portfolio with a `horizon:` (`chipmix
+/// simulate`): it works on the single-period version ([`chipmix_plan::plan`] plans one
+/// steady-state month). Every analysis here works over time.
+pub const SINGLE_PERIOD_NOTE: &str = "the portfolio has a `horizon:`; this command uses its single-period version (one steady-state month: today's demand, the catalog as it is, no reservations, roadmap, price changes or commitment terms) — simulation over time is not supported yet";
 
 /// The plan an analysis starts from or re-plans, as the analyses compare it: of one period, or
 /// over time (a portfolio with a `horizon:`), where every amount per month is the horizon's

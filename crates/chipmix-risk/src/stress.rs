@@ -447,7 +447,7 @@ impl Replanned {
 
 /// The portfolio as period `t` (0-based) of its horizon sees it, for a fixed plan's
 /// arithmetic: each service's peak is its busiest month's in the period.
-fn in_period(portfolio: &Portfolio, t: u32) -> Portfolio {
+pub(crate) fn in_period(portfolio: &Portfolio, t: u32) -> Portfolio {
     let len = portfolio
         .horizon
         .as_ref()

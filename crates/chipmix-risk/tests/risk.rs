@@ -312,7 +312,7 @@ fn monte_carlo_is_reproducible_for_a_seed_and_sane() {
         options: options(0.005),
         watch: Watch::NONE,
     };
-    let base = ctx.plan().unwrap();
+    let base = Planned::of_plan(ctx.plan().unwrap());
     let opts = |seed| MonteCarloOptions {
         samples: 2000,
         replan_samples: 60,
@@ -331,6 +331,7 @@ fn monte_carlo_is_reproducible_for_a_seed_and_sane() {
     let (ra, rb) = (a.replan.unwrap(), b.replan.unwrap());
     assert_eq!(ra.cost_by_sample, rb.cost_by_sample);
     assert!(ra.distinct_patterns >= 2 && ra.distinct_patterns <= 60);
+    assert!(a.horizon_months.is_none() && a.fixed_plan.mean_unserved_by_period.is_empty());
     let other = montecarlo::run(&ctx, &base, &opts(8), &|_| {});
     assert_ne!(
         a.fixed_plan.unserved_by_sample,
@@ -359,11 +360,129 @@ fn monte_carlo_is_reproducible_for_a_seed_and_sane() {
     );
     assert_eq!(calm.fixed_plan.unserved_fraction.max, 0.0);
     let r = calm.replan.unwrap();
-    assert_eq!(r.distinct_patterns, 1);
+    // Nothing shocked, nothing to re-plan.
+    assert_eq!(r.distinct_patterns, 0);
     assert!(
         r.cost_by_sample
             .iter()
-            .all(|c| *c == Some(base.objective_usd_per_month))
+            .all(|c| *c == Some(base.cost_usd_per_month))
+    );
+}
+
+/// Over time every period draws its own shocks and is kept with its own fleet, demand and
+/// catalog: with every vendor short in every period, each period loses what `stress` says the
+/// same shock costs that period, the horizon's unserved fraction is their peak-weighted mean,
+/// and the re-plan prices each period's shock against the period re-planned without it.
+#[test]
+fn monte_carlo_over_time_shocks_each_period_as_stress_does() {
+    let cal = Calibration::builtin();
+    let text = std::fs::read_to_string(
+        root().join("crates/chipmix-cli/tests/fixtures/horizon-small.yaml"),
+    )
+    .unwrap();
+    let (p, c) = load(&text);
+    let ctx = Context {
+        portfolio: &p,
+        catalog: &c,
+        calibration: &cal,
+        options: options(0.01),
+        watch: Watch::NONE,
+    };
+    let base = ctx.planned_on(&p, &c).unwrap();
+    assert_eq!(base.horizon_months, Some(4));
+    let always = MonteCarloOptions {
+        samples: 40,
+        replan_samples: 5,
+        seed: 3,
+        model: ShockModel {
+            vendor_shortage_probability: 1.0,
+            vendor_shortage_factor: 0.5,
+            region_outage_probability: 0.0,
+            ..ShockModel::default()
+        },
+    };
+    let r = montecarlo::run(&ctx, &base, &always, &|_| {});
+    assert_eq!((r.horizon_months, r.period_months), (Some(4), Some(1)));
+    let half = Scenario {
+        name: "half".into(),
+        description: String::new(),
+        shocks: vec![Shock {
+            kind: ShockKind::Capacity,
+            factor: 0.5,
+            target: Target::All,
+        }],
+    };
+    let s = stress::stress(&ctx, &base, &half, true);
+    let by_period: Vec<f64> = s
+        .fixed_by_period
+        .iter()
+        .map(|o| o.unserved_fraction)
+        .collect();
+    assert_eq!(by_period.len(), 4);
+    for (mc, st) in r.fixed_plan.mean_unserved_by_period.iter().zip(&by_period) {
+        assert!((mc - st).abs() < 1e-12, "{mc} vs {st}");
+    }
+    assert!(by_period.iter().all(|u| *u > 0.0), "{by_period:?}");
+    let peaks = [100.0, 130.0, 170.0, 200.0];
+    let weighted: f64 =
+        by_period.iter().zip(peaks).map(|(u, p)| u * p).sum::<f64>() / peaks.iter().sum::<f64>();
+    assert!((r.fixed_plan.unserved_fraction.mean - weighted).abs() < 1e-9);
+    assert!((r.fixed_plan.unserved_fraction.max - weighted).abs() < 1e-9);
+    // Every sample draws the same shocks: one solve per period with the shock, one without.
+    // Half of what the plan holds cannot carry a period's demand (offerings it does not hold
+    // have nothing to give): no sample has a plan.
+    let rp = r.replan.unwrap();
+    assert_eq!(rp.distinct_patterns, 8);
+    assert_eq!(rp.probability_infeasible, 1.0);
+    assert!(rp.cost_by_sample.iter().all(Option::is_none));
+
+    // A shortage that keeps everything: every period is shocked and re-planned, the shock
+    // costs nothing, and every sample costs today's plan over time.
+    let harmless = montecarlo::run(
+        &ctx,
+        &base,
+        &MonteCarloOptions {
+            model: ShockModel {
+                vendor_shortage_factor: 1.0,
+                ..always.model.clone()
+            },
+            ..always.clone()
+        },
+        &|_| {},
+    );
+    assert_eq!(harmless.fixed_plan.unserved_fraction.max, 0.0);
+    let rp = harmless.replan.unwrap();
+    assert_eq!(rp.distinct_patterns, 8);
+    assert!(
+        rp.cost_by_sample
+            .iter()
+            .all(|c| c.is_some_and(|c| (c - base.cost_usd_per_month).abs() < 1e-6)),
+        "{:?} vs {}",
+        rp.cost_by_sample,
+        base.cost_usd_per_month
+    );
+
+    // Calm: nothing unserved, nothing re-planned, every sample costs today's plan over time.
+    let calm = montecarlo::run(
+        &ctx,
+        &base,
+        &MonteCarloOptions {
+            model: ShockModel {
+                vendor_shortage_probability: 0.0,
+                region_outage_probability: 0.0,
+                ..ShockModel::default()
+            },
+            ..always
+        },
+        &|_| {},
+    );
+    assert_eq!(calm.fixed_plan.unserved_fraction.max, 0.0);
+    let rp = calm.replan.unwrap();
+    assert_eq!(rp.distinct_patterns, 0);
+    assert!(
+        rp.cost_by_sample
+            .iter()
+            .all(|c| *c == Some(base.cost_usd_per_month))
     );
 }
 

@@ -256,7 +256,12 @@ impl JobSpec {
                 JobSpec::Sweep(p)
             }
             JobKind::Montecarlo => {
-                let p: MonteCarloParams = read(params)?;
+                let mut p: MonteCarloParams = read(params)?;
+                // Hundreds of re-plans: a looser gap than a plan's own, as `chipmix
+                // montecarlo` uses (over time, the default of a plan over time).
+                p.gap = p
+                    .gap
+                    .or(Some(chipmix_plan::default_gap(portfolio).max(0.005)));
                 for (name, v) in [
                     ("vendor_shortage_p", p.vendor_shortage_p),
                     ("vendor_shortage_factor", p.vendor_shortage_factor),
@@ -315,7 +320,6 @@ impl JobSpec {
             JobSpec::Leverage(p) => (p.time_limit_s, p.gap, 1e-4),
             JobSpec::Stress(p, _) => (p.time_limit_s, p.gap, 1e-4),
             JobSpec::Sweep(p) => (p.time_limit_s, p.gap, 1e-4),
-            // Hundreds of re-plans: a looser gap, as `chipmix montecarlo` uses.
             JobSpec::Montecarlo(p) => (p.time_limit_s, p.gap, 0.005),
         }
     }
@@ -478,20 +482,10 @@ fn run_inner(
         )
     })?;
     check(cancel)?;
-    // Leverage and stress analyse a portfolio with a `horizon:` over time; Monte Carlo its
-    // single-period version (and says so).
-    let base = match spec {
-        JobSpec::Leverage(_) | JobSpec::Stress(..) => {
-            match engine::solve(&portfolio, &catalog, calibration, &options).map_err(failed)? {
-                engine::Solved::Period(plan) => Base::Planned(Planned::of_plan(plan)),
-                engine::Solved::Horizon(m) => {
-                    Base::Planned(Planned::of_months(&m, &portfolio, &catalog))
-                }
-            }
-        }
-        _ => Base::Plan(Box::new(
-            engine::solve_period(&portfolio, &catalog, calibration, &options).map_err(failed)?,
-        )),
+    // Every analysis of a portfolio with a `horizon:` is over time.
+    let base = match engine::solve(&portfolio, &catalog, calibration, &options).map_err(failed)? {
+        engine::Solved::Period(plan) => Planned::of_plan(plan),
+        engine::Solved::Horizon(m) => Planned::of_months(&m, &portfolio, &catalog),
     };
     progress.set(0.05);
     check(cancel)?;
@@ -502,8 +496,9 @@ fn run_inner(
         options,
         watch,
     };
-    let report = match (spec, &base) {
-        (JobSpec::Leverage(p), Base::Planned(base_plan)) => {
+    let base_plan = &base;
+    let report = match spec {
+        JobSpec::Leverage(p) => {
             let options = LeverageOptions {
                 break_even: p.break_even.unwrap_or(true),
                 max_increase: p.max_increase,
@@ -515,11 +510,11 @@ fn run_inner(
             );
             to_json(&leverage::leverage(&ctx, base_plan, &options))
         }
-        (JobSpec::Stress(p, chosen), Base::Planned(base_plan)) => {
+        JobSpec::Stress(p, chosen) => {
             expected.store(2, Ordering::Relaxed);
             to_json(&stress::stress(&ctx, base_plan, chosen, p.fixed_plan))
         }
-        (JobSpec::Montecarlo(p), Base::Plan(base_plan)) => {
+        JobSpec::Montecarlo(p) => {
             let done = AtomicU64::new(0);
             let on_progress = |n: u64| {
                 if cancel.load(Ordering::Relaxed) {
@@ -549,19 +544,12 @@ fn run_inner(
                 json
             })
         }
-        _ => Err(JobStop::Failed(
-            "internal error: the analysis was given the wrong kind of base plan".into(),
+        JobSpec::Sweep(_) => Err(JobStop::Failed(
+            "internal error: a sweep is run before the base plan".into(),
         )),
     }?;
     check(cancel)?;
-    Ok(with_note(report, &portfolio, &base))
-}
-
-/// What an analysis starts from: a plan of one period (stress, Monte Carlo), or the plan as
-/// leverage compares it (over time for a portfolio with a `horizon:`).
-enum Base {
-    Plan(Box<chipmix_plan::Plan>),
-    Planned(Planned),
+    Ok(report)
 }
 
 fn failed(f: engine::SolveFailure) -> JobStop {
@@ -573,18 +561,6 @@ fn failed(f: engine::SolveFailure) -> JobStop {
         | engine::SolveFailure::BadOptions(m)
         | engine::SolveFailure::Internal(m) => m,
     })
-}
-
-/// The report, with the note an analysis of a portfolio with a `horizon:` carries when it
-/// analyses the single-period version (as `chipmix` prints it).
-fn with_note(mut report: Value, portfolio: &chipmix_workload::Portfolio, base: &Base) -> Value {
-    if portfolio.horizon.is_some()
-        && matches!(base, Base::Plan(_))
-        && let Value::Object(fields) = &mut report
-    {
-        fields.insert("note".into(), chipmix_risk::SINGLE_PERIOD_NOTE.into());
-    }
-    report
 }
 
 /// Monte Carlo reports the fixed-plan samples first, then each re-planned shock pattern. A

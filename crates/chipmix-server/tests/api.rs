@@ -1126,8 +1126,7 @@ async fn a_deleted_database_file_fails_health_and_refuses_writes() {
 }
 
 /// A portfolio with a `horizon:` is planned period by period, stored as such, served with its
-/// months, exported one period's fleet at a time, and its analyses say they use the
-/// single-period version.
+/// months, exported one period's fleet at a time, and analysed over time.
 async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer) {
     s.post(
         "/api/v1/portfolios",
@@ -1222,8 +1221,8 @@ async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer)
         .await
         .expect(StatusCode::UNPROCESSABLE_ENTITY);
 
-    // Leverage and stress compare plans over time (break-even off by default there); Monte
-    // Carlo analyses the single-period version and says so.
+    // Leverage, stress and Monte Carlo analyse plans over time (leverage's break-even off by
+    // default there).
     let (params, job) = job_done(s, "growing", json!({"kind": "leverage", "params": {}})).await;
     assert_eq!(params["break_even"], false, "{params}");
     assert_eq!(params["gap"], 0.01, "{params}");
@@ -1245,19 +1244,22 @@ async fn plans_over_time_are_stored_shown_and_exported_by_period(s: &TestServer)
         4
     );
     assert!(job["result"]["note"].is_null(), "{job}");
-    let (_, job) = job_done(
+    let (params, job) = job_done(
         s,
         "growing",
-        json!({"kind": "montecarlo", "params": {"samples": 50, "replan": 0}}),
+        json!({"kind": "montecarlo", "params": {"samples": 50, "replan": 3}}),
     )
     .await;
-    assert!(
-        job["result"]["note"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("single-period version"),
+    assert_eq!(params["gap"], 0.01, "{params}");
+    assert_eq!(job["result"]["horizon_months"], 4, "{job}");
+    assert_eq!(
+        job["result"]["fixed_plan"]["mean_unserved_by_period"]
+            .as_array()
+            .map(Vec::len),
+        Some(4),
         "{job}"
     );
+    assert!(job["result"]["note"].is_null(), "{job}");
 
     // A sweep plans every value over time, to the gap of a plan over time.
     let (params, job) = job_done(s, "growing", json!({"kind": "sweep", "params": {"param": "policy.headroom", "from": 0.0, "to": 0.2, "steps": 2}})).await;

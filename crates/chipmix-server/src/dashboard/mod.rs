@@ -1180,6 +1180,13 @@ mod tests {
         let html = results::render("montecarlo", &r).into_string();
         assert!(html.contains(r#"id="montecarlo-histogram""#), "{html}");
         assert!(html.contains("<rect"), "{html}");
+        assert!(!html.contains("montecarlo-by-period"), "{html}");
+        let over_time = json!({
+            "horizon_months": 2,
+            "fixed_plan": {"samples": 3, "mean_unserved_by_period": [0.25, 0.5]},
+        });
+        let html = results::render("montecarlo", &over_time).into_string();
+        assert!(html.contains("1: 25.0%, 2: 50.0%"), "{html}");
         // What a report over time or of a single-period version says, it says on the page.
         let r = json!({"note": "single-period <version>", "horizon_months": 12, "rows": []});
         let html = results::render("leverage", &r).into_string();

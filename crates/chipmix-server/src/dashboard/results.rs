@@ -272,6 +272,11 @@ fn montecarlo(r: &Value) -> Markup {
             &|v| usd(v),
         ))
     });
+    let by_period: Vec<String> = list(fixed, "mean_unserved_by_period")
+        .iter()
+        .enumerate()
+        .map(|(t, u)| format!("{}: {}", t + 1, share(u.as_f64())))
+        .collect();
     let m = &r["model"];
     html! {
         p {
@@ -285,6 +290,10 @@ fn montecarlo(r: &Value) -> Markup {
             dt { "samples with today's plan" } dd { (fixed_n) }
             dt { "P(some service below half its peak)" } dd { (share(num(fixed, "probability_any_service_below_half"))) }
             dt { "P(a training job delayed)" } dd { (share(num(fixed, "probability_training_delayed"))) }
+            @if !by_period.is_empty() {
+                dt { "mean unserved demand by period (each period draws its own shocks)" }
+                dd #montecarlo-by-period { (by_period.join(", ")) }
+            }
             @if let Some(rp) = replan {
                 dt { "samples re-planned" } dd { (num(rp, "samples").unwrap_or(0.0)) " (" (num(rp, "distinct_patterns").unwrap_or(0.0)) " distinct shock patterns)" }
                 dt { "P(no plan meets the policy)" } dd { (share(num(rp, "probability_policy_infeasible"))) }
