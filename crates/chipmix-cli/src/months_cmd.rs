@@ -82,6 +82,10 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
             usd(plan.migration_usd)
         ));
     }
+    let restart_usd: f64 = plan.by_month.iter().map(|m| m.restart_usd).sum();
+    if restart_usd > 0.0 {
+        parts.push(format!("{} restarting training runs", usd(restart_usd)));
+    }
     let _ = writeln!(
         s,
         "{}: {} over {} months{} — status {}, bound {}, gap {:.3}%, solved in {:.2} s ({}){}",
@@ -114,6 +118,7 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
     reservations(&mut s, plan, md);
     commitments(&mut s, plan, md);
     migrations(&mut s, plan, md);
+    restarts(&mut s, plan, md);
     placements(&mut s, plan, md);
     for w in crate::output::summarize_warnings(&plan.warnings, workloads) {
         let _ = writeln!(s, "{}warning: {w}", if md { "\n> " } else { "" });
@@ -260,6 +265,38 @@ fn reservations(s: &mut String, plan: &MonthlyPlan, md: bool) {
                 } else {
                     String::new()
                 }
+            );
+        }
+    }
+}
+
+/// Training runs resumed from their checkpoint on another placement (`restart:`).
+fn restarts(s: &mut String, plan: &MonthlyPlan, md: bool) {
+    if plan.by_month.iter().all(|m| m.restarts.is_empty()) {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "{}training restarts (resumed from the checkpoint at the start of the {}; the overhead hours are in its bill):",
+        if md {
+            "\n## Training restarts\n\n"
+        } else {
+            "\n"
+        },
+        plan.period_word()
+    );
+    for m in &plan.by_month {
+        for r in &m.restarts {
+            let _ = writeln!(
+                s,
+                "{}{} {}: {} from {} to {} ({})",
+                if md { "- " } else { "  " },
+                plan.period_word(),
+                m.month,
+                r.workload,
+                r.from,
+                r.to,
+                usd(r.usd)
             );
         }
     }

@@ -118,6 +118,22 @@ pub struct Month {
     /// provider, so outside `cost_usd` and the budget).
     pub migrations: Vec<Migration>,
     pub migration_usd: f64,
+    /// Training runs that resume from their checkpoint on another placement at the start of
+    /// this period (`restart:`), and their fixed costs (outside `cost_usd` and the budget, like
+    /// migrations; the overhead hours are in the period's bill).
+    #[serde(default)]
+    pub restarts: Vec<TrainingRestart>,
+    #[serde(default)]
+    pub restart_usd: f64,
+}
+
+/// A training run moved at a period's start: from one offering to another.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainingRestart {
+    pub workload: String,
+    pub from: String,
+    pub to: String,
+    pub usd: f64,
 }
 
 /// Instances of one placement (workload, offering, spot or not, layout) released from one
@@ -348,7 +364,29 @@ struct Columns {
     units: Vec<Vec<usize>>,
     /// (offering, term index, purchase period) → column.
     reserved: BTreeMap<(usize, usize, u32), usize>,
+    /// Training schedules that restart once (jobs with `restart:`).
+    restarts: Vec<RestartSchedule>,
 }
+
+/// A training run that starts on one candidate and, at the start of a period, resumes from its
+/// checkpoint on another: one binary column for the whole schedule.
+#[derive(Clone, Debug)]
+struct RestartSchedule {
+    workload: usize,
+    /// Candidates before and after the restart.
+    first: usize,
+    second: usize,
+    /// Month (0-based) the second placement starts in: a period's first month.
+    at_month: u32,
+    /// Days on the first placement, and on the second (the restart's overhead included).
+    first_days: f64,
+    second_days: f64,
+    col: usize,
+}
+
+/// The restart schedules most worth offering per (first candidate, restart month): the
+/// cheapest candidates to finish on, by their price then.
+const RESTART_CHOICES: usize = 6;
 
 /// Plans a portfolio with a `horizon:` month by month.
 pub fn plan_months(
@@ -456,6 +494,7 @@ struct Builder<'a> {
     shortfall: BTreeMap<(usize, u32), usize>,
     /// (contract, month) → credits-used column.
     credits: BTreeMap<(usize, u32), usize>,
+    restarts: Vec<RestartSchedule>,
 }
 
 fn build(
@@ -481,8 +520,10 @@ fn build(
         reserved: BTreeMap::new(),
         shortfall: BTreeMap::new(),
         credits: BTreeMap::new(),
+        restarts: Vec::new(),
     };
     b.unit_columns();
+    b.restart_columns();
     b.demand_rows();
     if with_reservations {
         b.reservation_columns();
@@ -503,6 +544,7 @@ fn build(
         Columns {
             units: b.units,
             reserved: b.reserved,
+            restarts: b.restarts,
         },
     ))
 }
@@ -623,6 +665,138 @@ impl<'a> Builder<'a> {
         self.usage_count.entry(key).or_default().push((col, inst));
     }
 
+    /// Schedules that restart a training run once, at the start of a period, for jobs with
+    /// `restart:`: from every candidate it could start on to the [`RESTART_CHOICES`] cheapest to
+    /// finish on then, where the whole run still meets its deadline inside the horizon.
+    fn restart_columns(&mut self) {
+        for (wi, w) in self.portfolio.workloads.iter().enumerate() {
+            let WorkloadKind::Training(job) = &w.kind else {
+                continue;
+            };
+            let Some(restart) = job.restart else {
+                continue;
+            };
+            let mine: Vec<(usize, f64)> = (0..self.cands.len())
+                .filter(|&i| self.cands[i].workload == wi)
+                .filter_map(|i| match self.cands[i].kind {
+                    CandidateKind::Train { days, .. } => Some((i, days)),
+                    CandidateKind::Serve { .. } => None,
+                })
+                .collect();
+            let start = job.start_month.saturating_sub(1);
+            let length = self.p.length;
+            let boundaries: Vec<u32> = (1..self.p.count)
+                .map(|t| t * length)
+                .filter(|&b| b > start)
+                .collect();
+            for at in boundaries {
+                let first_days = f64::from(at - start) * DAYS_PER_MONTH;
+                let t = at / self.p.length;
+                let mut seconds: Vec<(f64, usize, f64)> = mine
+                    .iter()
+                    .filter(|&&(i, _)| self.available(self.cands[i].offering, t))
+                    .map(|&(i, days)| {
+                        let c = &self.cands[i];
+                        (
+                            c.usd_per_unit_hour * days * self.factor(c.offering, t),
+                            i,
+                            days,
+                        )
+                    })
+                    .collect();
+                seconds.sort_by(|a, b| a.0.total_cmp(&b.0));
+                seconds.truncate(RESTART_CHOICES);
+                for &(first, days1) in mine.iter().filter(|(_, d)| *d > first_days) {
+                    for &(_, second, days2) in seconds.iter().filter(|s| s.1 != first) {
+                        let second_days =
+                            restart.overhead_hours / 24.0 + (1.0 - first_days / days1) * days2;
+                        self.restart_column(
+                            wi,
+                            restart.usd,
+                            (first, second),
+                            at,
+                            first_days,
+                            second_days,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether offering `oi` can be had at all in period `t` (the roadmap, a ramp at 0).
+    fn available(&self, oi: usize, t: u32) -> bool {
+        capacity_in_period(self.portfolio, self.catalog, oi, self.p, t) != Some(0)
+    }
+
+    /// One restart schedule, if it meets the deadline inside the horizon.
+    fn restart_column(
+        &mut self,
+        wi: usize,
+        restart_usd: f64,
+        (first, second): (usize, usize),
+        at: u32,
+        first_days: f64,
+        second_days: f64,
+    ) {
+        let WorkloadKind::Training(job) = &self.portfolio.workloads[wi].kind else {
+            return;
+        };
+        let (months, start_month) = (self.horizon.months, job.start_month);
+        let ends_inside = training_months(at + 1, second_days)
+            .iter()
+            .all(|(m, _)| *m < months);
+        if first_days + second_days > job.deadline_days + 1e-9 || !ends_inside {
+            return;
+        }
+        let segments = [
+            (first, self.p.training(start_month, first_days)),
+            (second, self.p.training(at + 1, second_days)),
+        ];
+        let mut spot_usd = 0.0;
+        let mut uses = Vec::new();
+        for (i, busy) in segments {
+            let c = &self.cands[i];
+            for (t, f) in busy.into_iter().filter(|(t, _)| *t < self.p.count) {
+                let usd = c.usd_per_unit_hour
+                    * HOURS_PER_MONTH
+                    * self.p.len()
+                    * self.factor(c.offering, t)
+                    * f;
+                if c.spot {
+                    spot_usd += usd;
+                }
+                uses.push((i, t, f, usd));
+            }
+        }
+        let (a, b) = (&self.cands[first], &self.cands[second]);
+        let tie = crate::formulation::TIE_BREAK_USD_PER_INSTANCE
+            * f64::from(a.instances_per_unit + b.instances_per_unit);
+        let name = format!(
+            "{}@{}>{}#{}",
+            self.portfolio.workloads[wi].name,
+            self.offering(a.offering).id(),
+            self.offering(b.offering).id(),
+            at + 1
+        );
+        let col = self
+            .m
+            .column(name, spot_usd + restart_usd + tie, 0.0, 1.0, true);
+        for (i, t, f, usd) in uses {
+            let c = &self.cands[i];
+            self.uses(c, col, t, f, usd);
+        }
+        self.restarts.push(RestartSchedule {
+            workload: wi,
+            first,
+            second,
+            at_month: at,
+            first_days,
+            second_days,
+            col,
+        });
+    }
+
     /// Demand per service and month; each training job runs once.
     fn demand_rows(&mut self) {
         for (wi, w) in self.portfolio.workloads.iter().enumerate() {
@@ -651,7 +825,10 @@ impl<'a> Builder<'a> {
                     }
                 }
                 WorkloadKind::Training(_) => {
-                    let coeffs = mine.iter().map(|&i| (self.units[i][0], 1.0)).collect();
+                    let mut coeffs: Vec<(usize, f64)> =
+                        mine.iter().map(|&i| (self.units[i][0], 1.0)).collect();
+                    let restarts = self.restarts.iter().filter(|r| r.workload == wi);
+                    coeffs.extend(restarts.map(|r| (r.col, 1.0)));
                     let name = format!("run_once[{}]", w.name);
                     self.row(RowKind::TrainOnce { workload: wi }, name, 1.0, 1.0, coeffs);
                 }
@@ -1191,7 +1368,8 @@ fn assemble(
     let mut owed_by_contract: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
     for t in 0..p.count {
         let allocations = period_allocations(portfolio, catalog, cands, p, cols, solved, t);
-        let month = period_bill(
+        let restarts = restarts_in(portfolio, catalog, cands, p, cols, solved, t);
+        let mut month = period_bill(
             portfolio,
             catalog,
             p,
@@ -1201,10 +1379,14 @@ fn assemble(
             by_month.last(),
             &mut owed_by_contract,
         );
+        month.restart_usd = restarts.iter().fold(0.0, |sum, r| sum + r.usd);
+        month.restarts = restarts;
         by_month.push(month);
     }
     let migration_usd: f64 = by_month.iter().map(|m| m.migration_usd).sum();
-    let objective: f64 = by_month.iter().map(|m| m.cost_usd).sum::<f64>() + migration_usd + beyond;
+    let restart_usd: f64 = by_month.iter().map(|m| m.restart_usd).sum();
+    let objective: f64 =
+        by_month.iter().map(|m| m.cost_usd).sum::<f64>() + migration_usd + restart_usd + beyond;
     let bound = (solved.bound - (solved.objective - objective)).min(objective);
     MonthlyPlan {
         portfolio: portfolio.name.clone(),
@@ -1272,7 +1454,8 @@ fn reservations_bought(
     reservations
 }
 
-/// What the solution holds in period `t`: serving units, and training runs busy then.
+/// What the solution holds in period `t`: serving units, and training runs busy then (a run
+/// that restarts: on the placement it is on then).
 fn period_allocations(
     portfolio: &Portfolio,
     catalog: &Catalog,
@@ -1286,65 +1469,124 @@ fn period_allocations(
     let mut allocations = Vec::new();
     for (i, c) in cands.iter().enumerate() {
         let w = &portfolio.workloads[c.workload];
-        let (units, busy, days) = match (&c.kind, &w.kind) {
-            (CandidateKind::Serve { .. }, _) => (units_of(cols.units[i][t as usize]), 1.0, None),
+        let (units, busy) = match (&c.kind, &w.kind) {
+            (CandidateKind::Serve { .. }, _) => (units_of(cols.units[i][t as usize]), 1.0),
             (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
                 if units_of(cols.units[i][0]) == 0 {
                     continue;
                 }
-                let busy = p.training(job.start_month, *days);
-                match busy.into_iter().find(|(tt, _)| *tt == t) {
-                    Some((_, f)) => (1, f, Some(*days)),
+                match p
+                    .training(job.start_month, *days)
+                    .into_iter()
+                    .find(|(tt, _)| *tt == t)
+                {
+                    Some((_, f)) => (1, f),
                     None => continue,
                 }
             }
             _ => continue,
         };
-        if units == 0 {
+        if units > 0 {
+            allocations.push(allocation(portfolio, catalog, c, units, busy));
+        }
+    }
+    for r in cols.restarts.iter().filter(|r| units_of(r.col) > 0) {
+        let WorkloadKind::Training(job) = &portfolio.workloads[r.workload].kind else {
             continue;
-        }
-        let o = &catalog.offerings()[c.offering];
-        let mut a = MonthAllocation {
-            workload: w.name.clone(),
-            offering: o.id(),
-            chip: o.chip.clone(),
-            vendor: c.vendor.to_string(),
-            spot: c.spot,
-            instances: units * c.instances_per_unit,
-            chips: units * c.chips_per_unit,
-            busy_fraction: busy,
-            replica_tp: None,
-            replica_pp: None,
-            replicas: None,
-            requests_per_s: None,
-            train_config: None,
-            days,
-            global_batch_tokens: None,
         };
-        match &c.kind {
-            CandidateKind::Serve {
-                replica,
-                replicas_per_unit,
-                requests_per_s,
-                ..
-            } => {
-                a.replica_tp = Some(replica.tp);
-                a.replica_pp = Some(replica.pp);
-                a.replicas = Some(units * replicas_per_unit);
-                a.requests_per_s = Some(requests_per_s * f64::from(units));
-            }
-            CandidateKind::Train {
-                config,
-                global_batch_tokens,
-                ..
-            } => {
-                a.train_config = Some(*config);
-                a.global_batch_tokens = Some(*global_batch_tokens);
+        let segments = [
+            (r.first, p.training(job.start_month, r.first_days)),
+            (r.second, p.training(r.at_month + 1, r.second_days)),
+        ];
+        for (i, busy) in segments {
+            if let Some((_, f)) = busy.into_iter().find(|(tt, _)| *tt == t) {
+                allocations.push(allocation(portfolio, catalog, &cands[i], 1, f));
             }
         }
-        allocations.push(a);
     }
     allocations
+}
+
+/// `units` of candidate `c` held in a period, busy `busy` of it.
+fn allocation(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    c: &Candidate,
+    units: u32,
+    busy: f64,
+) -> MonthAllocation {
+    let o = &catalog.offerings()[c.offering];
+    let mut a = MonthAllocation {
+        workload: portfolio.workloads[c.workload].name.clone(),
+        offering: o.id(),
+        chip: o.chip.clone(),
+        vendor: c.vendor.to_string(),
+        spot: c.spot,
+        instances: units * c.instances_per_unit,
+        chips: units * c.chips_per_unit,
+        busy_fraction: busy,
+        replica_tp: None,
+        replica_pp: None,
+        replicas: None,
+        requests_per_s: None,
+        train_config: None,
+        days: None,
+        global_batch_tokens: None,
+    };
+    match &c.kind {
+        CandidateKind::Serve {
+            replica,
+            replicas_per_unit,
+            requests_per_s,
+            ..
+        } => {
+            a.replica_tp = Some(replica.tp);
+            a.replica_pp = Some(replica.pp);
+            a.replicas = Some(units * replicas_per_unit);
+            a.requests_per_s = Some(requests_per_s * f64::from(units));
+        }
+        CandidateKind::Train {
+            config,
+            global_batch_tokens,
+            days,
+            ..
+        } => {
+            a.train_config = Some(*config);
+            a.global_batch_tokens = Some(*global_batch_tokens);
+            a.days = Some(*days);
+        }
+    }
+    a
+}
+
+/// The training runs that restart in period `t` (0-based), with what each restart costs
+/// beyond the hours it is busy (`restart.usd`).
+fn restarts_in(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    cands: &[Candidate],
+    p: Periods,
+    cols: &Columns,
+    solved: &lp::Solved,
+    t: u32,
+) -> Vec<TrainingRestart> {
+    let id = |i: usize| catalog.offerings()[cands[i].offering].id();
+    cols.restarts
+        .iter()
+        .filter(|r| r.at_month / p.length == t && solved.values[r.col].round() > 0.0)
+        .filter_map(|r| {
+            let w = &portfolio.workloads[r.workload];
+            let WorkloadKind::Training(job) = &w.kind else {
+                return None;
+            };
+            Some(TrainingRestart {
+                workload: w.name.clone(),
+                from: id(r.first),
+                to: id(r.second),
+                usd: job.restart.map_or(0.0, |x| x.usd),
+            })
+        })
+        .collect()
 }
 
 /// Period `t`'s bill from what the plan holds (not from the solver's slack variables: an
@@ -1455,6 +1697,8 @@ fn period_bill(
         spend_by_provider,
         migrations,
         migration_usd,
+        restarts: Vec::new(),
+        restart_usd: 0.0,
     }
 }
 

@@ -89,6 +89,7 @@ pub fn portfolio(seed: u64, shape: &Shape) -> Portfolio {
                     seq_len: *rng.pick(&[2048u32, 4096]),
                     deadline_days: rng.range(5.0, 30.0).round(),
                     global_batch_tokens: None,
+                    restart: None,
                 }),
                 m,
             )

@@ -800,6 +800,7 @@ pub fn verify_months(
             v.push(format!("{}: never runs in the horizon", w.name));
         }
     }
+    total += training_runs(plan, portfolio, len, &mut v);
     total += payments_after_horizon(plan, portfolio, catalog, horizon.months, len);
     if (total - plan.objective_usd).abs() > 1e-6 * total.abs().max(1.0) {
         v.push(format!(
@@ -808,6 +809,108 @@ pub fn verify_months(
         ));
     }
     v
+}
+
+/// Where a training run is: offering, spot, layout.
+type RunPlacement<'a> = (&'a str, bool, Option<TrainConfig>);
+
+/// Each training run over time: one placement at a time, from its start period without a gap;
+/// moved to another placement only where the job allows restarts (`restart:`), each restart
+/// costing its overhead hours (busy, not working) and its fixed amount; all its work done by
+/// its deadline. Returns the restarts' fixed costs, checked against each period's.
+fn training_runs(
+    plan: &crate::multiperiod::MonthlyPlan,
+    portfolio: &Portfolio,
+    len: u32,
+    v: &mut Vec<String>,
+) -> f64 {
+    let days_per_period = f64::from(len) * DAYS_IN_YEAR / 12.0;
+    let mut restart_usd = vec![0.0; plan.by_month.len()];
+    for (w, job) in portfolio.training_jobs() {
+        // (period, placement, busy fraction, days the whole run takes on that layout)
+        let mut busy: Vec<(usize, RunPlacement, f64, f64)> = Vec::new();
+        for (t, month) in plan.by_month.iter().enumerate() {
+            let mine: Vec<_> = month
+                .allocations
+                .iter()
+                .filter(|a| a.workload == w.name)
+                .collect();
+            if mine.len() > 1 {
+                v.push(format!(
+                    "{}: on {} placements at once in period {}",
+                    w.name,
+                    mine.len(),
+                    t + 1
+                ));
+            }
+            for a in mine {
+                let key = (a.offering.as_str(), a.spot, a.train_config);
+                busy.push((t, key, a.busy_fraction, a.days.unwrap_or(f64::NAN)));
+            }
+        }
+        let Some(&(first, ..)) = busy.first() else {
+            continue;
+        };
+        let start = (job.start_month.saturating_sub(1) / len) as usize;
+        if first != start {
+            v.push(format!(
+                "{}: starts in period {}, not in its start period {}",
+                w.name,
+                first + 1,
+                start + 1
+            ));
+        }
+        let overhead_days = job.restart.map_or(0.0, |r| r.overhead_hours / 24.0);
+        let (mut work, mut elapsed) = (0.0, 0.0);
+        for (k, &(t, key, f, days)) in busy.iter().enumerate() {
+            let restarted = k > 0 && busy[k - 1].1 != key;
+            if k > 0 && busy[k - 1].0 + 1 != t {
+                v.push(format!(
+                    "{}: stops after period {} and resumes in period {}",
+                    w.name,
+                    busy[k - 1].0 + 1,
+                    t + 1
+                ));
+            }
+            if restarted {
+                match job.restart {
+                    None => v.push(format!(
+                        "{}: moves from {} to {} in period {}, but the job has no `restart:`",
+                        w.name,
+                        busy[k - 1].1.0,
+                        key.0,
+                        t + 1
+                    )),
+                    Some(r) => restart_usd[t] += r.usd,
+                }
+            }
+            let here = f * days_per_period;
+            // A restarted run first spends the overhead catching up, then works.
+            let overhead = if restarted { overhead_days } else { 0.0 };
+            work += (here - overhead).max(0.0) / days;
+            elapsed += here;
+        }
+        if work.is_nan() || work < 1.0 - 1e-6 {
+            v.push(format!("{}: does {:.1}% of its run", w.name, work * 100.0));
+        }
+        if !leq(elapsed, job.deadline_days) {
+            v.push(format!(
+                "{}: runs {elapsed:.1} days, deadline {} days",
+                w.name, job.deadline_days
+            ));
+        }
+    }
+    for (t, month) in plan.by_month.iter().enumerate() {
+        if (month.restart_usd - restart_usd[t]).abs() > TOL * restart_usd[t].max(1.0) {
+            v.push(format!(
+                "period {}: training restarts cost {:.2}, the plan says {:.2}",
+                t + 1,
+                restart_usd[t],
+                month.restart_usd
+            ));
+        }
+    }
+    restart_usd.iter().sum()
 }
 
 /// Reservations: bought ahead by the lead time, on a term the horizon quotes.

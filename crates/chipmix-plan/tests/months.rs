@@ -183,3 +183,109 @@ fn horizon_fields_are_validated_with_locations() {
         "{errors:#?}"
     );
 }
+
+/// A long training run whose cheapest offering's price jumps after the first month
+/// (`prices:`), with `restart:` set to `usd` per restart (`None`: no `restart:`).
+fn pretrain(restart_usd: Option<f64>) -> String {
+    let restart = restart_usd
+        .map(|u| format!("    restart: {{ overhead_hours: 6, usd: {u} }}\n"))
+        .unwrap_or_default();
+    format!(
+        "name: restart
+horizon:
+  months: 4
+workloads:
+  - name: pretrain
+    kind: training
+    model: llama-3-8b
+    tokens: 400B
+    seq_len: 8192
+    deadline_days: 110
+    software: [cuda]
+{restart}prices:
+  - {{ offering: aws/g6e.xlarge/us-east-1, usd_per_hour_by_month: [1.861, 9.0, 9.0, 9.0], source: test }}
+policy:
+  allowed_providers: [aws]
+"
+    )
+}
+
+/// A run stays where it starts unless the job allows restarts; allowed, it moves when what it
+/// saves is above the restart's cost, and not when below. The verifier re-derives the work
+/// done, the restart's cost and whether the job may restart at all.
+#[test]
+fn a_training_run_restarts_elsewhere_only_when_allowed_and_worth_it() {
+    let (stay, _, _) = plan(&pretrain(None));
+    let stays_put = |m: &MonthlyPlan| {
+        let offerings: std::collections::BTreeSet<&str> = m
+            .by_month
+            .iter()
+            .flat_map(|p| &p.allocations)
+            .map(|a| a.offering.as_str())
+            .collect();
+        offerings.len() == 1 && m.by_month.iter().all(|p| p.restarts.is_empty())
+    };
+    assert!(stays_put(&stay));
+
+    let (moved, p, c) = plan(&pretrain(Some(1000.0)));
+    assert!(!stays_put(&moved));
+    let restarts: Vec<_> = moved.by_month.iter().flat_map(|m| &m.restarts).collect();
+    assert_eq!(restarts.len(), 1, "{restarts:#?}");
+    assert_eq!(restarts[0].from, "aws/g6e.xlarge/us-east-1");
+    assert_eq!(moved.by_month[1].restart_usd, 1000.0);
+    // Worth more than the restart costs (both proven within 0.5%).
+    assert!(
+        moved.objective_usd + 1000.0 < stay.objective_usd * 0.995,
+        "{} vs {}",
+        moved.objective_usd,
+        stay.objective_usd
+    );
+
+    // A restart dearer than what it saves is not taken.
+    let saving = stay.objective_usd - moved.objective_usd;
+    let (dear, _, _) = plan(&pretrain(Some(saving * 2.0)));
+    assert!(stays_put(&dear));
+
+    // The verifier: a move the job does not allow, a run cut short, a restart cost misstated.
+    let cal = Calibration::builtin();
+    let (no_restart, _) = load(&pretrain(None));
+    let v = verify_months(&moved, &no_restart, &c, &cal);
+    assert!(v.iter().any(|e| e.contains("has no `restart:`")), "{v:#?}");
+    let mut short = moved.clone();
+    let last = short
+        .by_month
+        .iter_mut()
+        .rev()
+        .find_map(|m| m.allocations.first_mut())
+        .unwrap();
+    last.busy_fraction *= 0.5;
+    let v = verify_months(&short, &p, &c, &cal);
+    assert!(v.iter().any(|e| e.contains("of its run")), "{v:#?}");
+    let mut free = moved.clone();
+    free.by_month[1].restart_usd = 0.0;
+    let v = verify_months(&free, &p, &c, &cal);
+    assert!(
+        v.iter().any(|e| e.contains("training restarts cost")),
+        "{v:#?}"
+    );
+}
+
+#[test]
+fn restart_terms_are_validated_with_locations() {
+    let base = Catalog::builtin().unwrap();
+    for (restart, field) in [
+        ("{ usd: 5 }", "restart.overhead_hours"),
+        ("{ overhead_hours: -1 }", "restart.overhead_hours"),
+        ("{ overhead_hours: 2, usd: .nan }", "restart.usd"),
+        ("{ overhead_hours: 2, cost: 3 }", "restart.cost"),
+    ] {
+        let text = pretrain(Some(0.0)).replace("{ overhead_hours: 6, usd: 0 }", restart);
+        let errors = portfolio::parse("t.yaml", &text, Path::new("."), &base).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.line == 12 && e.to_string().contains(field)),
+            "{restart}: {errors:#?}"
+        );
+    }
+}

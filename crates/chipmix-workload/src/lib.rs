@@ -15,7 +15,7 @@ pub mod yaml;
 pub use model::{ModelSpec, ParamCounts};
 pub use portfolio::{
     CommitmentTerm, Contract, DEFAULT_MIGRATION_COST, FailureScope, Horizon, InferenceService,
-    MigrationCost, Policy, Portfolio, Precision, ReservationTerm, Resilience, ShareBasis, Slo,
-    SupplyRamp, TrainingJob, Workload, WorkloadKind,
+    MigrationCost, Policy, Portfolio, Precision, ReservationTerm, Resilience, Restart, ShareBasis,
+    Slo, SupplyRamp, TrainingJob, Workload, WorkloadKind,
 };
 pub use yaml::{Diagnostic, Severity};

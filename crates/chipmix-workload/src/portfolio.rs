@@ -195,6 +195,19 @@ pub struct TrainingJob {
     pub deadline_days: f64,
     /// Tokens per optimizer step; `None` lets the performance model choose.
     pub global_batch_tokens: Option<f64>,
+    /// Over time: the run may stop at the end of a period and resume from its checkpoint on
+    /// another placement, at this cost. `None`: it stays where it starts.
+    pub restart: Option<Restart>,
+}
+
+/// What resuming a training run elsewhere costs (`restart:` on a training job): the hours the
+/// new fleet spends loading the checkpoint and catching up (paid at its price, and the run
+/// lasts that much longer), and a fixed amount per restart (moving the checkpoint between
+/// clouds, say). Set both from your own restarts; chipmix has no default.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Restart {
+    pub overhead_hours: f64,
+    pub usd: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -538,6 +551,7 @@ const TRAINING: &[&str] = &[
     "deadline_days",
     "global_batch_tokens",
     "start_month",
+    "restart",
 ];
 const INFERENCE: &[&str] = &[
     "peak_requests_per_s",
@@ -1047,6 +1061,19 @@ fn check_provider(d: &mut Decoder, catalog: &Catalog, name: &str, pos: Pos, path
     false
 }
 
+/// `restart: {overhead_hours: 6, usd: 500}` on a training job (`usd` may be left out: 0).
+fn decode_restart(d: &mut Decoder, node: &Node, path: &str) -> Option<Restart> {
+    let f = d.fields(node, path, &["overhead_hours", "usd"])?;
+    let hours = d.req_number(&f, "overhead_hours", &limits::MIGRATION_HOURS);
+    let usd = d
+        .opt_number(&f, "usd", &limits::MIGRATION_USD)
+        .unwrap_or(0.0);
+    Some(Restart {
+        overhead_hours: hours?,
+        usd,
+    })
+}
+
 /// `migration_cost: {hours_of_price: 24}` or `{usd_per_instance: 500}` (exactly one; 0 turns
 /// the cost off).
 fn decode_migration_cost(d: &mut Decoder, node: &Node) -> Option<MigrationCost> {
@@ -1427,12 +1454,16 @@ fn decode_workload(
                 check_context(d, f, m, u64::from(s), "seq_len");
             }
             let start_month = d.opt_count(f, "start_month", &limits::MONTHS).unwrap_or(1);
+            let restart = f
+                .get("restart")
+                .and_then(|n| decode_restart(d, n, &f.child_path("restart")));
             WorkloadKind::Training(TrainingJob {
                 start_month,
                 tokens: tokens?,
                 seq_len: seq_len?,
                 deadline_days: deadline_days?,
                 global_batch_tokens,
+                restart,
             })
         }
         Kind::Inference => {

@@ -801,6 +801,10 @@ fn period_allocations(plan: &MonthlyPlan) -> Markup {
                     p.small { "Released since the previous " (plan.period_word()) ": "
                         (m.migrations.iter().map(|g| format!("{} × {} ({}) {}", g.instances, g.offering, g.workload, usd(g.usd))).collect::<Vec<_>>().join("; ")) }
                 }
+                @if !m.restarts.is_empty() {
+                    p.small.restarts { "Training resumed from its checkpoint elsewhere: "
+                        (m.restarts.iter().map(|r| format!("{} from {} to {} ({})", r.workload, r.from, r.to, usd(r.usd))).collect::<Vec<_>>().join("; ")) }
+                }
             }
         }
     }
