@@ -981,8 +981,10 @@ impl<'a> Builder<'a> {
     }
 
     /// `od = max(0, usage − reserved)` exactly, with a binary `z` (1: usage reaches the
-    /// reservations): `od − usage + reserved ≤ M(1 − z)` and `od ≤ M z`. `coeffs` is the row
-    /// `od − usage + reserved`.
+    /// reservations): `od ≤ usage` (valid, and it tightens the relaxation), then
+    /// `od − usage + reserved ≤ R(1 − z)` and `od ≤ U z`, where `R` bounds the reserved
+    /// instance-months and `U` the on-demand ones (the tightest constants `od ≤ usage` allows).
+    /// `coeffs` is the row `od − usage + reserved`.
     fn exact_on_demand(
         &mut self,
         oi: usize,
@@ -992,32 +994,32 @@ impl<'a> Builder<'a> {
         reserved: &[(usize, f64)],
         label: &str,
     ) {
-        let big = od_upper
-            + reserved
-                .iter()
-                .map(|&(c, a)| a * self.m.columns[c].upper)
-                .sum::<f64>();
-        if !big.is_finite() {
+        let reserved_upper: f64 = reserved
+            .iter()
+            .map(|&(c, a)| a * self.m.columns[c].upper)
+            .sum();
+        if !(reserved_upper.is_finite() && od_upper.is_finite()) {
             return;
         }
+        let kind = RowKind::OnDemand { offering: oi };
+        let mut used: Vec<(usize, f64)> = vec![(od, 1.0)];
+        used.extend(coeffs.iter().filter(|(_, a)| *a < 0.0).copied());
+        let name = format!("on_demand_used{label}");
+        self.row(kind.clone(), name, f64::NEG_INFINITY, 0.0, used);
         let z = self
             .m
             .column(format!("uses_reserved{label}"), 0.0, 0.0, 1.0, true);
         let mut row = coeffs.to_vec();
-        row.push((z, big));
+        row.push((z, reserved_upper));
+        let name = format!("on_demand_exact{label}");
+        self.row(kind.clone(), name, f64::NEG_INFINITY, reserved_upper, row);
+        let name = format!("on_demand_zero{label}");
         self.row(
-            RowKind::OnDemand { offering: oi },
-            format!("on_demand_exact{label}"),
-            f64::NEG_INFINITY,
-            big,
-            row,
-        );
-        self.row(
-            RowKind::OnDemand { offering: oi },
-            format!("on_demand_zero{label}"),
+            kind,
+            name,
             f64::NEG_INFINITY,
             0.0,
-            vec![(od, 1.0), (z, -big)],
+            vec![(od, 1.0), (z, -od_upper)],
         );
     }
 
