@@ -981,10 +981,8 @@ impl<'a> Builder<'a> {
     }
 
     /// `od = max(0, usage − reserved)` exactly, with a binary `z` (1: usage reaches the
-    /// reservations): `od ≤ usage` (valid, and it tightens the relaxation), then
-    /// `od − usage + reserved ≤ R(1 − z)` and `od ≤ U z`, where `R` bounds the reserved
-    /// instance-months and `U` the on-demand ones (the tightest constants `od ≤ usage` allows).
-    /// `coeffs` is the row `od − usage + reserved`.
+    /// reservations): `od − usage + reserved ≤ M(1 − z)` and `od ≤ M z`. `coeffs` is the row
+    /// `od − usage + reserved`.
     fn exact_on_demand(
         &mut self,
         oi: usize,
@@ -994,32 +992,32 @@ impl<'a> Builder<'a> {
         reserved: &[(usize, f64)],
         label: &str,
     ) {
-        let reserved_upper: f64 = reserved
-            .iter()
-            .map(|&(c, a)| a * self.m.columns[c].upper)
-            .sum();
-        if !(reserved_upper.is_finite() && od_upper.is_finite()) {
+        let big = od_upper
+            + reserved
+                .iter()
+                .map(|&(c, a)| a * self.m.columns[c].upper)
+                .sum::<f64>();
+        if !big.is_finite() {
             return;
         }
-        let kind = RowKind::OnDemand { offering: oi };
-        let mut used: Vec<(usize, f64)> = vec![(od, 1.0)];
-        used.extend(coeffs.iter().filter(|(_, a)| *a < 0.0).copied());
-        let name = format!("on_demand_used{label}");
-        self.row(kind.clone(), name, f64::NEG_INFINITY, 0.0, used);
         let z = self
             .m
             .column(format!("uses_reserved{label}"), 0.0, 0.0, 1.0, true);
         let mut row = coeffs.to_vec();
-        row.push((z, reserved_upper));
-        let name = format!("on_demand_exact{label}");
-        self.row(kind.clone(), name, f64::NEG_INFINITY, reserved_upper, row);
-        let name = format!("on_demand_zero{label}");
+        row.push((z, big));
         self.row(
-            kind,
-            name,
+            RowKind::OnDemand { offering: oi },
+            format!("on_demand_exact{label}"),
+            f64::NEG_INFINITY,
+            big,
+            row,
+        );
+        self.row(
+            RowKind::OnDemand { offering: oi },
+            format!("on_demand_zero{label}"),
             f64::NEG_INFINITY,
             0.0,
-            vec![(od, 1.0), (z, -od_upper)],
+            vec![(od, 1.0), (z, -big)],
         );
     }
 
@@ -1926,65 +1924,11 @@ impl MonthlyPlan {
         let month = self.by_month.get(period.checked_sub(1)? as usize)?;
         let p = self.periods();
         let t = period - 1;
-        let mut allocations = Vec::new();
-        for a in &month.allocations {
-            let o = catalog.find_offering(&a.offering).ok()?;
-            let oi = catalog.offerings().iter().position(|x| x.id() == o.id())?;
-            let list = if a.spot {
-                o.spot_usd_per_hour
-            } else {
-                o.usd_per_hour
-            }
-            .unwrap_or(0.0)
-                * price_factor(portfolio, catalog, oi, p, t);
-            let discount = if a.spot {
-                0.0
-            } else {
-                commitment_discount_over(portfolio, &o.provider, &o.chip, p.months(t))
-            };
-            let kind = match portfolio
-                .workloads
-                .iter()
-                .find(|w| w.name == a.workload)?
-                .kind
-            {
-                WorkloadKind::Inference(_) => crate::plan::WorkloadClass::Inference,
-                WorkloadKind::Training(_) => crate::plan::WorkloadClass::Training,
-            };
-            allocations.push(Allocation {
-                workload: a.workload.clone(),
-                kind,
-                offering: a.offering.clone(),
-                provider: o.provider.clone(),
-                region: o.region.clone(),
-                instance: o.instance_type.clone(),
-                chip: a.chip.clone(),
-                vendor: a.vendor.clone(),
-                spot: a.spot,
-                instances: a.instances,
-                chips: a.chips,
-                usd_per_month: list
-                    * (1.0 - discount)
-                    * f64::from(a.instances)
-                    * HOURS_PER_MONTH
-                    * a.busy_fraction,
-                list_usd_per_hour: list,
-                discount,
-                commitment: (discount > 0.0).then(|| o.provider.clone()),
-                replica_tp: a.replica_tp,
-                replica_pp: a.replica_pp,
-                replicas: a.replicas,
-                requests_per_s: a.requests_per_s,
-                batch: None,
-                ttft_ms: None,
-                tpot_ms: None,
-                train_config: a.train_config,
-                days: a.days,
-                tokens_per_s: None,
-                mfu: None,
-                global_batch_tokens: a.global_batch_tokens,
-            });
-        }
+        let allocations = month
+            .allocations
+            .iter()
+            .map(|a| period_allocation(a, portfolio, catalog, p, t))
+            .collect::<Option<Vec<_>>>()?;
         let services = portfolio
             .inference_services()
             .map(|(w, _)| {
@@ -2060,4 +2004,73 @@ impl MonthlyPlan {
             constraints: 0,
         })
     }
+}
+
+/// One allocation of a plan over time as a single-period [`crate::Allocation`]: priced at period
+/// `t`'s list price less its commitment discount. `None` when the allocation names an offering
+/// or workload the catalog or portfolio lacks.
+fn period_allocation(
+    a: &MonthAllocation,
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    p: Periods,
+    t: u32,
+) -> Option<crate::plan::Allocation> {
+    use crate::plan::Allocation;
+    let o = catalog.find_offering(&a.offering).ok()?;
+    let oi = catalog.offerings().iter().position(|x| x.id() == o.id())?;
+    let list = if a.spot {
+        o.spot_usd_per_hour
+    } else {
+        o.usd_per_hour
+    }
+    .unwrap_or(0.0)
+        * price_factor(portfolio, catalog, oi, p, t);
+    let discount = if a.spot {
+        0.0
+    } else {
+        commitment_discount_over(portfolio, &o.provider, &o.chip, p.months(t))
+    };
+    let kind = match portfolio
+        .workloads
+        .iter()
+        .find(|w| w.name == a.workload)?
+        .kind
+    {
+        WorkloadKind::Inference(_) => crate::plan::WorkloadClass::Inference,
+        WorkloadKind::Training(_) => crate::plan::WorkloadClass::Training,
+    };
+    Some(Allocation {
+        workload: a.workload.clone(),
+        kind,
+        offering: a.offering.clone(),
+        provider: o.provider.clone(),
+        region: o.region.clone(),
+        instance: o.instance_type.clone(),
+        chip: a.chip.clone(),
+        vendor: a.vendor.clone(),
+        spot: a.spot,
+        instances: a.instances,
+        chips: a.chips,
+        usd_per_month: list
+            * (1.0 - discount)
+            * f64::from(a.instances)
+            * HOURS_PER_MONTH
+            * a.busy_fraction,
+        list_usd_per_hour: list,
+        discount,
+        commitment: (discount > 0.0).then(|| o.provider.clone()),
+        replica_tp: a.replica_tp,
+        replica_pp: a.replica_pp,
+        replicas: a.replicas,
+        requests_per_s: a.requests_per_s,
+        batch: None,
+        ttft_ms: None,
+        tpot_ms: None,
+        train_config: a.train_config,
+        days: a.days,
+        tokens_per_s: None,
+        mfu: None,
+        global_batch_tokens: a.global_batch_tokens,
+    })
 }

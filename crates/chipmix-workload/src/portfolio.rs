@@ -1436,131 +1436,8 @@ fn decode_workload(
     }
 
     let kind = match kind? {
-        Kind::Training => {
-            let tokens = d.req_number(f, "tokens", &limits::TRAINING_TOKENS);
-            let seq_len = d.req_count(f, "seq_len", &limits::TOKENS_PER_SEQUENCE);
-            let deadline_days = d.req_number(f, "deadline_days", &limits::DEADLINE_DAYS);
-            let global_batch_tokens = d.opt_number(f, "global_batch_tokens", &limits::BATCH_TOKENS);
-            if let (Some(s), Some(g)) = (seq_len, global_batch_tokens)
-                && g < f64::from(s)
-            {
-                d.error(
-                    f.get("global_batch_tokens").map_or(f.pos, |n| n.pos),
-                    &f.child_path("global_batch_tokens"),
-                    format!("{g} is less than one sequence of seq_len = {s}"),
-                );
-            }
-            if let (Some(m), Some(s)) = (&model, seq_len) {
-                check_context(d, f, m, u64::from(s), "seq_len");
-            }
-            let start_month = d.opt_count(f, "start_month", &limits::MONTHS).unwrap_or(1);
-            let restart = f
-                .get("restart")
-                .and_then(|n| decode_restart(d, n, &f.child_path("restart")));
-            WorkloadKind::Training(TrainingJob {
-                start_month,
-                tokens: tokens?,
-                seq_len: seq_len?,
-                deadline_days: deadline_days?,
-                global_batch_tokens,
-                restart,
-            })
-        }
-        Kind::Inference => {
-            let peak = d.req_number(f, "peak_requests_per_s", &limits::REQUESTS_PER_S);
-            let prompt = d.req_count(f, "prompt_tokens", &limits::TOKENS_PER_SEQUENCE);
-            let output = d.req_count(f, "output_tokens", &limits::TOKENS_PER_SEQUENCE);
-            let slo = d.require(f, "slo").and_then(|n| {
-                let sf = d.fields(n, &f.child_path("slo"), &["ttft_ms", "tpot_ms"])?;
-                let ttft = d.req_number(&sf, "ttft_ms", &limits::LATENCY_MS);
-                let tpot = d.req_number(&sf, "tpot_ms", &limits::LATENCY_MS);
-                Some(Slo {
-                    ttft_ms: ttft?,
-                    tpot_ms: tpot?,
-                })
-            });
-            let default_policy_headroom = policy.map_or(0.0, |p| p.headroom);
-            let headroom = d
-                .opt_number(f, "headroom", &limits::HEADROOM)
-                .unwrap_or(default_policy_headroom);
-            let min_vendors = d
-                .opt_count(f, "min_vendors", &limits::VENDORS)
-                .unwrap_or(policy.map_or(1, |p| p.min_vendors_per_service));
-            let max_vendor_fraction = d
-                .opt_number(f, "max_vendor_fraction", &limits::FRACTION)
-                .unwrap_or(policy.map_or(1.0, |p| p.max_vendor_fraction_per_service));
-            // A per-vendor fraction f needs at least ceil(1/f) vendors, whatever min_vendors says.
-            if let Some(p) = policy {
-                let vendors = usable_vendors(catalog, p, &software);
-                let needed = min_vendors.max((1.0 / max_vendor_fraction - 1e-9).ceil() as u32);
-                if !software.is_empty() && (vendors.len() as u32) < needed {
-                    let (pos, path) = if vendors.is_empty() {
-                        (
-                            f.get("software").map_or(f.pos, |n| n.pos),
-                            f.child_path("software"),
-                        )
-                    } else {
-                        (
-                            f.get("min_vendors")
-                                .or(f.get("max_vendor_fraction"))
-                                .map_or(f.pos, |n| n.pos),
-                            f.child_path("min_vendors"),
-                        )
-                    };
-                    d.error(
-                        pos,
-                        &path,
-                        if vendors.is_empty() {
-                            format!(
-                                "no vendor sells priced chips for [{}] within the policy (check policy.allowed_providers, allowed_regions and allowed_vendors, and the workload's software)",
-                                software.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                            )
-                        } else {
-                            format!(
-                                "needs {needed} distinct vendor(s), but only {} sell(s) chips for [{}] within the policy ({})",
-                                vendors.len(),
-                                software.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-                                vendors.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-                            )
-                        },
-                    );
-                }
-            }
-            if let (Some(m), Some(p), Some(o)) = (&model, prompt, output) {
-                check_context(d, f, m, u64::from(p) + u64::from(o), "prompt_tokens");
-            }
-            let growth_monthly = d
-                .opt_number(f, "growth_monthly", &limits::GROWTH_MONTHLY)
-                .unwrap_or(0.0);
-            let demand_by_month = f.get("demand_by_month").and_then(|n| {
-                let path = f.child_path("demand_by_month");
-                let items = d.seq(n, &path)?;
-                let mut out = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    let v = d.number_in(
-                        item,
-                        &format!("{path}[{i}]"),
-                        &limits::REQUESTS_PER_S_OR_ZERO,
-                    )?;
-                    out.push(v);
-                }
-                if out.is_empty() {
-                    d.error(n.pos, &path, "must list at least one month");
-                }
-                Some(out)
-            });
-            WorkloadKind::Inference(InferenceService {
-                peak_requests_per_s: peak?,
-                prompt_tokens: prompt?,
-                output_tokens: output?,
-                slo: slo?,
-                headroom,
-                min_vendors,
-                max_vendor_fraction,
-                growth_monthly,
-                demand_by_month,
-            })
-        }
+        Kind::Training => decode_training(d, f, model.as_ref())?,
+        Kind::Inference => decode_inference(d, f, model.as_ref(), catalog, policy, &software)?,
     };
     Some(Workload {
         name: name?,
@@ -1572,6 +1449,147 @@ fn decode_workload(
         precision,
         kind,
     })
+}
+
+/// A training job's own fields.
+fn decode_training(
+    d: &mut Decoder,
+    f: &Fields<'_>,
+    model: Option<&ModelSpec>,
+) -> Option<WorkloadKind> {
+    let tokens = d.req_number(f, "tokens", &limits::TRAINING_TOKENS);
+    let seq_len = d.req_count(f, "seq_len", &limits::TOKENS_PER_SEQUENCE);
+    let deadline_days = d.req_number(f, "deadline_days", &limits::DEADLINE_DAYS);
+    let global_batch_tokens = d.opt_number(f, "global_batch_tokens", &limits::BATCH_TOKENS);
+    if let (Some(s), Some(g)) = (seq_len, global_batch_tokens)
+        && g < f64::from(s)
+    {
+        d.error(
+            f.get("global_batch_tokens").map_or(f.pos, |n| n.pos),
+            &f.child_path("global_batch_tokens"),
+            format!("{g} is less than one sequence of seq_len = {s}"),
+        );
+    }
+    if let (Some(m), Some(s)) = (model, seq_len) {
+        check_context(d, f, m, u64::from(s), "seq_len");
+    }
+    let start_month = d.opt_count(f, "start_month", &limits::MONTHS).unwrap_or(1);
+    let restart = f
+        .get("restart")
+        .and_then(|n| decode_restart(d, n, &f.child_path("restart")));
+    Some(WorkloadKind::Training(TrainingJob {
+        start_month,
+        tokens: tokens?,
+        seq_len: seq_len?,
+        deadline_days: deadline_days?,
+        global_batch_tokens,
+        restart,
+    }))
+}
+
+/// An inference service's own fields; per-service vendor rules default to the policy's and are
+/// checked against the vendors it can use.
+fn decode_inference(
+    d: &mut Decoder,
+    f: &Fields<'_>,
+    model: Option<&ModelSpec>,
+    catalog: &Catalog,
+    policy: Option<&Policy>,
+    software: &[SoftwareStack],
+) -> Option<WorkloadKind> {
+    let peak = d.req_number(f, "peak_requests_per_s", &limits::REQUESTS_PER_S);
+    let prompt = d.req_count(f, "prompt_tokens", &limits::TOKENS_PER_SEQUENCE);
+    let output = d.req_count(f, "output_tokens", &limits::TOKENS_PER_SEQUENCE);
+    let slo = d.require(f, "slo").and_then(|n| {
+        let sf = d.fields(n, &f.child_path("slo"), &["ttft_ms", "tpot_ms"])?;
+        let ttft = d.req_number(&sf, "ttft_ms", &limits::LATENCY_MS);
+        let tpot = d.req_number(&sf, "tpot_ms", &limits::LATENCY_MS);
+        Some(Slo {
+            ttft_ms: ttft?,
+            tpot_ms: tpot?,
+        })
+    });
+    let default_policy_headroom = policy.map_or(0.0, |p| p.headroom);
+    let headroom = d
+        .opt_number(f, "headroom", &limits::HEADROOM)
+        .unwrap_or(default_policy_headroom);
+    let min_vendors = d
+        .opt_count(f, "min_vendors", &limits::VENDORS)
+        .unwrap_or(policy.map_or(1, |p| p.min_vendors_per_service));
+    let max_vendor_fraction = d
+        .opt_number(f, "max_vendor_fraction", &limits::FRACTION)
+        .unwrap_or(policy.map_or(1.0, |p| p.max_vendor_fraction_per_service));
+    // A per-vendor fraction f needs at least ceil(1/f) vendors, whatever min_vendors says.
+    if let Some(p) = policy {
+        let vendors = usable_vendors(catalog, p, software);
+        let needed = min_vendors.max((1.0 / max_vendor_fraction - 1e-9).ceil() as u32);
+        if !software.is_empty() && (vendors.len() as u32) < needed {
+            let (pos, path) = if vendors.is_empty() {
+                (
+                    f.get("software").map_or(f.pos, |n| n.pos),
+                    f.child_path("software"),
+                )
+            } else {
+                (
+                    f.get("min_vendors")
+                        .or(f.get("max_vendor_fraction"))
+                        .map_or(f.pos, |n| n.pos),
+                    f.child_path("min_vendors"),
+                )
+            };
+            d.error(
+                pos,
+                &path,
+                if vendors.is_empty() {
+                    format!(
+                        "no vendor sells priced chips for [{}] within the policy (check policy.allowed_providers, allowed_regions and allowed_vendors, and the workload's software)",
+                        software.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                } else {
+                    format!(
+                        "needs {needed} distinct vendor(s), but only {} sell(s) chips for [{}] within the policy ({})",
+                        vendors.len(),
+                        software.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                        vendors.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                    )
+                },
+            );
+        }
+    }
+    if let (Some(m), Some(p), Some(o)) = (model, prompt, output) {
+        check_context(d, f, m, u64::from(p) + u64::from(o), "prompt_tokens");
+    }
+    let growth_monthly = d
+        .opt_number(f, "growth_monthly", &limits::GROWTH_MONTHLY)
+        .unwrap_or(0.0);
+    let demand_by_month = f.get("demand_by_month").and_then(|n| {
+        let path = f.child_path("demand_by_month");
+        let items = d.seq(n, &path)?;
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let v = d.number_in(
+                item,
+                &format!("{path}[{i}]"),
+                &limits::REQUESTS_PER_S_OR_ZERO,
+            )?;
+            out.push(v);
+        }
+        if out.is_empty() {
+            d.error(n.pos, &path, "must list at least one month");
+        }
+        Some(out)
+    });
+    Some(WorkloadKind::Inference(InferenceService {
+        peak_requests_per_s: peak?,
+        prompt_tokens: prompt?,
+        output_tokens: output?,
+        slo: slo?,
+        headroom,
+        min_vendors,
+        max_vendor_fraction,
+        growth_monthly,
+        demand_by_month,
+    }))
 }
 
 /// Warns when a sequence is longer than the model was built for: it may still run (RoPE
