@@ -757,6 +757,7 @@ fn allocation(
         instances: units * c.instances_per_unit,
         chips: units * c.chips_per_unit,
         usd_per_month: f.unit_spend[i] * f64::from(units),
+        reserved_usd_per_month: 0.0,
         list_usd_per_hour: c.usd_per_unit_hour / f64::from(c.instances_per_unit),
         discount,
         commitment: f.discount_contract[i]

@@ -1900,6 +1900,48 @@ impl MonthlyPlan {
         ))
     }
 
+    /// Prices the instance-months reservations cover in `month` at their reservations' rate:
+    /// the period's reserved instances go to its on-demand allocations on the same offering in
+    /// order, as the bill nets them (on-demand pays only for what reservations do not cover),
+    /// so the allocations' on-demand parts add up to the period's on-demand bill. `allocations`
+    /// are `month.allocations`, in order, as single-period allocations.
+    fn net_reservations(&self, month: &Month, allocations: &mut [crate::plan::Allocation]) {
+        let m0 = month.first_month - 1;
+        for (offering, &n) in &month.reserved_instances {
+            // USD per reserved instance-month: the active reservations' average.
+            let (usd, count) = self
+                .reservations
+                .iter()
+                .filter(|r| {
+                    let first = r.usable_from_month - 1;
+                    &r.offering == offering && first <= m0 && m0 < first + 12 * r.term_years
+                })
+                .fold((0.0, 0u32), |(u, c), r| {
+                    (u + r.usd_per_month, c + r.instances)
+                });
+            if count == 0 {
+                continue;
+            }
+            let rate = usd / f64::from(count);
+            let mut left = f64::from(n);
+            for (held, a) in month.allocations.iter().zip(allocations.iter_mut()) {
+                if held.spot || &held.offering != offering {
+                    continue;
+                }
+                // Instance-months a month.
+                let used = f64::from(held.instances) * held.busy_fraction;
+                let covered = used.min(left);
+                if covered <= 0.0 {
+                    continue;
+                }
+                left -= covered;
+                a.reserved_usd_per_month = covered * rate;
+                a.usd_per_month =
+                    a.usd_per_month * (1.0 - covered / used) + a.reserved_usd_per_month;
+            }
+        }
+    }
+
     /// The plan's periods (no lead time: it is only needed to build the model).
     fn periods(&self) -> Periods {
         Periods {
@@ -1924,11 +1966,12 @@ impl MonthlyPlan {
         let month = self.by_month.get(period.checked_sub(1)? as usize)?;
         let p = self.periods();
         let t = period - 1;
-        let allocations = month
+        let mut allocations = month
             .allocations
             .iter()
             .map(|a| period_allocation(a, portfolio, catalog, p, t))
             .collect::<Option<Vec<_>>>()?;
+        self.net_reservations(month, &mut allocations);
         let services = portfolio
             .inference_services()
             .map(|(w, _)| {
@@ -1996,7 +2039,7 @@ impl MonthlyPlan {
             rule_costs: Vec::new(),
             baselines: Vec::new(),
             warnings: vec![format!(
-                "period {period} of a plan over time: allocations priced at list less commitment discounts, reservations not netted per allocation; the period's bill is {} a month",
+                "period {period} of a plan over time: allocations priced at the period's list price less commitment discounts, the instance-months reservations cover at their reservations' rate (idle reservations are in the period's bill, not in an allocation); the period's bill is {} a month",
                 crate::plan::usd(month.cost_usd * per_month)
             )],
             candidates: 0,
@@ -2057,6 +2100,7 @@ fn period_allocation(
             * f64::from(a.instances)
             * HOURS_PER_MONTH
             * a.busy_fraction,
+        reserved_usd_per_month: 0.0,
         list_usd_per_hour: list,
         discount,
         commitment: (discount > 0.0).then(|| o.provider.clone()),

@@ -69,6 +69,10 @@ impl std::fmt::Display for ContractKind {
     }
 }
 
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
 /// One line of the plan: a workload on an offering.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Allocation {
@@ -86,6 +90,10 @@ pub struct Allocation {
     /// Spend after commitment discounts, averaged over the horizon (a training run's cost is
     /// spread over the horizon's months).
     pub usd_per_month: f64,
+    /// Of `usd_per_month`, what is paid for reserved instances (a period of a plan over time):
+    /// owed whether or not they run, so a shock to prices or supply does not change it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reserved_usd_per_month: f64,
     /// List price of one instance (the spot price for spot allocations).
     pub list_usd_per_hour: f64,
     pub discount: f64,

@@ -289,3 +289,36 @@ fn restart_terms_are_validated_with_locations() {
         );
     }
 }
+
+/// A period's fleet as a single-period plan nets reservations per allocation, as the bill does:
+/// the allocations' parts beyond reservations add up to the period's on-demand and spot bill,
+/// and their reserved parts to at most its reservation payments (idle ones stay in the bill).
+#[test]
+fn period_plans_net_reservations_per_allocation_as_the_bill_does() {
+    let (m, p, c) = plan(&growing(1, ""));
+    assert!(!m.reservations.is_empty(), "the example buys reservations");
+    let mut netted = 0;
+    for month in &m.by_month {
+        let len = f64::from(month.months);
+        let fleet = m.period_plan(month.month, &p, &c).unwrap();
+        let variable: f64 = fleet
+            .allocations
+            .iter()
+            .map(|a| a.usd_per_month - a.reserved_usd_per_month)
+            .sum();
+        let reserved: f64 = fleet
+            .allocations
+            .iter()
+            .map(|a| a.reserved_usd_per_month)
+            .sum();
+        let bill = (month.on_demand_usd + month.spot_usd) / len;
+        assert!(
+            (variable - bill).abs() <= 1e-6 * bill.max(1.0),
+            "period {}: {variable} vs {bill}",
+            month.month
+        );
+        assert!(reserved <= month.reserved_usd / len * (1.0 + 1e-9) + 1e-9);
+        netted += usize::from(reserved > 0.0);
+    }
+    assert!(netted > 0);
+}

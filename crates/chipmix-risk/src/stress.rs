@@ -201,7 +201,8 @@ pub struct FixedPlan {
 struct FixedAllocation {
     offering: usize,
     workload: usize,
-    usd_per_month: f64,
+    /// What a shock can change: the spend beyond reserved instances (owed whatever happens).
+    variable_usd_per_month: f64,
     requests_per_s: f64,
     /// tp × pp × dp for training.
     train: Option<(u32, f64)>,
@@ -230,7 +231,7 @@ impl FixedPlan {
                         .workloads
                         .iter()
                         .position(|w| w.name == a.workload)?,
-                    usd_per_month: a.usd_per_month,
+                    variable_usd_per_month: a.usd_per_month - a.reserved_usd_per_month,
                     requests_per_s: a.requests_per_s.unwrap_or(0.0),
                     train: match (a.train_config, a.days) {
                         (Some(cfg), Some(days)) => Some((cfg.dp, days)),
@@ -283,11 +284,13 @@ impl FixedPlan {
     pub fn evaluate(&self, levels: &Levels) -> FixedOutcome {
         let mut served = vec![0.0; self.workloads.len()];
         let mut jobs: Vec<Option<(u32, u32, f64)>> = vec![None; self.workloads.len()];
-        let mut spend = 0.0;
+        // The plan's spend, changed only where the shock reaches: what is not reserved, scaled
+        // by the instances kept and the price factor.
+        let mut spend = self.base_spend_usd_per_month;
         for a in &self.allocations {
             let kept = self.kept(levels, a.offering);
             served[a.workload] += a.requests_per_s * kept;
-            spend += a.usd_per_month * kept * levels.price[a.offering];
+            spend += a.variable_usd_per_month * (kept * levels.price[a.offering] - 1.0);
             if let Some((dp, days)) = a.train {
                 let after = (f64::from(dp) * kept + 1e-9).floor() as u32;
                 jobs[a.workload] = Some((dp, after, days));

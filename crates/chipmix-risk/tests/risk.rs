@@ -682,3 +682,79 @@ proptest! {
         let _ = portfolio::parse_with("t.yaml", &text, &root().join("examples"), &base, &[(&path, value)]);
     }
 }
+
+/// Over time a plan's reserved instances are owed whatever a shock does: kept as it is under a
+/// shock that changes nothing, each period costs what it cost; under a doubling of prices, it
+/// costs more by exactly what is not reserved (on-demand and spot), not by its whole bill.
+#[test]
+fn stress_over_time_leaves_reservation_payments_alone() {
+    let text = "name: tripling
+horizon:
+  months: 12
+  lead_months: 1
+  reservations:
+    - { provider: aws, term_years: 1, discount: 0.35, source: test }
+workloads:
+  - name: assistant
+    kind: inference
+    model: llama-3-8b
+    peak_requests_per_s: 400
+    demand_by_month: [400, 440, 480, 530, 580, 640, 700, 770, 850, 940, 1060, 1200]
+    prompt_tokens: 1024
+    output_tokens: 64
+    slo: { ttft_ms: 800, tpot_ms: 30 }
+    software: [neuron]
+policy:
+  allowed_providers: [aws]
+";
+    let cal = Calibration::builtin();
+    let (p, c) = load(text);
+    let ctx = Context {
+        portfolio: &p,
+        catalog: &c,
+        calibration: &cal,
+        options: options(0.005),
+        watch: Watch::NONE,
+    };
+    let base = ctx.planned_on(&p, &c).unwrap();
+    let shock = |kind, factor| Scenario {
+        name: "t".into(),
+        description: String::new(),
+        shocks: vec![Shock {
+            kind,
+            factor,
+            target: Target::All,
+        }],
+    };
+    let same = stress::stress(&ctx, &base, &shock(ShockKind::Capacity, 1.0), true);
+    let doubled = stress::stress(&ctx, &base, &shock(ShockKind::Price, 2.0), true);
+    let mut reserved_somewhere = false;
+    for (t, plan) in base.periods.iter().enumerate() {
+        let o = &same.fixed_by_period[t];
+        assert!(
+            (o.cost_usd_per_month - o.base_cost_usd_per_month).abs()
+                < 1e-6 * o.base_cost_usd_per_month,
+            "period {}: {} vs {}",
+            t + 1,
+            o.cost_usd_per_month,
+            o.base_cost_usd_per_month
+        );
+        let variable: f64 = plan
+            .allocations
+            .iter()
+            .map(|a| a.usd_per_month - a.reserved_usd_per_month)
+            .sum();
+        reserved_somewhere |= plan
+            .allocations
+            .iter()
+            .any(|a| a.reserved_usd_per_month > 0.0);
+        let d = &doubled.fixed_by_period[t];
+        let rise = d.cost_usd_per_month - d.base_cost_usd_per_month;
+        assert!(
+            (rise - variable).abs() < 1e-6 * variable.max(1.0),
+            "period {}: +{rise} vs {variable}",
+            t + 1
+        );
+    }
+    assert!(reserved_somewhere);
+}
