@@ -1363,12 +1363,20 @@ fn assemble(
             "reservations run past the {months}-month horizon: ${beyond:.0} of the plan's cost is owed after it"
         ));
     }
+    let solution = Solution {
+        portfolio,
+        catalog,
+        cands,
+        p,
+        cols,
+        solved,
+    };
     let mut by_month: Vec<Month> = Vec::new();
     // Per commitment: (owed over the horizon, shortfall over the horizon).
     let mut owed_by_contract: BTreeMap<usize, (f64, f64)> = BTreeMap::new();
     for t in 0..p.count {
-        let allocations = period_allocations(portfolio, catalog, cands, p, cols, solved, t);
-        let restarts = restarts_in(portfolio, catalog, cands, p, cols, solved, t);
+        let allocations = solution.allocations(t);
+        let restarts = solution.restarts(t);
         let mut month = period_bill(
             portfolio,
             catalog,
@@ -1454,57 +1462,99 @@ fn reservations_bought(
     reservations
 }
 
-/// What the solution holds in period `t`: serving units, and training runs busy then (a run
-/// that restarts: on the placement it is on then).
-fn period_allocations(
-    portfolio: &Portfolio,
-    catalog: &Catalog,
-    cands: &[Candidate],
+/// A solved model over time, read back period by period.
+struct Solution<'a> {
+    portfolio: &'a Portfolio,
+    catalog: &'a Catalog,
+    cands: &'a [Candidate],
     p: Periods,
-    cols: &Columns,
-    solved: &lp::Solved,
-    t: u32,
-) -> Vec<MonthAllocation> {
-    let units_of = |c: usize| solved.values[c].round().max(0.0) as u32;
-    let mut allocations = Vec::new();
-    for (i, c) in cands.iter().enumerate() {
-        let w = &portfolio.workloads[c.workload];
-        let (units, busy) = match (&c.kind, &w.kind) {
-            (CandidateKind::Serve { .. }, _) => (units_of(cols.units[i][t as usize]), 1.0),
-            (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
-                if units_of(cols.units[i][0]) == 0 {
-                    continue;
+    cols: &'a Columns,
+    solved: &'a lp::Solved,
+}
+
+impl Solution<'_> {
+    /// What the solution holds in period `t`: serving units, and training runs busy then (a
+    /// run that restarts: on the placement it is on then).
+    fn allocations(&self, t: u32) -> Vec<MonthAllocation> {
+        let Solution {
+            portfolio,
+            catalog,
+            cands,
+            p,
+            cols,
+            solved,
+        } = *self;
+        let units_of = |c: usize| solved.values[c].round().max(0.0) as u32;
+        let mut allocations = Vec::new();
+        for (i, c) in cands.iter().enumerate() {
+            let w = &portfolio.workloads[c.workload];
+            let (units, busy) = match (&c.kind, &w.kind) {
+                (CandidateKind::Serve { .. }, _) => (units_of(cols.units[i][t as usize]), 1.0),
+                (CandidateKind::Train { days, .. }, WorkloadKind::Training(job)) => {
+                    if units_of(cols.units[i][0]) == 0 {
+                        continue;
+                    }
+                    match p
+                        .training(job.start_month, *days)
+                        .into_iter()
+                        .find(|(tt, _)| *tt == t)
+                    {
+                        Some((_, f)) => (1, f),
+                        None => continue,
+                    }
                 }
-                match p
-                    .training(job.start_month, *days)
-                    .into_iter()
-                    .find(|(tt, _)| *tt == t)
-                {
-                    Some((_, f)) => (1, f),
-                    None => continue,
+                _ => continue,
+            };
+            if units > 0 {
+                allocations.push(allocation(portfolio, catalog, c, units, busy));
+            }
+        }
+        for r in cols.restarts.iter().filter(|r| units_of(r.col) > 0) {
+            let WorkloadKind::Training(job) = &portfolio.workloads[r.workload].kind else {
+                continue;
+            };
+            let segments = [
+                (r.first, p.training(job.start_month, r.first_days)),
+                (r.second, p.training(r.at_month + 1, r.second_days)),
+            ];
+            for (i, busy) in segments {
+                if let Some((_, f)) = busy.into_iter().find(|(tt, _)| *tt == t) {
+                    allocations.push(allocation(portfolio, catalog, &cands[i], 1, f));
                 }
             }
-            _ => continue,
-        };
-        if units > 0 {
-            allocations.push(allocation(portfolio, catalog, c, units, busy));
         }
+        allocations
     }
-    for r in cols.restarts.iter().filter(|r| units_of(r.col) > 0) {
-        let WorkloadKind::Training(job) = &portfolio.workloads[r.workload].kind else {
-            continue;
-        };
-        let segments = [
-            (r.first, p.training(job.start_month, r.first_days)),
-            (r.second, p.training(r.at_month + 1, r.second_days)),
-        ];
-        for (i, busy) in segments {
-            if let Some((_, f)) = busy.into_iter().find(|(tt, _)| *tt == t) {
-                allocations.push(allocation(portfolio, catalog, &cands[i], 1, f));
-            }
-        }
+
+    /// The training runs that restart in period `t` (0-based), with what each restart costs
+    /// beyond the hours it is busy (`restart.usd`).
+    fn restarts(&self, t: u32) -> Vec<TrainingRestart> {
+        let Solution {
+            portfolio,
+            catalog,
+            cands,
+            p,
+            cols,
+            solved,
+        } = *self;
+        let id = |i: usize| catalog.offerings()[cands[i].offering].id();
+        cols.restarts
+            .iter()
+            .filter(|r| r.at_month / p.length == t && solved.values[r.col].round() > 0.0)
+            .filter_map(|r| {
+                let w = &portfolio.workloads[r.workload];
+                let WorkloadKind::Training(job) = &w.kind else {
+                    return None;
+                };
+                Some(TrainingRestart {
+                    workload: w.name.clone(),
+                    from: id(r.first),
+                    to: id(r.second),
+                    usd: job.restart.map_or(0.0, |x| x.usd),
+                })
+            })
+            .collect()
     }
-    allocations
 }
 
 /// `units` of candidate `c` held in a period, busy `busy` of it.
@@ -1557,36 +1607,6 @@ fn allocation(
         }
     }
     a
-}
-
-/// The training runs that restart in period `t` (0-based), with what each restart costs
-/// beyond the hours it is busy (`restart.usd`).
-fn restarts_in(
-    portfolio: &Portfolio,
-    catalog: &Catalog,
-    cands: &[Candidate],
-    p: Periods,
-    cols: &Columns,
-    solved: &lp::Solved,
-    t: u32,
-) -> Vec<TrainingRestart> {
-    let id = |i: usize| catalog.offerings()[cands[i].offering].id();
-    cols.restarts
-        .iter()
-        .filter(|r| r.at_month / p.length == t && solved.values[r.col].round() > 0.0)
-        .filter_map(|r| {
-            let w = &portfolio.workloads[r.workload];
-            let WorkloadKind::Training(job) = &w.kind else {
-                return None;
-            };
-            Some(TrainingRestart {
-                workload: w.name.clone(),
-                from: id(r.first),
-                to: id(r.second),
-                usd: job.restart.map_or(0.0, |x| x.usd),
-            })
-        })
-        .collect()
 }
 
 /// Period `t`'s bill from what the plan holds (not from the solver's slack variables: an

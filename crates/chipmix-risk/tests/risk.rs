@@ -49,6 +49,19 @@ fn planned(p: &Portfolio, c: &Catalog, cal: &Calibration, gap: f64) -> Plan {
     ctx.plan().unwrap()
 }
 
+/// One shock of `kind` by `factor` on everything.
+fn everything(kind: ShockKind, factor: f64) -> Scenario {
+    Scenario {
+        name: "everything".into(),
+        description: String::new(),
+        shocks: vec![Shock {
+            kind,
+            factor,
+            target: Target::All,
+        }],
+    }
+}
+
 fn with_resilience(min_served: f64) -> String {
     frontier_text().replace(
         "  headroom: 0.2 ",
@@ -403,16 +416,7 @@ fn monte_carlo_over_time_shocks_each_period_as_stress_does() {
     };
     let r = montecarlo::run(&ctx, &base, &always, &|_| {});
     assert_eq!((r.horizon_months, r.period_months), (Some(4), Some(1)));
-    let half = Scenario {
-        name: "half".into(),
-        description: String::new(),
-        shocks: vec![Shock {
-            kind: ShockKind::Capacity,
-            factor: 0.5,
-            target: Target::All,
-        }],
-    };
-    let s = stress::stress(&ctx, &base, &half, true);
+    let s = stress::stress(&ctx, &base, &everything(ShockKind::Capacity, 0.5), true);
     let by_period: Vec<f64> = s
         .fixed_by_period
         .iter()
@@ -717,17 +721,8 @@ policy:
         watch: Watch::NONE,
     };
     let base = ctx.planned_on(&p, &c).unwrap();
-    let shock = |kind, factor| Scenario {
-        name: "t".into(),
-        description: String::new(),
-        shocks: vec![Shock {
-            kind,
-            factor,
-            target: Target::All,
-        }],
-    };
-    let same = stress::stress(&ctx, &base, &shock(ShockKind::Capacity, 1.0), true);
-    let doubled = stress::stress(&ctx, &base, &shock(ShockKind::Price, 2.0), true);
+    let same = stress::stress(&ctx, &base, &everything(ShockKind::Capacity, 1.0), true);
+    let doubled = stress::stress(&ctx, &base, &everything(ShockKind::Price, 2.0), true);
     let mut reserved_somewhere = false;
     for (t, plan) in base.periods.iter().enumerate() {
         let o = &same.fixed_by_period[t];
