@@ -1476,14 +1476,8 @@ impl Solution<'_> {
     /// What the solution holds in period `t`: serving units, and training runs busy then (a
     /// run that restarts: on the placement it is on then).
     fn allocations(&self, t: u32) -> Vec<MonthAllocation> {
-        let Solution {
-            portfolio,
-            catalog,
-            cands,
-            p,
-            cols,
-            solved,
-        } = *self;
+        let (portfolio, catalog, cands) = (self.portfolio, self.catalog, self.cands);
+        let (p, cols, solved) = (self.p, self.cols, self.solved);
         let units_of = |c: usize| solved.values[c].round().max(0.0) as u32;
         let mut allocations = Vec::new();
         for (i, c) in cands.iter().enumerate() {
@@ -1529,14 +1523,8 @@ impl Solution<'_> {
     /// The training runs that restart in period `t` (0-based), with what each restart costs
     /// beyond the hours it is busy (`restart.usd`).
     fn restarts(&self, t: u32) -> Vec<TrainingRestart> {
-        let Solution {
-            portfolio,
-            catalog,
-            cands,
-            p,
-            cols,
-            solved,
-        } = *self;
+        let (portfolio, catalog, cands) = (self.portfolio, self.catalog, self.cands);
+        let (p, cols, solved) = (self.p, self.cols, self.solved);
         let id = |i: usize| catalog.offerings()[cands[i].offering].id();
         cols.restarts
             .iter()
