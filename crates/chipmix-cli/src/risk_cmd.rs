@@ -415,6 +415,30 @@ fn over_time_line(r: &StressReport, markdown: bool) -> Option<String> {
 
 fn stress_text(r: &StressReport, markdown: bool) -> String {
     let mut s = String::new();
+    stress_heading(&mut s, r, markdown);
+    if let Some(line) = over_time_line(r, markdown) {
+        let _ = writeln!(s, "{line}");
+    }
+    let f = &r.fixed_plan;
+    fixed_tables(&mut s, f, markdown);
+    let _ = writeln!(
+        s,
+        "\nunserved demand: {:.1}% of all services' peak; the instances still held cost {} per month at the shocked prices (today's plan {}{}, {})",
+        f.unserved_fraction * 100.0,
+        usd(f.cost_usd_per_month),
+        usd(f.base_cost_usd_per_month),
+        r.worst_period
+            .map_or(String::new(), |t| format!(" in period {t}")),
+        pct(f.cost_usd_per_month / f.base_cost_usd_per_month.max(1e-9) - 1.0)
+    );
+    if let Some(rp) = &r.replan {
+        replan_text(&mut s, r, rp, markdown);
+    }
+    s
+}
+
+/// The scenario's title and shocks, and (Markdown) the chart of what today's plan still serves.
+fn stress_heading(s: &mut String, r: &StressReport, markdown: bool) {
     let title = format!(
         "stress scenario {}: {}",
         r.scenario.name, r.scenario.description
@@ -459,10 +483,10 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
         let _ = writeln!(s, "{title}");
         let _ = writeln!(s, "\ntoday's plan, kept:");
     }
-    if let Some(line) = over_time_line(r, markdown) {
-        let _ = writeln!(s, "{line}");
-    }
-    let f = &r.fixed_plan;
+}
+
+/// Today's plan under the shock: per service, and per training job.
+fn fixed_tables(s: &mut String, f: &chipmix_risk::stress::FixedOutcome, markdown: bool) {
     let header = &["service", "peak req/s", "served req/s", "served", "SLOs"];
     let mut rows = Vec::new();
     for x in &f.services {
@@ -478,7 +502,7 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
             },
         ]);
     }
-    output::table_or_markdown(&mut s, markdown, header, rows, "|---|---:|---:|---:|---|");
+    output::table_or_markdown(s, markdown, header, rows, "|---|---:|---:|---:|---|");
     if !f.training.is_empty() {
         let header = &["training job", "dp", "days", "deadline", "outcome"];
         let rows = f
@@ -506,64 +530,60 @@ fn stress_text(r: &StressReport, markdown: bool) -> String {
         if !markdown {
             let _ = writeln!(s);
         }
-        output::table_or_markdown(&mut s, markdown, header, rows, "|---|---|---|---:|---|");
+        output::table_or_markdown(s, markdown, header, rows, "|---|---|---|---:|---|");
     }
+}
+
+/// The re-plan under the shock, or why there is none and what an emergency re-plan costs.
+fn replan_text(
+    s: &mut String,
+    r: &StressReport,
+    rp: &chipmix_risk::stress::Replanned,
+    markdown: bool,
+) {
     let _ = writeln!(
         s,
-        "\nunserved demand: {:.1}% of all services' peak; the instances still held cost {} per month at the shocked prices (today's plan {}{}, {})",
-        f.unserved_fraction * 100.0,
-        usd(f.cost_usd_per_month),
-        usd(f.base_cost_usd_per_month),
-        r.worst_period
-            .map_or(String::new(), |t| format!(" in period {t}")),
-        pct(f.cost_usd_per_month / f.base_cost_usd_per_month.max(1e-9) - 1.0)
+        "{}",
+        if markdown {
+            "\n## Re-planned\n"
+        } else {
+            "\nre-planned:"
+        }
     );
-    if let Some(rp) = &r.replan {
-        let _ = writeln!(
-            s,
-            "{}",
-            if markdown {
-                "\n## Re-planned\n"
-            } else {
-                "\nre-planned:"
+    match rp.cost_usd_per_month {
+        Some(c) => {
+            let _ = writeln!(
+                s,
+                "optimal cost {} per month ({} vs today), gap {:.3}%; vendor shares: {}",
+                usd(c),
+                pct(c / r.base_cost_usd_per_month.max(1e-9) - 1.0),
+                rp.gap.unwrap_or(0.0) * 100.0,
+                rp.vendor_shares
+                    .iter()
+                    .map(|(v, x)| format!("{v} {:.1}%", x * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        None => {
+            let _ = writeln!(s, "no plan satisfies the portfolio under this scenario:");
+            for line in &rp.infeasible {
+                let _ = writeln!(s, "  - {line}");
             }
-        );
-        match rp.cost_usd_per_month {
-            Some(c) => {
-                let _ = writeln!(
-                    s,
-                    "optimal cost {} per month ({} vs today), gap {:.3}%; vendor shares: {}",
-                    usd(c),
-                    pct(c / r.base_cost_usd_per_month.max(1e-9) - 1.0),
-                    rp.gap.unwrap_or(0.0) * 100.0,
-                    rp.vendor_shares
-                        .iter()
-                        .map(|(v, x)| format!("{v} {:.1}%", x * 100.0))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            None => {
-                let _ = writeln!(s, "no plan satisfies the portfolio under this scenario:");
-                for line in &rp.infeasible {
-                    let _ = writeln!(s, "  - {line}");
+            let _ = writeln!(
+                s,
+                "with the diversity rules and budget waived (an emergency re-plan): {}",
+                match rp.cost_rules_waived_usd_per_month {
+                    Some(c) => format!(
+                        "{} per month ({} vs today)",
+                        usd(c),
+                        pct(c / r.base_cost_usd_per_month.max(1e-9) - 1.0)
+                    ),
+                    None => "still no plan: demand goes unserved".into(),
                 }
-                let _ = writeln!(
-                    s,
-                    "with the diversity rules and budget waived (an emergency re-plan): {}",
-                    match rp.cost_rules_waived_usd_per_month {
-                        Some(c) => format!(
-                            "{} per month ({} vs today)",
-                            usd(c),
-                            pct(c / r.base_cost_usd_per_month.max(1e-9) - 1.0)
-                        ),
-                        None => "still no plan: demand goes unserved".into(),
-                    }
-                );
-            }
+            );
         }
     }
-    s
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -464,23 +464,7 @@ fn run_inner(
         check(cancel)?;
         return to_json(&report);
     }
-    let (portfolio, _) = engine::parse_portfolio(yaml, base).map_err(|ds| {
-        JobStop::Failed(format!(
-            "the portfolio no longer validates against the current catalog: {}",
-            ds.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
-    })?;
-    let catalog = portfolio.effective_catalog(base).map_err(|es| {
-        JobStop::Failed(
-            es.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let (portfolio, catalog) = job_portfolio(yaml, base)?;
     check(cancel)?;
     // Every analysis of a portfolio with a `horizon:` is over time.
     let base = match engine::solve(&portfolio, &catalog, calibration, &options).map_err(failed)? {
@@ -514,42 +498,70 @@ fn run_inner(
             expected.store(2, Ordering::Relaxed);
             to_json(&stress::stress(&ctx, base_plan, chosen, p.fixed_plan))
         }
-        JobSpec::Montecarlo(p) => {
-            let done = AtomicU64::new(0);
-            let on_progress = |n: u64| {
-                if cancel.load(Ordering::Relaxed) {
-                    std::panic::resume_unwind(Box::new(Cancelled));
-                }
-                let d = done.fetch_add(n, Ordering::Relaxed) + n;
-                progress.set(montecarlo_progress(d, p.samples, p.replan));
-            };
-            let report = montecarlo::run(
-                &ctx,
-                base_plan,
-                &MonteCarloOptions {
-                    samples: p.samples,
-                    replan_samples: p.replan,
-                    seed: p.seed,
-                    model: ShockModel {
-                        vendor_shortage_probability: p.vendor_shortage_p,
-                        vendor_shortage_factor: p.vendor_shortage_factor,
-                        region_outage_probability: p.region_outage_p,
-                        region_correlation: p.region_correlation,
-                    },
-                },
-                &on_progress,
-            );
-            to_json(&report).map(|mut json| {
-                json["chart_samples"] = montecarlo_chart_samples(&report);
-                json
-            })
-        }
+        JobSpec::Montecarlo(p) => montecarlo_job(&ctx, base_plan, p, cancel, progress),
         JobSpec::Sweep(_) => Err(JobStop::Failed(
             "internal error: a sweep is run before the base plan".into(),
         )),
     }?;
     check(cancel)?;
     Ok(report)
+}
+
+/// The job's portfolio, decoded again against today's catalog, and the catalog it plans on.
+fn job_portfolio(
+    yaml: &str,
+    base: &Catalog,
+) -> Result<(chipmix_workload::Portfolio, Catalog), JobStop> {
+    let joined = |items: Vec<String>| items.join("; ");
+    let (portfolio, _) = engine::parse_portfolio(yaml, base).map_err(|ds| {
+        JobStop::Failed(format!(
+            "the portfolio no longer validates against the current catalog: {}",
+            joined(ds.iter().map(|d| d.to_string()).collect())
+        ))
+    })?;
+    let catalog = portfolio
+        .effective_catalog(base)
+        .map_err(|es| JobStop::Failed(joined(es.iter().map(|e| e.to_string()).collect())))?;
+    Ok((portfolio, catalog))
+}
+
+/// A Monte Carlo job: its progress per sample and pattern, cancelled between them, and the
+/// per-sample values its histogram needs.
+fn montecarlo_job(
+    ctx: &Context,
+    base: &Planned,
+    p: &MonteCarloParams,
+    cancel: &AtomicBool,
+    progress: &Progress,
+) -> Result<Value, JobStop> {
+    let done = AtomicU64::new(0);
+    let on_progress = |n: u64| {
+        if cancel.load(Ordering::Relaxed) {
+            std::panic::resume_unwind(Box::new(Cancelled));
+        }
+        let d = done.fetch_add(n, Ordering::Relaxed) + n;
+        progress.set(montecarlo_progress(d, p.samples, p.replan));
+    };
+    let report = montecarlo::run(
+        ctx,
+        base,
+        &MonteCarloOptions {
+            samples: p.samples,
+            replan_samples: p.replan,
+            seed: p.seed,
+            model: ShockModel {
+                vendor_shortage_probability: p.vendor_shortage_p,
+                vendor_shortage_factor: p.vendor_shortage_factor,
+                region_outage_probability: p.region_outage_p,
+                region_correlation: p.region_correlation,
+            },
+        },
+        &on_progress,
+    );
+    to_json(&report).map(|mut json| {
+        json["chart_samples"] = montecarlo_chart_samples(&report);
+        json
+    })
 }
 
 fn failed(f: engine::SolveFailure) -> JobStop {
