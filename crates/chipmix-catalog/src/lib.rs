@@ -68,6 +68,8 @@ impl std::error::Error for DataError {}
 pub struct Catalog {
     chips: Vec<Chip>,
     offerings: Vec<Offering>,
+    /// [`Offering::id`] → index in `offerings` (ids never change once added).
+    ids: std::collections::HashMap<String, usize>,
 }
 
 impl Catalog {
@@ -77,6 +79,7 @@ impl Catalog {
         let mut catalog = Catalog {
             chips,
             offerings: Vec::new(),
+            ids: Default::default(),
         };
         let offerings = catalog.parse_offerings("data/offerings.csv", OFFERINGS_CSV)?;
         catalog.add_offerings(offerings)?;
@@ -135,6 +138,24 @@ impl Catalog {
         self.chip(&offering.chip)
             .expect("catalog invariant: every offering's chip is in the chip table")
             .vendor
+    }
+
+    /// The index of the offering with exactly this [`Offering::id`]: how the planner and the
+    /// verifiers refer back to offerings (users' spellings go through
+    /// [`Catalog::find_offering`]).
+    pub fn offering_index(&self, id: &str) -> Option<usize> {
+        self.ids.get(id).copied()
+    }
+
+    /// The offering with exactly this [`Offering::id`].
+    pub fn offering(&self, id: &str) -> Option<&Offering> {
+        self.offering_index(id).map(|i| &self.offerings[i])
+    }
+
+    /// Appends an offering whose id is new, keeping the index.
+    fn push_offering(&mut self, o: Offering) {
+        self.ids.insert(o.id(), self.offerings.len());
+        self.offerings.push(o);
     }
 
     /// Finds an offering by its id (`aws/p5.48xlarge/us-east-1`), or by an instance type that
@@ -202,7 +223,7 @@ impl Catalog {
                     Some("chip"),
                     format!("{}: unknown chip `{}`", o.id(), o.chip),
                 ));
-            } else if self.offerings.iter().any(|x| x.id() == o.id()) {
+            } else if self.ids.contains_key(&o.id()) {
                 errors.push(DataError::new(
                     "catalog",
                     0,
@@ -210,7 +231,7 @@ impl Catalog {
                     format!("duplicate offering {}", o.id()),
                 ));
             } else {
-                self.offerings.push(o);
+                self.push_offering(o);
             }
         }
         if errors.is_empty() {
@@ -224,10 +245,10 @@ impl Catalog {
     pub fn upsert_offerings(&mut self, offerings: Vec<Offering>) -> Result<(), Vec<DataError>> {
         let (replacing, adding): (Vec<Offering>, Vec<Offering>) = offerings
             .into_iter()
-            .partition(|o| self.offerings.iter().any(|x| x.id() == o.id()));
+            .partition(|o| self.ids.contains_key(&o.id()));
         for o in replacing {
-            if let Some(slot) = self.offerings.iter_mut().find(|x| x.id() == o.id()) {
-                *slot = o;
+            if let Some(i) = self.offering_index(&o.id()) {
+                self.offerings[i] = o;
             }
         }
         self.add_offerings(adding)
@@ -335,7 +356,7 @@ impl Catalog {
         let (Some(chip), Some(chips_per_instance)) = (chip_id, ov.chips_per_instance) else {
             unreachable!("checked above");
         };
-        self.offerings.push(Offering {
+        self.push_offering(Offering {
             provider,
             instance_type: ov.instance_type.clone(),
             region: ov.region.clone(),

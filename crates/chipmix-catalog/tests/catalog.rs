@@ -211,6 +211,16 @@ fn overrides_change_prices_add_offerings_and_reject_bad_rows() {
     assert!(p5.source.contains("negotiated"));
     let cw = c.find_offering("HGX-H100x8").unwrap();
     assert_eq!(cw.provider, "coreweave");
+    // Exact ids index every offering, the added one too; an instance type alone is not an id.
+    for (i, o) in c.offerings().iter().enumerate() {
+        assert_eq!(c.offering_index(&o.id()), Some(i));
+    }
+    assert_eq!(
+        c.offering("coreweave/HGX-H100x8/us-east-04")
+            .map(|o| o.usd_per_hour),
+        Some(Some(49.0))
+    );
+    assert!(c.offering("HGX-H100x8").is_none());
     assert!(c.providers().contains("coreweave"));
     let mi = c.find_offering("Standard_ND96isr_MI300X_v5").unwrap();
     assert_eq!(mi.usd_per_hour, Some(45.0));

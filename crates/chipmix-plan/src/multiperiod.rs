@@ -175,7 +175,7 @@ fn migrations_between(
             continue;
         };
         let (workload, offering, spot, _, _) = key;
-        let price = catalog.find_offering(offering).ok().and_then(|o| {
+        let price = catalog.offering(offering).and_then(|o| {
             if spot {
                 o.spot_usd_per_hour
             } else {
@@ -1622,7 +1622,7 @@ fn period_bill(
     for r in reservations.iter().filter(|r| in_term(r)) {
         *reserved_instances.entry(r.offering.clone()).or_insert(0) += r.instances;
     }
-    let price_of = |id: &str| catalog.find_offering(id).expect("from the catalog");
+    let price_of = |id: &str| catalog.offering(id).expect("from the catalog");
     let factor = |id: &str| {
         let o = price_of(id);
         let base = o.usd_per_hour.or(o.spot_usd_per_hour).unwrap_or(0.0);
@@ -2068,8 +2068,8 @@ fn period_allocation(
     t: u32,
 ) -> Option<crate::plan::Allocation> {
     use crate::plan::Allocation;
-    let o = catalog.find_offering(&a.offering).ok()?;
-    let oi = catalog.offerings().iter().position(|x| x.id() == o.id())?;
+    let oi = catalog.offering_index(&a.offering)?;
+    let o = &catalog.offerings()[oi];
     let list = if a.spot {
         o.spot_usd_per_hour
     } else {

@@ -109,7 +109,7 @@ pub fn survival(
         };
         let mut lines = Vec::new();
         for a in plan.allocations.iter().filter(|a| a.workload == w.name) {
-            let Ok(o) = catalog.find_offering(&a.offering) else {
+            let Some(o) = catalog.offering(&a.offering) else {
                 continue;
             };
             let Some(chip) = catalog.chip(&o.chip) else {
@@ -227,7 +227,7 @@ impl<'p> Recount<'p> {
         let (portfolio, catalog) = (self.portfolio, self.catalog);
         let policy = &portfolio.policy;
         let here = format!("{} on {}", a.workload, a.offering);
-        let Ok(o) = catalog.find_offering(&a.offering) else {
+        let Some(o) = catalog.offering(&a.offering) else {
             v.push(format!("{here}: the offering is not in the catalog"));
             return 0.0;
         };
@@ -398,7 +398,7 @@ impl<'p> Recount<'p> {
 
     fn capacity(&self, v: &mut Vec<String>) {
         for (id, used) in &self.per_offering {
-            if let Ok(o) = self.catalog.find_offering(id)
+            if let Some(o) = self.catalog.offering(id)
                 && let Some(cap) = o.capacity_instances
                 && *used > cap
             {
@@ -957,8 +957,7 @@ fn payments_after_horizon(
         .map(|r| {
             let bought = r.bought_month - 1;
             let price = catalog
-                .find_offering(&r.offering)
-                .ok()
+                .offering(&r.offering)
                 .and_then(|o| {
                     Some(o.usd_per_hour? * list_factor(portfolio, o, bought..bought + len))
                 })
@@ -1060,7 +1059,7 @@ impl<'a> PeriodCheck<'a> {
         let (portfolio, catalog, here) = (self.portfolio, self.catalog, &self.here);
         let mut held = Held::default();
         for a in &self.month.allocations {
-            let Ok(o) = catalog.find_offering(&a.offering) else {
+            let Some(o) = catalog.offering(&a.offering) else {
                 v.push(format!("{here}: {} is not in the catalog", a.offering));
                 continue;
             };
@@ -1296,7 +1295,7 @@ fn period_spend<'c>(
     let mut out = Vec::new();
     let mut busy: BTreeMap<&str, f64> = BTreeMap::new();
     for a in &month.allocations {
-        let Ok(o) = catalog.find_offering(&a.offering) else {
+        let Some(o) = catalog.offering(&a.offering) else {
             continue;
         };
         if a.spot {
@@ -1309,7 +1308,7 @@ fn period_spend<'c>(
         }
     }
     for (id, b) in busy {
-        let Ok(o) = catalog.find_offering(id) else {
+        let Some(o) = catalog.offering(id) else {
             continue;
         };
         let uncovered = (b - f64::from(reserved.get(id).copied().unwrap_or(0)) * lenf).max(0.0);
@@ -1322,7 +1321,7 @@ fn period_spend<'c>(
         let first = r.usable_from_month - 1;
         if first <= m0
             && m0 < first + 12 * r.term_years
-            && let Ok(o) = catalog.find_offering(&r.offering)
+            && let Some(o) = catalog.offering(&r.offering)
         {
             let bought = r.bought_month - 1;
             let price =
@@ -1380,7 +1379,7 @@ fn released_usd(
         if released == 0 {
             continue;
         }
-        let price = catalog.find_offering(offering).ok().and_then(|o| {
+        let price = catalog.offering(offering).and_then(|o| {
             let list = if spot {
                 o.spot_usd_per_hour
             } else {

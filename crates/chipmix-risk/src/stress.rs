@@ -124,11 +124,7 @@ pub fn shocked_inputs(
     }
     // Over time: a shocked offering's supply ramp shrinks with it, month by month.
     for ramp in &mut p.supply {
-        let Some(i) = catalog
-            .offerings()
-            .iter()
-            .position(|o| o.id() == ramp.offering)
-        else {
+        let Some(i) = catalog.offering_index(&ramp.offering) else {
             continue;
         };
         let factor = levels.capacity[i];
