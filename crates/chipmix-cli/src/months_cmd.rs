@@ -45,8 +45,19 @@ pub fn run(
     catalog: &Catalog,
     options: &PlanOptions,
     format: PlanFormat,
+    with_rule_costs: bool,
 ) -> CmdResult {
-    let plan = plan_verified(file, p, catalog, options)?;
+    let mut plan = plan_verified(file, p, catalog, options)?;
+    if with_rule_costs {
+        let bar = crate::progress::spinner(format!(
+            "pricing each rule of {}: a plan over time without it (solver limit {} s each)",
+            file.display(),
+            options.time_limit_s
+        ));
+        plan.rule_costs =
+            multiperiod::rule_costs(p, catalog, &Calibration::builtin(), options, &plan);
+        bar.finish_and_clear();
+    }
     match format {
         PlanFormat::Json => output::print_json(&plan),
         PlanFormat::Table => {
@@ -119,6 +130,7 @@ fn text(plan: &MonthlyPlan, md: bool, workloads: &[&str]) -> String {
     commitments(&mut s, plan, md);
     migrations(&mut s, plan, md);
     restarts(&mut s, plan, md);
+    rule_costs(&mut s, plan, md);
     placements(&mut s, plan, md);
     for w in crate::output::summarize_warnings(&plan.warnings, workloads) {
         let _ = writeln!(s, "{}warning: {w}", if md { "\n> " } else { "" });
@@ -267,6 +279,32 @@ fn reservations(s: &mut String, plan: &MonthlyPlan, md: bool) {
                 }
             );
         }
+    }
+}
+
+/// What each rule costs over the horizon (`--rule-costs`).
+fn rule_costs(s: &mut String, plan: &MonthlyPlan, md: bool) {
+    if plan.rule_costs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "{}what each rule costs (re-planned over time without it; 0 where the difference is within the gaps):",
+        if md {
+            "\n## What each rule costs\n\n"
+        } else {
+            "\n"
+        },
+    );
+    for r in &plan.rule_costs {
+        let _ = writeln!(
+            s,
+            "{}{}: {} over the horizon ({} a month)",
+            if md { "- " } else { "  " },
+            r.rule,
+            usd(r.usd_per_month * f64::from(plan.months)),
+            usd(r.usd_per_month)
+        );
     }
 }
 

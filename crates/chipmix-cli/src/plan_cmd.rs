@@ -36,6 +36,11 @@ pub struct PlanArgs {
     /// Skip the baselines and the re-solves that price each rule
     #[arg(long)]
     no_analysis: bool,
+    /// Over a `horizon:`: also price each rule (vendor caps, per-service rules, resilience,
+    /// minimum share, budget, migration cost, churn cap) by re-planning over time without it,
+    /// two at a time (a plan of one period always prices its rules)
+    #[arg(long, conflicts_with = "no_analysis")]
+    rule_costs: bool,
     /// How to solve: `auto` decomposes single-period portfolios of 50 workloads or more and
     /// solves plans over time direct; `direct` is one branch-and-bound over the whole model;
     /// `decomposed` is column generation by workload (by workload and period over time)
@@ -170,7 +175,14 @@ pub fn run(args: PlanArgs) -> CmdResult {
             relative_gap: args.gap.unwrap_or(chipmix_plan::default_gap(&p)),
             ..options
         };
-        return crate::months_cmd::run(&args.file, &p, &catalog, &options, args.format);
+        return crate::months_cmd::run(
+            &args.file,
+            &p,
+            &catalog,
+            &options,
+            args.format,
+            args.rule_costs,
+        );
     }
     let (plan, p, _) = plan_loaded(&args.file, p, catalog, &options)?;
     match args.format {

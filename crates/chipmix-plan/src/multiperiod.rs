@@ -56,7 +56,106 @@ pub struct MonthlyPlan {
     /// How each commitment fares over the horizon.
     pub commitments: Vec<CommitmentSummary>,
     pub by_month: Vec<Month>,
+    /// What each rule costs over the horizon, by re-planning without it ([`rule_costs`]; empty
+    /// unless asked for: each is a plan over time). `usd_per_month` is the horizon's difference
+    /// spread over its months.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_costs: Vec<crate::plan::RuleCost>,
     pub warnings: Vec<String>,
+}
+
+/// What each rule the portfolio sets costs its plan over time `plan`: the portfolio re-planned
+/// over time without that one rule (the vendor-share cap, per-service vendor rules, resilience,
+/// the minimum share per placement, the budget, the migration cost, the churn cap), in
+/// parallel, with `options` (analysis off). A difference within the two plans' gaps and the
+/// asked gap is reported as 0: it is noise, not a cost.
+pub fn rule_costs(
+    portfolio: &Portfolio,
+    catalog: &Catalog,
+    calibration: &Calibration,
+    options: &PlanOptions,
+    plan: &MonthlyPlan,
+) -> Vec<crate::plan::RuleCost> {
+    use rayon::prelude::*;
+    let policy = &portfolio.policy;
+    let waived = |name: String, waive: &dyn Fn(&mut Portfolio)| {
+        let mut p = portfolio.clone();
+        waive(&mut p);
+        (name, p)
+    };
+    let mut rules: Vec<(String, Portfolio)> = Vec::new();
+    if let Some(cap) = policy.max_vendor_share {
+        let name = format!(
+            "max_vendor_share {:.0}% ({})",
+            cap * 100.0,
+            policy.share_basis
+        );
+        rules.push(waived(name, &|p| p.policy.max_vendor_share = None));
+    }
+    if portfolio
+        .inference_services()
+        .any(|(_, s)| s.min_vendors > 1 || s.max_vendor_fraction < 1.0)
+    {
+        let name = "per-service min_vendors / max_vendor_fraction".to_string();
+        rules.push(waived(name, &|p| {
+            for w in &mut p.workloads {
+                if let WorkloadKind::Inference(s) = &mut w.kind {
+                    s.min_vendors = 1;
+                    s.max_vendor_fraction = 1.0;
+                }
+            }
+        }));
+    }
+    if policy.resilience.is_some() {
+        rules.push(waived("resilience".into(), &|p| p.policy.resilience = None));
+    }
+    if let Some(share) = policy.min_share_per_placement {
+        let name = format!("min_share_per_placement {:.0}%", share * 100.0);
+        rules.push(waived(name, &|p| p.policy.min_share_per_placement = None));
+    }
+    if policy.budget_usd_per_month.is_some() {
+        rules.push(waived("budget".into(), &|p| {
+            p.policy.budget_usd_per_month = None
+        }));
+    }
+    if policy.migration_cost.usd_per_instance(1.0) > 0.0 {
+        let name = match policy.migration_cost {
+            chipmix_workload::MigrationCost::HoursOfPrice(h) => {
+                format!("migration_cost ({h} hours of price per instance moved)")
+            }
+            chipmix_workload::MigrationCost::UsdPerInstance(u) => {
+                format!("migration_cost (${u} per instance moved)")
+            }
+        };
+        rules.push(waived(name, &|p| {
+            p.policy.migration_cost = chipmix_workload::MigrationCost::UsdPerInstance(0.0)
+        }));
+    }
+    if let Some(churn) = policy.max_churn {
+        let name = format!("max_churn {:.0}%", churn * 100.0);
+        rules.push(waived(name, &|p| p.policy.max_churn = None));
+    }
+    let options = PlanOptions {
+        analysis: false,
+        ..options.clone()
+    };
+    let months = f64::from(plan.months.max(1));
+    rules
+        .par_iter()
+        .filter_map(|(rule, p)| {
+            let without = plan_months(p, catalog, calibration, &options).ok()?;
+            let noise = (plan.gap + without.gap + options.relative_gap) * plan.objective_usd.abs();
+            let cost = plan.objective_usd - without.objective_usd;
+            Some(crate::plan::RuleCost {
+                rule: rule.clone(),
+                usd_per_month: if cost.abs() <= noise {
+                    0.0
+                } else {
+                    cost / months
+                },
+            })
+        })
+        .collect()
 }
 
 /// A commitment over the horizon: what it owes, what the plan leaves unspent, and what walking
@@ -1417,6 +1516,7 @@ fn assemble(
         reservations,
         commitments: commitment_summaries(portfolio, p, months, owed_by_contract),
         by_month,
+        rule_costs: Vec::new(),
         warnings,
     }
 }

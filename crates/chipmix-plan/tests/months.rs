@@ -322,3 +322,49 @@ fn period_plans_net_reservations_per_allocation_as_the_bill_does() {
     }
     assert!(netted > 0);
 }
+
+/// Each rule of a plan over time is priced by re-planning without it: every rule the portfolio
+/// sets is listed, none costs less than nothing, and a cap that binds costs something.
+#[test]
+fn rule_costs_over_time_price_each_rule_the_portfolio_sets() {
+    let text = "name: rules
+horizon:
+  months: 4
+workloads:
+  - name: assistant
+    kind: inference
+    model: llama-3-8b
+    peak_requests_per_s: 200
+    demand_by_month: [200, 260, 340, 400]
+    prompt_tokens: 1024
+    output_tokens: 64
+    slo: { ttft_ms: 800, tpot_ms: 30 }
+    software: [cuda, neuron]
+policy:
+  allowed_providers: [aws]
+  max_vendor_share: 0.6
+  min_share_per_placement: 0.2
+  max_churn: 0.5
+";
+    let (plan, p, c) = plan(text);
+    let cal = Calibration::builtin();
+    let costs = chipmix_plan::multiperiod::rule_costs(&p, &c, &cal, &options(), &plan);
+    let names: Vec<&str> = costs.iter().map(|r| r.rule.as_str()).collect();
+    for rule in [
+        "max_vendor_share",
+        "min_share_per_placement",
+        "migration_cost",
+        "max_churn",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(rule)),
+            "{rule}: {names:?}"
+        );
+    }
+    assert!(costs.iter().all(|r| r.usd_per_month >= 0.0), "{costs:#?}");
+    let cap = costs
+        .iter()
+        .find(|r| r.rule.starts_with("max_vendor_share"))
+        .unwrap();
+    assert!(cap.usd_per_month > 0.0, "{costs:#?}");
+}
