@@ -483,6 +483,17 @@ struct RestartSchedule {
     col: usize,
 }
 
+impl RestartSchedule {
+    /// Each placement of the run with the periods it is busy in: `(candidate, [(period,
+    /// fraction of the period)])`, before and after the restart. `start_month` is the job's.
+    fn segments(&self, p: Periods, start_month: u32) -> [(usize, Vec<(u32, f64)>); 2] {
+        [
+            (self.first, p.training(start_month, self.first_days)),
+            (self.second, p.training(self.at_month + 1, self.second_days)),
+        ]
+    }
+}
+
 /// The restart schedules most worth offering per (first candidate, restart month): the
 /// cheapest candidates to finish on, by their price then.
 const RESTART_CHOICES: usize = 6;
@@ -848,13 +859,18 @@ impl<'a> Builder<'a> {
         if first_days + second_days > job.deadline_days + 1e-9 || !ends_inside {
             return;
         }
-        let segments = [
-            (first, self.p.training(start_month, first_days)),
-            (second, self.p.training(at + 1, second_days)),
-        ];
+        let mut schedule = RestartSchedule {
+            workload: wi,
+            first,
+            second,
+            at_month: at,
+            first_days,
+            second_days,
+            col: usize::MAX,
+        };
         let mut spot_usd = 0.0;
         let mut uses = Vec::new();
-        for (i, busy) in segments {
+        for (i, busy) in schedule.segments(self.p, start_month) {
             let c = &self.cands[i];
             for (t, f) in busy.into_iter().filter(|(t, _)| *t < self.p.count) {
                 let usd = c.usd_per_unit_hour
@@ -885,15 +901,8 @@ impl<'a> Builder<'a> {
             let c = &self.cands[i];
             self.uses(c, col, t, f, usd);
         }
-        self.restarts.push(RestartSchedule {
-            workload: wi,
-            first,
-            second,
-            at_month: at,
-            first_days,
-            second_days,
-            col,
-        });
+        schedule.col = col;
+        self.restarts.push(schedule);
     }
 
     /// Demand per service and month; each training job runs once.
@@ -1432,6 +1441,22 @@ impl<'a> Builder<'a> {
                         _ => {}
                     }
                 }
+                // A run that restarts counts where it is in period `t`.
+                for r in &self.restarts {
+                    let WorkloadKind::Training(job) = &portfolio.workloads[r.workload].kind else {
+                        continue;
+                    };
+                    for (i, busy) in r.segments(self.p, job.start_month) {
+                        let c = &self.cands[i];
+                        let per_unit = match basis {
+                            ShareBasis::Chips => f64::from(c.chips_per_unit),
+                            _ => c.pflops_per_unit,
+                        };
+                        if let Some((_, f)) = busy.into_iter().find(|(tt, _)| *tt == t) {
+                            terms.push((r.col, per_unit * f, Some(c.vendor)));
+                        }
+                    }
+                }
                 terms
             }
         };
@@ -1607,11 +1632,7 @@ impl Solution<'_> {
             let WorkloadKind::Training(job) = &portfolio.workloads[r.workload].kind else {
                 continue;
             };
-            let segments = [
-                (r.first, p.training(job.start_month, r.first_days)),
-                (r.second, p.training(r.at_month + 1, r.second_days)),
-            ];
-            for (i, busy) in segments {
+            for (i, busy) in r.segments(p, job.start_month) {
                 if let Some((_, f)) = busy.into_iter().find(|(tt, _)| *tt == t) {
                     allocations.push(allocation(portfolio, catalog, &cands[i], 1, f));
                 }

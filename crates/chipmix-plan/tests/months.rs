@@ -368,3 +368,43 @@ policy:
         .unwrap();
     assert!(cap.usd_per_month > 0.0, "{costs:#?}");
 }
+
+/// On the chips basis a run counts where it is in each period, before and after its restart:
+/// the plan restarts and still passes the verifier's shares.
+#[test]
+fn a_restarted_run_counts_in_chip_shares_where_it_is() {
+    let text = pretrain(Some(1000.0))
+        .replace(
+            "prices:",
+            "  - name: assistant
+    kind: inference
+    model: llama-3-8b
+    peak_requests_per_s: 20
+    prompt_tokens: 1024
+    output_tokens: 64
+    slo: { ttft_ms: 800, tpot_ms: 30 }
+    software: [neuron]
+prices:",
+        )
+        .replace(
+            "policy:\n  allowed_providers: [aws]\n",
+            "policy:\n  allowed_providers: [aws]\n  share_basis: chips\n  max_vendor_share: 0.9\n",
+        );
+    let (p, c) = load(&text);
+    let cal = Calibration::builtin();
+    let m = plan_months(
+        &p,
+        &c,
+        &cal,
+        &PlanOptions {
+            relative_gap: 1e-4,
+            ..options()
+        },
+    )
+    .unwrap();
+    assert!(verify_months(&m, &p, &c, &cal).is_empty());
+    assert_eq!(
+        m.by_month.iter().map(|x| x.restarts.len()).sum::<usize>(),
+        1
+    );
+}
