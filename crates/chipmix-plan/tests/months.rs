@@ -408,3 +408,19 @@ prices:",
         1
     );
 }
+
+/// `restart:` without a `horizon:` is kept but said to do nothing, where it is written.
+#[test]
+fn a_restart_without_a_horizon_is_a_located_warning() {
+    let base = Catalog::builtin().unwrap();
+    let text = pretrain(Some(0.0)).replace("horizon:\n  months: 4\n", "");
+    let text = &text[..text.find("prices:").unwrap()];
+    let loaded = portfolio::parse("t.yaml", text, Path::new("."), &base).unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w.line == 10
+            && w.to_string().contains("workloads[0].restart")
+            && w.to_string().contains("horizon")),
+        "{:#?}",
+        loaded.warnings
+    );
+}

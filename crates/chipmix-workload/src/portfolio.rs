@@ -599,6 +599,9 @@ fn decode(d: &mut Decoder, root: &Node, base_dir: &Path, base: &Catalog) -> Opti
 
     let policy = decode_policy(d, &top, &catalog);
     let workloads = decode_workloads(d, &top, base_dir, &catalog, policy.as_ref());
+    if !top.has("horizon") {
+        warn_restarts_without_horizon(d, &top);
+    }
     let horizon = top
         .get("horizon")
         .and_then(|n| decode_horizon(d, n, &catalog));
@@ -1449,6 +1452,25 @@ fn decode_workload(
         precision,
         kind,
     })
+}
+
+/// `restart:` only means something over a `horizon:` (a plan of one period has no period to
+/// restart at): say so where it is written.
+fn warn_restarts_without_horizon(d: &mut Decoder, top: &Fields<'_>) {
+    let Some(crate::yaml::Value::Seq(items)) = top.get("workloads").map(|n| &n.value) else {
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        if let crate::yaml::Value::Map(entries) = &item.value
+            && let Some((_, node)) = entries.iter().find(|(k, _)| k.name == "restart")
+        {
+            d.warning(
+                node.pos,
+                &format!("workloads[{i}].restart"),
+                "applies only over a `horizon:`; a plan of one period ignores it",
+            );
+        }
+    }
 }
 
 /// A training job's own fields.
