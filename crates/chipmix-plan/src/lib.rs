@@ -1179,78 +1179,41 @@ fn rule_costs(
     plan: &Plan,
 ) -> Vec<RuleCost> {
     let mut out = Vec::new();
-    let mut try_rule = |name: String, relax: Relaxations| {
-        let f = formulation::build(portfolio, catalog, cands, horizon, relax);
-        let (s, _) = solve_milp(portfolio, catalog, cands, &f, options, decompose);
-        if matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit) {
-            // Differences within the solvers' gaps are noise, not a cost.
-            let noise =
-                (plan.gap + s.gap + options.relative_gap) * plan.objective_usd_per_month.abs();
-            let cost = plan.objective_usd_per_month - s.objective;
-            out.push(RuleCost {
-                rule: name,
-                usd_per_month: if cost.abs() <= noise { 0.0 } else { cost },
-            });
-        }
-    };
-    if let Some(cap) = portfolio.policy.max_vendor_share {
-        try_rule(
-            format!(
-                "max_vendor_share {:.0}% ({})",
-                cap * 100.0,
-                plan.share_basis
-            ),
-            Relaxations {
+    for (rule, name) in plan::PricedRule::set_by(portfolio) {
+        let relax = match rule {
+            plan::PricedRule::VendorShare => Relaxations {
                 no_vendor_share: true,
                 ..Default::default()
             },
-        );
-    }
-    let has_service_rules = portfolio
-        .inference_services()
-        .any(|(_, s)| s.min_vendors > 1 || s.max_vendor_fraction < 1.0);
-    if has_service_rules {
-        try_rule(
-            "per-service min_vendors / max_vendor_fraction".into(),
-            Relaxations {
+            plan::PricedRule::ServiceVendorRules => Relaxations {
                 no_service_vendor_rules: true,
                 ..Default::default()
             },
-        );
-    }
-    if let Some(r) = portfolio.policy.resilience {
-        try_rule(
-            format!(
-                "resilience (survive any one {}, keep {:.0}%)",
-                r.survive.as_str(),
-                r.min_served * 100.0
-            ),
-            Relaxations {
+            plan::PricedRule::Resilience => Relaxations {
                 no_resilience: true,
                 ..Default::default()
             },
-        );
-    }
-    if let Some(share) = portfolio.policy.min_share_per_placement {
-        try_rule(
-            format!(
-                "min_share_per_placement {:.0}% (no chip type carries less of a service)",
-                share * 100.0
-            ),
-            Relaxations {
+            plan::PricedRule::PlacementShare => Relaxations {
                 no_placement_share: true,
                 ..Default::default()
             },
-        );
-    }
-    if portfolio.policy.budget_usd_per_month.is_some() {
-        try_rule(
-            "budget".into(),
-            Relaxations {
+            plan::PricedRule::Budget => Relaxations {
                 no_budget: true,
                 ..Default::default()
             },
-        );
+        };
+        let f = formulation::build(portfolio, catalog, cands, horizon, relax);
+        let (s, _) = solve_milp(portfolio, catalog, cands, &f, options, decompose);
+        if matches!(s.outcome, Outcome::Optimal | Outcome::TimeLimit) {
+            out.push(RuleCost {
+                rule: name,
+                usd_per_month: plan::rule_cost(
+                    (plan.objective_usd_per_month, plan.gap),
+                    (s.objective, s.gap),
+                    options.relative_gap,
+                ),
+            });
+        }
     }
     out
 }

@@ -76,6 +76,7 @@ pub fn rule_costs(
     options: &PlanOptions,
     plan: &MonthlyPlan,
 ) -> Vec<crate::plan::RuleCost> {
+    use crate::plan::PricedRule;
     use rayon::prelude::*;
     let policy = &portfolio.policy;
     let waived = |name: String, waive: &dyn Fn(&mut Portfolio)| {
@@ -83,41 +84,25 @@ pub fn rule_costs(
         waive(&mut p);
         (name, p)
     };
-    let mut rules: Vec<(String, Portfolio)> = Vec::new();
-    if let Some(cap) = policy.max_vendor_share {
-        let name = format!(
-            "max_vendor_share {:.0}% ({})",
-            cap * 100.0,
-            policy.share_basis
-        );
-        rules.push(waived(name, &|p| p.policy.max_vendor_share = None));
-    }
-    if portfolio
-        .inference_services()
-        .any(|(_, s)| s.min_vendors > 1 || s.max_vendor_fraction < 1.0)
-    {
-        let name = "per-service min_vendors / max_vendor_fraction".to_string();
-        rules.push(waived(name, &|p| {
-            for w in &mut p.workloads {
-                if let WorkloadKind::Inference(s) = &mut w.kind {
-                    s.min_vendors = 1;
-                    s.max_vendor_fraction = 1.0;
+    let mut rules: Vec<(String, Portfolio)> = PricedRule::set_by(portfolio)
+        .into_iter()
+        .map(|(rule, name)| match rule {
+            PricedRule::VendorShare => waived(name, &|p| p.policy.max_vendor_share = None),
+            PricedRule::ServiceVendorRules => waived(name, &|p| {
+                for w in &mut p.workloads {
+                    if let WorkloadKind::Inference(s) = &mut w.kind {
+                        s.min_vendors = 1;
+                        s.max_vendor_fraction = 1.0;
+                    }
                 }
+            }),
+            PricedRule::Resilience => waived(name, &|p| p.policy.resilience = None),
+            PricedRule::PlacementShare => {
+                waived(name, &|p| p.policy.min_share_per_placement = None)
             }
-        }));
-    }
-    if policy.resilience.is_some() {
-        rules.push(waived("resilience".into(), &|p| p.policy.resilience = None));
-    }
-    if let Some(share) = policy.min_share_per_placement {
-        let name = format!("min_share_per_placement {:.0}%", share * 100.0);
-        rules.push(waived(name, &|p| p.policy.min_share_per_placement = None));
-    }
-    if policy.budget_usd_per_month.is_some() {
-        rules.push(waived("budget".into(), &|p| {
-            p.policy.budget_usd_per_month = None
-        }));
-    }
+            PricedRule::Budget => waived(name, &|p| p.policy.budget_usd_per_month = None),
+        })
+        .collect();
     if policy.migration_cost.usd_per_instance(1.0) > 0.0 {
         let name = match policy.migration_cost {
             chipmix_workload::MigrationCost::HoursOfPrice(h) => {
@@ -144,15 +129,14 @@ pub fn rule_costs(
         .par_iter()
         .filter_map(|(rule, p)| {
             let without = plan_months(p, catalog, calibration, &options).ok()?;
-            let noise = (plan.gap + without.gap + options.relative_gap) * plan.objective_usd.abs();
-            let cost = plan.objective_usd - without.objective_usd;
+            let cost = crate::plan::rule_cost(
+                (plan.objective_usd, plan.gap),
+                (without.objective_usd, without.gap),
+                options.relative_gap,
+            );
             Some(crate::plan::RuleCost {
                 rule: rule.clone(),
-                usd_per_month: if cost.abs() <= noise {
-                    0.0
-                } else {
-                    cost / months
-                },
+                usd_per_month: cost / months,
             })
         })
         .collect()

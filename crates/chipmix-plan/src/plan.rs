@@ -199,6 +199,66 @@ pub struct Binding {
     pub meaning: String,
 }
 
+/// A policy rule a plan can be re-solved without, to price it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PricedRule {
+    VendorShare,
+    ServiceVendorRules,
+    Resilience,
+    PlacementShare,
+    Budget,
+}
+
+impl PricedRule {
+    /// The rules `portfolio` sets, each with the name reports give it.
+    pub(crate) fn set_by(portfolio: &chipmix_workload::Portfolio) -> Vec<(PricedRule, String)> {
+        let policy = &portfolio.policy;
+        let mut out = Vec::new();
+        if let Some(cap) = policy.max_vendor_share {
+            let name = format!(
+                "max_vendor_share {:.0}% ({})",
+                cap * 100.0,
+                policy.share_basis
+            );
+            out.push((PricedRule::VendorShare, name));
+        }
+        if portfolio
+            .inference_services()
+            .any(|(_, s)| s.min_vendors > 1 || s.max_vendor_fraction < 1.0)
+        {
+            let name = "per-service min_vendors / max_vendor_fraction".to_string();
+            out.push((PricedRule::ServiceVendorRules, name));
+        }
+        if let Some(r) = policy.resilience {
+            let name = format!(
+                "resilience (survive any one {}, keep {:.0}%)",
+                r.survive.as_str(),
+                r.min_served * 100.0
+            );
+            out.push((PricedRule::Resilience, name));
+        }
+        if let Some(share) = policy.min_share_per_placement {
+            let name = format!(
+                "min_share_per_placement {:.0}% (no chip type carries less of a service)",
+                share * 100.0
+            );
+            out.push((PricedRule::PlacementShare, name));
+        }
+        if policy.budget_usd_per_month.is_some() {
+            out.push((PricedRule::Budget, "budget".to_string()));
+        }
+        out
+    }
+}
+
+/// What a rule costs: `with − without`, or 0 where the difference is within the two plans'
+/// gaps and the asked gap (noise, not a cost). Each is `(cost, proven gap)`.
+pub(crate) fn rule_cost(with: (f64, f64), without: (f64, f64), asked_gap: f64) -> f64 {
+    let noise = (with.1 + without.1 + asked_gap) * with.0.abs();
+    let cost = with.0 - without.0;
+    if cost.abs() <= noise { 0.0 } else { cost }
+}
+
 /// What a policy rule costs: the optimal cost with it minus without it (re-solved).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RuleCost {

@@ -224,6 +224,11 @@ async fn text_of(c: &Client, css: &str) -> anyhow::Result<String> {
     Ok(c.find(Locator::Css(css)).await?.text().await?)
 }
 
+/// A checkbox's `checked` property (`"true"` / `"false"`).
+async fn checked_prop(c: &Client, css: &str) -> anyhow::Result<Option<String>> {
+    Ok(c.find(Locator::Css(css)).await?.prop("checked").await?)
+}
+
 /// A screenshot of the whole page: the window is made as tall as the page for the shot.
 async fn full_page_screenshot(c: &Client) -> anyhow::Result<Vec<u8>> {
     let height = c
@@ -303,11 +308,7 @@ async fn scenario(c: &Client, base: &str, token: &str, artifacts: &Path) -> anyh
         .await?;
     wait_for(c, "#saved", PAGE).await?;
     ensure!(text_of(c, "#portfolio-name").await? == "frontier-lab");
-    let checked = c
-        .find(Locator::Css("#risk input[name=break_even]"))
-        .await?
-        .prop("checked")
-        .await?;
+    let checked = checked_prop(c, "#risk input[name=break_even]").await?;
     ensure!(
         checked.as_deref() == Some("true"),
         "break-even not ticked for a single-period portfolio: {checked:?}"
@@ -463,11 +464,7 @@ async fn scenario(c: &Client, base: &str, token: &str, artifacts: &Path) -> anyh
         .await?;
     wait_for(c, "#saved", PAGE).await?;
     // Leverage over time: the break-even search (a plan over time per step) starts unticked.
-    let checked = c
-        .find(Locator::Css("#risk input[name=break_even]"))
-        .await?
-        .prop("checked")
-        .await?;
+    let checked = checked_prop(c, "#risk input[name=break_even]").await?;
     ensure!(
         checked.as_deref() == Some("false"),
         "break-even ticked for a portfolio with a horizon: {checked:?}"
