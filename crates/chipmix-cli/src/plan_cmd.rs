@@ -2,7 +2,7 @@
 
 use crate::args;
 use crate::catalog_cmd::{self, CatalogFiles};
-use crate::output::{self, num, usd};
+use crate::output::{self, usd};
 use crate::{CmdResult, Failure};
 use chipmix_catalog::limits;
 use chipmix_perf::Calibration;
@@ -400,6 +400,35 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
             );
         }
     }
+    markdown_spend(&mut md, plan, p);
+    if !plan.contracts.is_empty() {
+        let _ = writeln!(md, "## Contracts\n");
+        for c in &plan.contracts {
+            let _ = writeln!(
+                md,
+                "- {} on **{}**: {} — spend counted {} per month, shortfall {}, credits used {} per month",
+                c.kind,
+                c.provider,
+                usd(c.amount_usd),
+                usd(c.spend_usd_per_month),
+                usd(c.shortfall_usd_per_month),
+                usd(c.credits_used_usd_per_month)
+            );
+        }
+        md.push('\n');
+    }
+    markdown_rules_and_baselines(&mut md, plan);
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(md, "\n## Warnings\n");
+        for w in output::summarize_warnings(&plan.warnings, &workload_names(p)) {
+            let _ = writeln!(md, "- {w}");
+        }
+    }
+    md
+}
+
+/// The plan's spend: the chart, per vendor with its share, HHI, per provider and chip.
+fn markdown_spend(md: &mut String, plan: &Plan, p: &portfolio::Portfolio) {
     let _ = writeln!(md, "\n## Spend\n");
     let _ = writeln!(md, "{}\n", spend_chart_svg(plan));
     let _ = writeln!(md, "| vendor | USD/month | share ({}) |", plan.share_basis);
@@ -431,22 +460,10 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if !plan.contracts.is_empty() {
-        let _ = writeln!(md, "## Contracts\n");
-        for c in &plan.contracts {
-            let _ = writeln!(
-                md,
-                "- {} on **{}**: {} — spend counted {} per month, shortfall {}, credits used {} per month",
-                c.kind,
-                c.provider,
-                usd(c.amount_usd),
-                usd(c.spend_usd_per_month),
-                usd(c.shortfall_usd_per_month),
-                usd(c.credits_used_usd_per_month)
-            );
-        }
-        md.push('\n');
-    }
+}
+
+/// What each rule costs, the binding rows, and the baselines.
+fn markdown_rules_and_baselines(md: &mut String, plan: &Plan) {
     let _ = writeln!(md, "## What the rules cost\n");
     for r in &plan.rule_costs {
         let _ = writeln!(
@@ -485,14 +502,6 @@ fn markdown(plan: &Plan, p: &portfolio::Portfolio) -> String {
             }
         }
     }
-    if !plan.warnings.is_empty() {
-        let _ = writeln!(md, "\n## Warnings\n");
-        for w in output::summarize_warnings(&plan.warnings, &workload_names(p)) {
-            let _ = writeln!(md, "- {w}");
-        }
-    }
-    let _ = num(None, 0);
-    md
 }
 
 /// The portfolio's workload names, to group warnings by.

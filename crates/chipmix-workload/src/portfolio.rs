@@ -1764,91 +1764,103 @@ fn decode_contracts(
             }
         }
         match kind {
-            Some(true) => {
-                let term = decode_commitment_term(d, &f, horizon_months);
-                let usd_per_month = match (&term, f.has("usd_per_month")) {
-                    // A ramp alone: a single-period plan sees its average year.
-                    (
-                        Some(CommitmentTerm {
-                            usd_per_month_by_year: Some(ramp),
-                            ..
-                        }),
-                        false,
-                    ) => Some(ramp.iter().sum::<f64>() / ramp.len().max(1) as f64),
-                    _ => d.req_number(&f, "usd_per_month", &limits::USD_PER_MONTH),
-                };
-                let discount = d
-                    .opt_number(&f, "discount", &limits::DISCOUNT)
-                    .unwrap_or(0.0);
-                let chips = d.opt_str_list(&f, "chips").map(|list| {
-                    let mut ids = Vec::new();
-                    for (name, pos, p) in list {
-                        match catalog.resolve_chip(&name) {
-                            Ok(c) => ids.push(c.id.clone()),
-                            Err(m) => d.error(pos, &p, m),
-                        }
-                    }
-                    ids
-                });
-                if let (Some(provider), Some(usd_per_month), Some(term)) =
-                    (provider, usd_per_month, term)
-                {
-                    out.push(Contract::Commitment {
-                        provider: provider.to_ascii_lowercase(),
-                        usd_per_month,
-                        discount,
-                        chips,
-                        term,
-                    });
-                }
-            }
-            Some(false) => {
-                let usd = d.req_number(&f, "usd", &limits::USD);
-                let expires = f
-                    .get("expires")
-                    .and_then(|n| date_value(d, n, &f.child_path("expires")));
-                let valid_months = d.opt_count(&f, "valid_months", &limits::MONTHS);
-                match (f.has("expires"), f.has("valid_months")) {
-                    (true, true) => d.error(
-                        f.pos,
-                        &path,
-                        "give either `expires` (a date) or `valid_months`, not both",
-                    ),
-                    (false, false) => d.error(
-                        f.pos,
-                        &path,
-                        "credits need an expiry: `expires: YYYY-MM-DD` or `valid_months: N`",
-                    ),
-                    _ => {}
-                }
-                if let Some(date) = expires {
-                    match start {
-                        None => d.error(
-                            f.get("expires").map_or(f.pos, |n| n.pos),
-                            &f.child_path("expires"),
-                            "an expiry date needs the portfolio's `start:` date to place it; add `start: YYYY-MM-DD` at the top, or use `valid_months`",
-                        ),
-                        Some(s) if date <= s => d.error(
-                            f.get("expires").map_or(f.pos, |n| n.pos),
-                            &f.child_path("expires"),
-                            format!("the credits expire on {date}, before the portfolio starts ({s})"),
-                        ),
-                        Some(_) => {}
-                    }
-                }
-                let source = d.opt_str(&f, "source");
-                if let (Some(provider), Some(usd)) = (provider, usd) {
-                    out.push(Contract::Credits {
-                        provider: provider.to_ascii_lowercase(),
-                        usd,
-                        expires,
-                        valid_months,
-                        source,
-                    });
-                }
-            }
+            Some(true) => out.extend(decode_commitment(d, &f, catalog, provider, horizon_months)),
+            Some(false) => out.extend(decode_credits(d, &f, &path, provider, start)),
             None => {}
         }
     }
     Some(out)
+}
+
+/// A `kind: commitment` contract's own fields (`provider` decoded by the caller).
+fn decode_commitment(
+    d: &mut Decoder,
+    f: &Fields<'_>,
+    catalog: &Catalog,
+    provider: Option<String>,
+    horizon_months: Option<u32>,
+) -> Option<Contract> {
+    let term = decode_commitment_term(d, f, horizon_months);
+    let usd_per_month = match (&term, f.has("usd_per_month")) {
+        // A ramp alone: a single-period plan sees its average year.
+        (
+            Some(CommitmentTerm {
+                usd_per_month_by_year: Some(ramp),
+                ..
+            }),
+            false,
+        ) => Some(ramp.iter().sum::<f64>() / ramp.len().max(1) as f64),
+        _ => d.req_number(f, "usd_per_month", &limits::USD_PER_MONTH),
+    };
+    let discount = d
+        .opt_number(f, "discount", &limits::DISCOUNT)
+        .unwrap_or(0.0);
+    let chips = d.opt_str_list(f, "chips").map(|list| {
+        let mut ids = Vec::new();
+        for (name, pos, p) in list {
+            match catalog.resolve_chip(&name) {
+                Ok(c) => ids.push(c.id.clone()),
+                Err(m) => d.error(pos, &p, m),
+            }
+        }
+        ids
+    });
+    Some(Contract::Commitment {
+        provider: provider?.to_ascii_lowercase(),
+        usd_per_month: usd_per_month?,
+        discount,
+        chips,
+        term: term?,
+    })
+}
+
+/// A `kind: credits` contract's own fields (`provider` decoded by the caller).
+fn decode_credits(
+    d: &mut Decoder,
+    f: &Fields<'_>,
+    path: &str,
+    provider: Option<String>,
+    start: Option<NaiveDate>,
+) -> Option<Contract> {
+    let usd = d.req_number(f, "usd", &limits::USD);
+    let expires = f
+        .get("expires")
+        .and_then(|n| date_value(d, n, &f.child_path("expires")));
+    let valid_months = d.opt_count(f, "valid_months", &limits::MONTHS);
+    match (f.has("expires"), f.has("valid_months")) {
+        (true, true) => d.error(
+            f.pos,
+            path,
+            "give either `expires` (a date) or `valid_months`, not both",
+        ),
+        (false, false) => d.error(
+            f.pos,
+            path,
+            "credits need an expiry: `expires: YYYY-MM-DD` or `valid_months: N`",
+        ),
+        _ => {}
+    }
+    if let Some(date) = expires {
+        match start {
+            None => d.error(
+                f.get("expires").map_or(f.pos, |n| n.pos),
+                &f.child_path("expires"),
+                "an expiry date needs the portfolio's `start:` date to place it; add `start: YYYY-MM-DD` at the top, or use `valid_months`",
+            ),
+            Some(s) if date <= s => d.error(
+                f.get("expires").map_or(f.pos, |n| n.pos),
+                &f.child_path("expires"),
+                format!("the credits expire on {date}, before the portfolio starts ({s})"),
+            ),
+            Some(_) => {}
+        }
+    }
+    let source = d.opt_str(f, "source");
+    Some(Contract::Credits {
+        provider: provider?.to_ascii_lowercase(),
+        usd: usd?,
+        expires,
+        valid_months,
+        source,
+    })
 }
