@@ -529,9 +529,6 @@ pub fn plan_page(
     charts: &PlanCharts,
 ) -> Markup {
     let portfolio_url = format!("/portfolios/{}", row.portfolio);
-    let total_instances: u64 = plan.allocations.iter().map(|a| a.instances as u64).sum();
-    let total_chips: u64 = plan.allocations.iter().map(|a| a.chips as u64).sum();
-    let total_usd: f64 = plan.allocations.iter().map(|a| a.usd_per_month).sum();
     page(
         &format!("Plan {}", row.id),
         Some(caller),
@@ -563,36 +560,7 @@ pub fn plan_page(
                     }
                 }
             }
-            section.card {
-                h2 { "Allocations" }
-                table #allocations {
-                    thead { tr {
-                        th { "workload" } th { "offering" } th { "chip" } th { "vendor" }
-                        th.num { "instances" } th.num { "chips" } th.num { "USD/month" } th { "configuration" }
-                    } }
-                    tbody {
-                        @for a in &plan.allocations {
-                            tr.allocation data-workload=(a.workload) {
-                                td.workload { (a.workload) }
-                                td { (a.offering) @if a.spot { " (spot)" } }
-                                td { (a.chip) }
-                                td { (a.vendor) }
-                                td.num { (a.instances) }
-                                td.num { (a.chips) }
-                                td.num { (usd(a.usd_per_month)) }
-                                td.small { (a.layout()) @if let Some(c) = &a.commitment { br; span.muted { "discount " (pct(a.discount)) " (" (c) ")" } } }
-                            }
-                        }
-                    }
-                    tfoot { tr #allocation-totals {
-                        td colspan="4" { "total" }
-                        td.num { (total_instances) }
-                        td.num { (total_chips) }
-                        td.num { (usd(total_usd)) }
-                        td {}
-                    } }
-                }
-            }
+            (allocations_table(plan))
             div.grid2 {
                 section.card { h2 { "Spend by vendor" } (chart("spend-by-vendor", &charts.by_vendor)) }
                 section.card {
@@ -615,97 +583,150 @@ pub fn plan_page(
                 section.card { h2 { "Spend by provider" } (chart("spend-by-provider", &charts.by_provider)) }
                 section.card { h2 { "Spend by chip" } (chart("spend-by-chip", &charts.by_chip)) }
             }
-            @if !plan.services.is_empty() {
-                section.card {
-                    h2 { "Inference services" }
-                    table #services {
-                        thead { tr { th { "service" } th.num { "needed req/s" } th.num { "provisioned req/s" } th { "by vendor" } } }
-                        tbody {
-                            @for s in &plan.services {
-                                tr {
-                                    td { (s.workload) }
-                                    td.num { (format!("{:.1}", s.needed_requests_per_s)) }
-                                    td.num { (format!("{:.1}", s.provisioned_requests_per_s)) }
-                                    td.small { (s.requests_per_s_by_vendor.iter().map(|(v, r)| format!("{v} {r:.1}")).collect::<Vec<_>>().join(", ")) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            @if !plan.contracts.is_empty() {
-                section.card {
-                    h2 { "Contracts" }
-                    table #contracts {
-                        thead { tr { th { "kind" } th { "provider" } th.num { "amount" } th.num { "spend/month" } th.num { "shortfall/month" } th.num { "credits used/month" } } }
-                        tbody {
-                            @for c in &plan.contracts {
-                                tr {
-                                    td { (c.kind) } td { (c.provider) }
-                                    td.num { (usd(c.amount_usd)) }
-                                    td.num { (usd(c.spend_usd_per_month)) }
-                                    td.num { (usd(c.shortfall_usd_per_month)) }
-                                    td.num { (usd(c.credits_used_usd_per_month)) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            div.grid2 {
-                section.card {
-                    h2 { "Binding constraints" }
-                    p.small.muted { "Constraints that bind in the LP relaxation, with their shadow prices: what one more unit of each would save (or cost) per month." }
-                    @if plan.binding_constraints.is_empty() {
-                        p.muted { "None." }
-                    } @else {
-                        table #binding-constraints {
-                            thead { tr { th { "constraint" } th.num { "shadow price" } th { "meaning" } } }
-                            tbody {
-                                @for b in &plan.binding_constraints {
-                                    tr { td.mono { (b.constraint) } td.num { (format!("{:.4}", b.shadow_price)) } td.small { (b.meaning) } }
-                                }
-                            }
-                        }
-                    }
-                }
-                section.card {
-                    h2 { "What the rules cost" }
-                    @if plan.rule_costs.is_empty() {
-                        p.muted { "Not priced (plan made without analysis)." }
-                    } @else {
-                        table #rule-costs {
-                            thead { tr { th { "rule" } th.num { "USD/month" } } }
-                            tbody { @for r in &plan.rule_costs { tr { td { (r.rule) } td.num { (usd_delta(r.usd_per_month)) } } } }
-                        }
-                    }
-                    h2 { "Baselines" }
-                    @if plan.baselines.is_empty() {
-                        p.muted { "None computed." }
-                    } @else {
-                        table #baselines {
-                            thead { tr { th { "baseline" } th.num { "USD/month" } th.num { "vs plan" } th { "note" } } }
-                            tbody {
-                                @for b in &plan.baselines {
-                                    tr {
-                                        td { (b.name) }
-                                        @match b.usd_per_month {
-                                            Some(c) => {
-                                                td.num { (usd(c)) }
-                                                td.num { @if plan.objective_usd_per_month > 0.0 { (format!("{:+.1}%", (c / plan.objective_usd_per_month - 1.0) * 100.0)) } }
-                                            }
-                                            None => { td.num { "not possible" } td {} }
-                                        }
-                                        td.small { (b.note) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            (services_and_contracts(plan))
+            (constraints_rules_and_baselines(plan))
         },
     )
+}
+
+/// A plan's allocations with their totals.
+fn allocations_table(plan: &Plan) -> Markup {
+    let total_instances: u64 = plan.allocations.iter().map(|a| a.instances as u64).sum();
+    let total_chips: u64 = plan.allocations.iter().map(|a| a.chips as u64).sum();
+    let total_usd: f64 = plan.allocations.iter().map(|a| a.usd_per_month).sum();
+    html! {
+    section.card {
+        h2 { "Allocations" }
+        table #allocations {
+            thead { tr {
+                th { "workload" } th { "offering" } th { "chip" } th { "vendor" }
+                th.num { "instances" } th.num { "chips" } th.num { "USD/month" } th { "configuration" }
+            } }
+            tbody {
+                @for a in &plan.allocations {
+                    tr.allocation data-workload=(a.workload) {
+                        td.workload { (a.workload) }
+                        td { (a.offering) @if a.spot { " (spot)" } }
+                        td { (a.chip) }
+                        td { (a.vendor) }
+                        td.num { (a.instances) }
+                        td.num { (a.chips) }
+                        td.num { (usd(a.usd_per_month)) }
+                        td.small { (a.layout()) @if let Some(c) = &a.commitment { br; span.muted { "discount " (pct(a.discount)) " (" (c) ")" } } }
+                    }
+                }
+            }
+            tfoot { tr #allocation-totals {
+                td colspan="4" { "total" }
+                td.num { (total_instances) }
+                td.num { (total_chips) }
+                td.num { (usd(total_usd)) }
+                td {}
+            } }
+        }
+    }
+    }
+}
+
+/// What each inference service is provisioned, and how each contract settles.
+fn services_and_contracts(plan: &Plan) -> Markup {
+    html! {
+    @if !plan.services.is_empty() {
+        section.card {
+            h2 { "Inference services" }
+            table #services {
+                thead { tr { th { "service" } th.num { "needed req/s" } th.num { "provisioned req/s" } th { "by vendor" } } }
+                tbody {
+                    @for s in &plan.services {
+                        tr {
+                            td { (s.workload) }
+                            td.num { (format!("{:.1}", s.needed_requests_per_s)) }
+                            td.num { (format!("{:.1}", s.provisioned_requests_per_s)) }
+                            td.small { (s.requests_per_s_by_vendor.iter().map(|(v, r)| format!("{v} {r:.1}")).collect::<Vec<_>>().join(", ")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    @if !plan.contracts.is_empty() {
+        section.card {
+            h2 { "Contracts" }
+            table #contracts {
+                thead { tr { th { "kind" } th { "provider" } th.num { "amount" } th.num { "spend/month" } th.num { "shortfall/month" } th.num { "credits used/month" } } }
+                tbody {
+                    @for c in &plan.contracts {
+                        tr {
+                            td { (c.kind) } td { (c.provider) }
+                            td.num { (usd(c.amount_usd)) }
+                            td.num { (usd(c.spend_usd_per_month)) }
+                            td.num { (usd(c.shortfall_usd_per_month)) }
+                            td.num { (usd(c.credits_used_usd_per_month)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    }
+}
+
+/// The binding constraints with their shadow prices, what each rule costs, the baselines.
+fn constraints_rules_and_baselines(plan: &Plan) -> Markup {
+    html! {
+    div.grid2 {
+        section.card {
+            h2 { "Binding constraints" }
+            p.small.muted { "Constraints that bind in the LP relaxation, with their shadow prices: what one more unit of each would save (or cost) per month." }
+            @if plan.binding_constraints.is_empty() {
+                p.muted { "None." }
+            } @else {
+                table #binding-constraints {
+                    thead { tr { th { "constraint" } th.num { "shadow price" } th { "meaning" } } }
+                    tbody {
+                        @for b in &plan.binding_constraints {
+                            tr { td.mono { (b.constraint) } td.num { (format!("{:.4}", b.shadow_price)) } td.small { (b.meaning) } }
+                        }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { "What the rules cost" }
+            @if plan.rule_costs.is_empty() {
+                p.muted { "Not priced (plan made without analysis)." }
+            } @else {
+                table #rule-costs {
+                    thead { tr { th { "rule" } th.num { "USD/month" } } }
+                    tbody { @for r in &plan.rule_costs { tr { td { (r.rule) } td.num { (usd_delta(r.usd_per_month)) } } } }
+                }
+            }
+            h2 { "Baselines" }
+            @if plan.baselines.is_empty() {
+                p.muted { "None computed." }
+            } @else {
+                table #baselines {
+                    thead { tr { th { "baseline" } th.num { "USD/month" } th.num { "vs plan" } th { "note" } } }
+                    tbody {
+                        @for b in &plan.baselines {
+                            tr {
+                                td { (b.name) }
+                                @match b.usd_per_month {
+                                    Some(c) => {
+                                        td.num { (usd(c)) }
+                                        td.num { @if plan.objective_usd_per_month > 0.0 { (format!("{:+.1}%", (c / plan.objective_usd_per_month - 1.0) * 100.0)) } }
+                                    }
+                                    None => { td.num { "not possible" } td {} }
+                                }
+                                td.small { (b.note) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    }
 }
 
 // ------------------------------------------------------------------------------------------
