@@ -522,7 +522,8 @@ fn train_candidates(
 /// Drops serving candidates another candidate of the same workload beats on every count the
 /// MILP looks at: same vendor, spot or not, the same contracts apply, no capacity limit, and
 /// one unit of it does at least the work for no more money, chips or compute. Only exact
-/// dominance — one unit replaces one unit — so the optimum is unchanged.
+/// dominance — one unit replaces one unit — so the optimum is unchanged. Over a `horizon:`
+/// the unit must replace it in every month ([`replaces_over_time`]).
 fn prune_dominated(
     candidates: &mut Vec<Candidate>,
     from: usize,
@@ -567,7 +568,8 @@ fn prune_dominated(
                 && a.spot == b.spot
                 && same_domain
                 && ob.capacity_instances.is_none()
-                && coverage(a) == coverage(b);
+                && coverage(a) == coverage(b)
+                && replaces_over_time(portfolio, (a, oa), (b, ob));
             if !same {
                 continue;
             }
@@ -590,4 +592,44 @@ fn prune_dominated(
         idx += 1;
         k
     });
+}
+
+/// Whether a unit of `b` can stand in for a unit of `a` in every month of the portfolio's
+/// `horizon:` (always, without one): `b` is there whenever `a` is (`roadmap:`), has no supply
+/// ramp, costs no more in any month (`prices:`), can be reserved on the same terms, and holds
+/// no more instances (migration and churn count instances). Without this a cheaper offering
+/// that arrives late, is retired early or gets dearer would hide the one it beats today.
+fn replaces_over_time(
+    portfolio: &Portfolio,
+    (a, oa): (&Candidate, &Offering),
+    (b, ob): (&Candidate, &Offering),
+) -> bool {
+    use chipmix_workload::timeline;
+    let Some(horizon) = &portfolio.horizon else {
+        return true;
+    };
+    let (ida, idb) = (oa.id(), ob.id());
+    let terms = |provider: &str| {
+        let mut t: Vec<(u32, u64)> = horizon
+            .reservations
+            .iter()
+            .filter(|r| r.provider == "*" || r.provider.eq_ignore_ascii_case(provider))
+            .map(|r| (r.term_years, r.discount.to_bits()))
+            .collect();
+        t.sort_unstable();
+        t
+    };
+    let factor = |id: &str, o: &Offering, month: u32| {
+        timeline::price_factor(&portfolio.prices, id, o.usd_per_hour.unwrap_or(0.0), month)
+    };
+    !portfolio.supply.iter().any(|s| s.offering == idb)
+        && b.instances_per_unit <= a.instances_per_unit
+        && terms(&oa.provider) == terms(&ob.provider)
+        && (0..horizon.months).all(|m| {
+            let b_there = timeline::available(&portfolio.roadmap, &idb, m);
+            let a_there = timeline::available(&portfolio.roadmap, &ida, m);
+            (b_there || !a_there)
+                && b.usd_per_unit_hour * factor(&idb, ob, m)
+                    <= a.usd_per_unit_hour * factor(&ida, oa, m)
+        })
 }

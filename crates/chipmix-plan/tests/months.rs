@@ -424,3 +424,54 @@ fn a_restart_without_a_horizon_is_a_located_warning() {
         loaded.warnings
     );
 }
+
+/// A serving candidate beaten today by a cheaper offering of the same chips is kept when that
+/// offering arrives late, is retired early or gets dearer: over a horizon a unit must replace
+/// another in every month to prune it.
+#[test]
+fn dominance_pruning_looks_at_every_month_of_the_horizon() {
+    let text = |market: &str| {
+        format!(
+            "name: pruning
+horizon:
+  months: 6
+workloads:
+  - name: chat
+    kind: inference
+    model: llama-3-8b
+    peak_requests_per_s: 200
+    prompt_tokens: 1024
+    output_tokens: 64
+    slo: {{ ttft_ms: 800, tpot_ms: 30 }}
+    software: [cuda]
+{market}policy:
+  allowed_providers: [aws, gcp]
+"
+        )
+    };
+    let cal = Calibration::builtin();
+    let offerings = |market: &str| -> Vec<String> {
+        let (p, c) = load(&text(market));
+        let generated = chipmix_plan::candidates::generate(&p, &c, &cal);
+        generated
+            .candidates
+            .iter()
+            .map(|k| c.offerings()[k.offering].id())
+            .collect()
+    };
+    let (p5, a3) = ("aws/p5.48xlarge/us-east-1", "gcp/a3-highgpu-8g/us-central1");
+    // Today A3 (8 × H100 for less) beats P5 in every month.
+    let steady = offerings("");
+    assert!(steady.iter().any(|o| o == a3), "{steady:?}");
+    assert!(!steady.iter().any(|o| o == p5), "{steady:?}");
+    for market in [
+        format!("roadmap:\n  - {{ offering: {a3}, from_month: 3, source: test }}\n"),
+        format!("roadmap:\n  - {{ offering: {a3}, until_month: 4, source: test }}\n"),
+        format!(
+            "prices:\n  - {{ offering: {a3}, usd_per_hour_by_month: [88, 88, 88, 200, 200, 200], source: test }}\n"
+        ),
+    ] {
+        let kept = offerings(&market);
+        assert!(kept.iter().any(|o| o == p5), "{market}: {kept:?}");
+    }
+}
