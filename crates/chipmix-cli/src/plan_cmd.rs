@@ -41,9 +41,10 @@ pub struct PlanArgs {
     /// two at a time (a plan of one period always prices its rules)
     #[arg(long, conflicts_with = "no_analysis")]
     rule_costs: bool,
-    /// How to solve: `auto` decomposes single-period portfolios of 50 workloads or more and
-    /// solves plans over time direct; `direct` is one branch-and-bound over the whole model;
-    /// `decomposed` is column generation by workload (by workload and period over time)
+    /// How to solve: `auto` decomposes single-period portfolios of 50 workloads or more, and
+    /// plans over time period by period first, then improves that plan by branch-and-bound;
+    /// `direct` is one branch-and-bound over the whole model; `decomposed` is column
+    /// generation by workload (by workload and period over time)
     #[arg(long, value_enum, default_value_t)]
     method: MethodArg,
     #[command(flatten)]

@@ -11,6 +11,7 @@
 //! [`verify`] re-checks any plan against the portfolio and catalog; it shares no code with the
 //! formulation.
 
+mod by_period;
 pub mod candidates;
 mod decompose;
 pub mod explain;
@@ -73,10 +74,12 @@ impl PlanOptions {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SolveMethod {
     /// Decomposed from [`DECOMPOSE_FROM_WORKLOADS`] workloads on, direct below; a plan over
-    /// time is solved direct (its decomposition is not yet better: `docs/planning.md`).
+    /// time is found period by period first and then improved by branch-and-bound from it
+    /// (its decomposition is not yet better: `docs/planning.md`).
     #[default]
     Auto,
-    /// One branch-and-bound over the whole model (HiGHS), after an LP-rounding heuristic.
+    /// One branch-and-bound over the whole model (HiGHS), after an LP-rounding heuristic for
+    /// a single period; over time, branch-and-bound alone.
     Direct,
     /// Column generation by workload (Dantzig–Wolfe) and a MILP over the patterns found;
     /// falls back to `Direct` when it reaches no plan.

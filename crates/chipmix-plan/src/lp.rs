@@ -203,6 +203,13 @@ pub fn has_feasible_solution(solved: &highs::SolvedModel) -> bool {
 
 /// Minimizes `model` with HiGHS.
 pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
+    solve_from(model, options, None)
+}
+
+/// Minimizes `model` with HiGHS, starting branch-and-bound from `start` (a value per column,
+/// a plan found another way) when given. The bound HiGHS proves does not depend on the
+/// start; the plan it returns is never worse than the start.
+pub fn solve_from(model: &LinearModel, options: &SolveOptions, start_at: Option<&[f64]>) -> Solved {
     let start = Instant::now();
     if let Err(m) = model.check_numbers() {
         return Solved::failed(m, start);
@@ -230,6 +237,10 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
         Err(e) => return Solved::failed(format!("HiGHS refused the model: {e:?}"), start),
     };
     configure(&mut m, options.time_limit_s, options.relative_gap);
+    if let Some(values) = start_at.filter(|v| v.len() == model.columns.len() && !options.relax) {
+        // A start HiGHS refuses only costs it the head start.
+        let _ = m.try_set_solution(Some(values), None, None, None);
+    }
     let solved = match m.try_solve() {
         Ok(s) => s,
         Err(e) => return Solved::failed(format!("HiGHS failed: {e:?}"), start),

@@ -449,6 +449,8 @@ struct Columns {
     reserved: BTreeMap<(usize, usize, u32), usize>,
     /// Training schedules that restart once (jobs with `restart:`).
     restarts: Vec<RestartSchedule>,
+    /// The period each row and column belongs to.
+    periods: crate::by_period::PeriodTags,
 }
 
 /// A training run that starts on one candidate and, at the start of a period, resumes from its
@@ -508,6 +510,8 @@ pub fn plan_months(
     let (m, kinds, cols) = build(portfolio, catalog, cands, horizon, true)?;
     // Over time only on request: measured worse than branch-and-bound (`docs/planning.md`).
     let decompose = options.method == crate::SolveMethod::Decomposed;
+    // `auto` plans period by period first; `direct` is branch-and-bound alone.
+    let by_period = options.method == crate::SolveMethod::Auto;
     // The baseline (no reservations at all) is solved on the other core meanwhile: each HiGHS
     // solve runs on one thread. Without `analysis` (exports, the analyses' re-plans) it is not
     // solved at all.
@@ -516,13 +520,20 @@ pub fn plan_months(
             if !options.analysis {
                 return None;
             }
-            let (m0, k0, _) = build(portfolio, catalog, cands, horizon, false).ok()?;
+            let (m0, k0, c0) = build(portfolio, catalog, cands, horizon, false).ok()?;
             let solved =
-                crate::solve_model(&m0, &k0, &solve_options, decompose, |o| lp::solve(&m0, o)).0;
+                solve_over_time(&m0, &k0, &c0.periods, &solve_options, decompose, by_period).0;
             matches!(solved.outcome, Outcome::Optimal | Outcome::TimeLimit)
                 .then_some(solved.objective)
         });
-        let main = crate::solve_model(&m, &kinds, &solve_options, decompose, |o| lp::solve(&m, o));
+        let main = solve_over_time(
+            &m,
+            &kinds,
+            &cols.periods,
+            &solve_options,
+            decompose,
+            by_period,
+        );
         // A baseline that panicked is only a missing comparison.
         (main, baseline.join().ok().flatten())
     });
@@ -547,6 +558,71 @@ pub fn plan_months(
     );
     plan.method = method;
     Ok(plan)
+}
+
+/// Solves a model over time: with `by_period`, period by period first ([`crate::by_period`],
+/// at most 30% of the time), then branch-and-bound over the whole model from that plan with
+/// the time left, unless the first plan is already within the gap of the LP bound; without,
+/// branch-and-bound alone, or the decomposition when `decompose`. The
+/// better plan is kept, with the better of the two bounds; the second value says how.
+fn solve_over_time(
+    m: &LinearModel,
+    kinds: &[RowKind],
+    tags: &crate::by_period::PeriodTags,
+    options: &SolveOptions,
+    decompose: bool,
+    by_period: bool,
+) -> (lp::Solved, String) {
+    let start = std::time::Instant::now();
+    let first = by_period
+        .then(|| {
+            let first_try = SolveOptions {
+                time_limit_s: options.time_limit_s * 0.3,
+                ..*options
+            };
+            crate::by_period::solve(m, kinds, tags, &first_try)
+        })
+        .flatten();
+    const BY_PERIOD: &str = "period by period";
+    if let Some(h) = &first
+        && h.outcome == Outcome::Optimal
+    {
+        let solved = lp::Solved {
+            seconds: start.elapsed().as_secs_f64(),
+            ..h.clone()
+        };
+        return (solved, BY_PERIOD.into());
+    }
+    let rest = SolveOptions {
+        time_limit_s: (options.time_limit_s - start.elapsed().as_secs_f64()).max(0.05),
+        ..*options
+    };
+    let start_values = first.as_ref().map(|h| h.values.as_slice());
+    let (mut solved, method) = crate::solve_model(m, kinds, &rest, decompose, |o| {
+        lp::solve_from(m, o, start_values)
+    });
+    let method = match first {
+        None => method,
+        Some(h) => match solved.outcome {
+            Outcome::Optimal | Outcome::TimeLimit => {
+                let bound = solved.bound.max(h.bound);
+                if h.objective < solved.objective - 1e-9 {
+                    solved = h.with_bound(bound, options.relative_gap);
+                    format!("{BY_PERIOD}; {method} found no better plan")
+                } else {
+                    solved = solved.with_bound(bound, options.relative_gap);
+                    format!("{BY_PERIOD}, then {method}")
+                }
+            }
+            // A plan is in hand: the whole model's solve only ran out of time, or failed.
+            Outcome::NoSolution | Outcome::Infeasible => {
+                solved = h;
+                format!("{BY_PERIOD}; {method} found no plan")
+            }
+        },
+    };
+    solved.seconds = start.elapsed().as_secs_f64();
+    (solved, method)
 }
 
 /// The reservation terms an offering can be bought on.
@@ -589,6 +665,8 @@ struct Builder<'a> {
     /// (contract, month) → credits-used column.
     credits: BTreeMap<(usize, u32), usize>,
     restarts: Vec<RestartSchedule>,
+    /// The period of every row and column made so far ([`Builder::tag`]).
+    tags: crate::by_period::PeriodTags,
 }
 
 fn build(
@@ -615,6 +693,7 @@ fn build(
         shortfall: BTreeMap::new(),
         credits: BTreeMap::new(),
         restarts: Vec::new(),
+        tags: crate::by_period::PeriodTags::default(),
     };
     b.unit_columns();
     b.restart_columns();
@@ -632,6 +711,17 @@ fn build(
     // A reservation's cost sits on its column for all its active months; the per-month rows
     // use the per-month rate, so the objective and the rows agree.
     debug_assert_eq!(b.kinds.len(), b.m.rows.len(), "every row has a kind");
+    debug_assert_eq!(
+        b.tags.rows.len(),
+        b.m.rows.len(),
+        "every row has a period tag"
+    );
+    debug_assert_eq!(
+        b.tags.columns.len(),
+        b.m.columns.len(),
+        "every column has a tag"
+    );
+    b.tags.count = b.p.count;
     Ok((
         b.m,
         b.kinds,
@@ -639,6 +729,7 @@ fn build(
             units: b.units,
             reserved: b.reserved,
             restarts: b.restarts,
+            periods: b.tags,
         },
     ))
 }
@@ -660,6 +751,13 @@ impl<'a> Builder<'a> {
     ) -> usize {
         self.kinds.push(kind);
         self.m.row(name, lower, upper, coefficients)
+    }
+
+    /// Every row and column made since the last call belongs to `period` (`None`: to the
+    /// whole horizon — reservations, training runs and their run-once rows).
+    fn tag(&mut self, period: Option<u32>) {
+        self.tags
+            .extend(self.m.rows.len(), self.m.columns.len(), period);
     }
 
     /// Offering `oi`'s price in period `t` against its catalog price.
@@ -702,6 +800,7 @@ impl<'a> Builder<'a> {
                         let upper = self.serving_upper(c, *requests_per_s, t);
                         let name = format!("{}@{}#{}", w.name, o.id(), t + 1);
                         let col = self.m.column(name, cost + tie, 0.0, upper, true);
+                        self.tag(Some(t));
                         self.uses(c, col, t, 1.0, cost);
                         per_month.push(col);
                     }
@@ -732,6 +831,7 @@ impl<'a> Builder<'a> {
                         if fits { 1.0 } else { 0.0 },
                         true,
                     );
+                    self.tag(None);
                     for (t, f) in busy.into_iter().filter(|(t, _)| *t < periods) {
                         self.uses(c, col, t, f, period_usd[t as usize] * f);
                     }
@@ -881,6 +981,7 @@ impl<'a> Builder<'a> {
         let col = self
             .m
             .column(name, spot_usd + restart_usd + tie, 0.0, 1.0, true);
+        self.tag(None);
         for (i, t, f, usd) in uses {
             let c = &self.cands[i];
             self.uses(c, col, t, f, usd);
@@ -914,6 +1015,7 @@ impl<'a> Builder<'a> {
                             f64::INFINITY,
                             coeffs,
                         );
+                        self.tag(Some(t));
                     }
                 }
                 WorkloadKind::Training(_) => {
@@ -923,6 +1025,7 @@ impl<'a> Builder<'a> {
                     coeffs.extend(restarts.map(|r| (r.col, 1.0)));
                     let name = format!("run_once[{}]", w.name);
                     self.row(RowKind::TrainOnce { workload: wi }, name, 1.0, 1.0, coeffs);
+                    self.tag(None);
                 }
             }
         }
@@ -974,6 +1077,7 @@ impl<'a> Builder<'a> {
                         upper,
                         true,
                     );
+                    self.tag(None);
                     self.reserved.insert((oi, k, tau), col);
                 }
             }
@@ -998,69 +1102,69 @@ impl<'a> Builder<'a> {
     fn on_demand_and_capacity(&mut self) {
         for oi in 0..self.catalog.offerings().len() {
             for t in 0..self.p.count {
-                let count_terms = self.usage_count.get(&(oi, t)).cloned();
-                let month_terms = self.usage_months.get(&(oi, t)).cloned();
-                if month_terms.is_none() && count_terms.is_none() {
-                    continue;
-                }
-                let r = self.reserved_at(oi, t);
-                let o = self.offering(oi);
-                let id = o.id();
-                if let Some(terms) = month_terms {
-                    let discount = commitment_discount_over(
-                        self.portfolio,
-                        &o.provider,
-                        &o.chip,
-                        self.p.months(t),
-                    );
-                    let price =
-                        o.usd_per_hour.unwrap_or(0.0) * self.factor(oi, t) * (1.0 - discount);
-                    let upper: f64 = terms
-                        .iter()
-                        .map(|&(c, a)| a * self.m.columns[c].upper)
-                        .sum();
-                    let od = self.m.column(
-                        format!("on_demand[{id}]#{}", t + 1),
-                        price * HOURS_PER_MONTH,
-                        0.0,
-                        upper,
-                        false,
-                    );
-                    // od ≥ usage − reserved; without a reservation, od = usage.
-                    let mut coeffs = vec![(od, 1.0)];
-                    coeffs.extend(terms.iter().map(|&(c, a)| (c, -a)));
-                    coeffs.extend(r.iter().copied());
-                    let upper_row = if r.is_empty() { 0.0 } else { f64::INFINITY };
-                    let name = format!("on_demand[{id}]#{}", t + 1);
-                    let kind = RowKind::OnDemand { offering: oi };
-                    self.row(kind, name, 0.0, upper_row, coeffs.clone());
-                    if !r.is_empty() && self.spend_is_shared() {
-                        let label = format!("[{id}]#{}", t + 1);
-                        self.exact_on_demand(oi, od, upper, &coeffs, &r, &label);
-                    }
-                    let spend = self.spend.entry(t).or_default();
-                    spend.push((od, price * HOURS_PER_MONTH, oi));
-                }
-                let Some(cap) = capacity_in_period(self.portfolio, self.catalog, oi, self.p, t)
-                else {
-                    continue;
-                };
-                let cap = f64::from(cap);
-                if let Some(terms) = count_terms {
-                    let name = format!("capacity[{id}]#{}", t + 1);
-                    let kind = RowKind::Capacity { offering: oi };
-                    self.row(kind, name, f64::NEG_INFINITY, cap, terms);
-                }
-                if !r.is_empty() {
-                    // Reserved instances hold capacity whether used or not.
-                    let mut coeffs: Vec<(usize, f64)> = r.iter().map(|&(c, _)| (c, 1.0)).collect();
-                    let spot = self.spot_count.get(&(oi, t)).into_iter().flatten();
-                    coeffs.extend(spot.copied());
-                    let name = format!("capacity_reserved[{id}]#{}", t + 1);
-                    let kind = RowKind::Capacity { offering: oi };
-                    self.row(kind, name, f64::NEG_INFINITY, cap, coeffs);
-                }
+                self.on_demand_and_capacity_at(oi, t);
+                self.tag(Some(t));
             }
+        }
+    }
+
+    /// [`Builder::on_demand_and_capacity`] for offering `oi` in period `t`.
+    fn on_demand_and_capacity_at(&mut self, oi: usize, t: u32) {
+        let count_terms = self.usage_count.get(&(oi, t)).cloned();
+        let month_terms = self.usage_months.get(&(oi, t)).cloned();
+        if month_terms.is_none() && count_terms.is_none() {
+            return;
+        }
+        let r = self.reserved_at(oi, t);
+        let o = self.offering(oi);
+        let id = o.id();
+        if let Some(terms) = month_terms {
+            let discount =
+                commitment_discount_over(self.portfolio, &o.provider, &o.chip, self.p.months(t));
+            let price = o.usd_per_hour.unwrap_or(0.0) * self.factor(oi, t) * (1.0 - discount);
+            let upper: f64 = terms
+                .iter()
+                .map(|&(c, a)| a * self.m.columns[c].upper)
+                .sum();
+            let od = self.m.column(
+                format!("on_demand[{id}]#{}", t + 1),
+                price * HOURS_PER_MONTH,
+                0.0,
+                upper,
+                false,
+            );
+            // od ≥ usage − reserved; without a reservation, od = usage.
+            let mut coeffs = vec![(od, 1.0)];
+            coeffs.extend(terms.iter().map(|&(c, a)| (c, -a)));
+            coeffs.extend(r.iter().copied());
+            let upper_row = if r.is_empty() { 0.0 } else { f64::INFINITY };
+            let name = format!("on_demand[{id}]#{}", t + 1);
+            let kind = RowKind::OnDemand { offering: oi };
+            self.row(kind, name, 0.0, upper_row, coeffs.clone());
+            if !r.is_empty() && self.spend_is_shared() {
+                let label = format!("[{id}]#{}", t + 1);
+                self.exact_on_demand(oi, od, upper, &coeffs, &r, &label);
+            }
+            let spend = self.spend.entry(t).or_default();
+            spend.push((od, price * HOURS_PER_MONTH, oi));
+        }
+        let Some(cap) = capacity_in_period(self.portfolio, self.catalog, oi, self.p, t) else {
+            return;
+        };
+        let cap = f64::from(cap);
+        if let Some(terms) = count_terms {
+            let name = format!("capacity[{id}]#{}", t + 1);
+            let kind = RowKind::Capacity { offering: oi };
+            self.row(kind, name, f64::NEG_INFINITY, cap, terms);
+        }
+        if !r.is_empty() {
+            // Reserved instances hold capacity whether used or not.
+            let mut coeffs: Vec<(usize, f64)> = r.iter().map(|&(c, _)| (c, 1.0)).collect();
+            let spot = self.spot_count.get(&(oi, t)).into_iter().flatten();
+            coeffs.extend(spot.copied());
+            let name = format!("capacity_reserved[{id}]#{}", t + 1);
+            let kind = RowKind::Capacity { offering: oi };
+            self.row(kind, name, f64::NEG_INFINITY, cap, coeffs);
         }
     }
 
@@ -1177,6 +1281,7 @@ impl<'a> Builder<'a> {
                             &format!("#{}", t + 1),
                         );
                         self.shortfall.insert((ki, t), s);
+                        self.tag(Some(t));
                     }
                     Contract::Credits { provider, usd, .. } => {
                         let valid = credit_months(self.portfolio, k, f64::from(months));
@@ -1204,6 +1309,7 @@ impl<'a> Builder<'a> {
                             coeffs,
                         );
                         self.credits.insert((ki, t), u);
+                        self.tag(Some(t));
                     }
                 }
             }
@@ -1246,6 +1352,7 @@ impl<'a> Builder<'a> {
                     workload: c.workload,
                 };
                 self.row(kind, name, 0.0, f64::INFINITY, coeffs);
+                self.tag(Some(t as u32));
                 released
                     .entry((c.workload, t))
                     .or_default()
@@ -1271,6 +1378,7 @@ impl<'a> Builder<'a> {
                 0.0,
                 coeffs,
             );
+            self.tag(Some(t as u32));
         }
     }
 
@@ -1367,6 +1475,7 @@ impl<'a> Builder<'a> {
             let name = format!("budget{suffix}");
             self.row(RowKind::Budget, name, f64::NEG_INFINITY, budget, coeffs);
         }
+        self.tag(Some(t));
     }
 
     /// Columns of `map` (keyed by contract and month) in month `t`.
