@@ -18,6 +18,14 @@ use crate::formulation::RowKind;
 use crate::lp::{self, LinearModel, Outcome, SolveOptions, Solved};
 use std::time::Instant;
 
+/// `CHIPMIX_BY_PERIOD_LOG=1` prints each step on stderr, for diagnosing a plan over time that
+/// is slow or not found.
+fn log(message: impl FnOnce() -> String) {
+    if std::env::var_os("CHIPMIX_BY_PERIOD_LOG").is_some() {
+        eprintln!("period by period: {}", message());
+    }
+}
+
 /// Which period every row and column of a model over time belongs to. `None`: the whole
 /// horizon (reservations, training runs and their run-once rows). A row of period `t` holds
 /// columns of period `t`, of earlier periods (migration and churn rows look back one period)
@@ -46,24 +54,28 @@ enum Rounding {
 
 /// A plan of model `m` found period by period within `options.time_limit_s`, with the LP
 /// relaxation's bound; `None` when the LP is not solved or the periods cannot be completed
-/// (then the caller's branch-and-bound starts from nothing).
+/// (then the caller's branch-and-bound starts from nothing). Each period is decomposed by
+/// workload when `decompose` (large portfolios), solved direct otherwise.
 pub(crate) fn solve(
     m: &LinearModel,
     kinds: &[RowKind],
     tags: &PeriodTags,
     options: &SolveOptions,
+    decompose: bool,
 ) -> Option<Solved> {
     let start = Instant::now();
     if tags.rows.len() != m.rows.len() || tags.columns.len() != m.columns.len() {
         return None;
     }
-    let relaxed = lp::solve(
-        m,
-        &SolveOptions {
-            relax: true,
-            ..*options
-        },
-    );
+    let relaxed = lp::solve_relaxation_interior(m, options);
+    log(|| {
+        format!(
+            "LP relaxation {:?}, {:.2} in {:.2} s",
+            relaxed.outcome,
+            relaxed.objective,
+            start.elapsed().as_secs_f64()
+        )
+    });
     if relaxed.outcome != Outcome::Optimal {
         return None;
     }
@@ -73,10 +85,17 @@ pub(crate) fn solve(
             return None;
         }
         let mut values = horizon_decisions(m, kinds, tags, &relaxed.values, rounding);
-        if !periods_in_order(m, tags, &mut values, options, remaining) {
+        let order = Order {
+            m,
+            kinds,
+            tags,
+            decompose,
+        };
+        if !order.solve(&mut values, options, remaining) {
             continue;
         }
         if !satisfies(m, &values) {
+            log(|| format!("{rounding:?}: the plan breaks a row over the whole horizon"));
             continue;
         }
         let objective: f64 = values.iter().zip(&m.columns).map(|(v, c)| v * c.cost).sum();
@@ -139,58 +158,76 @@ fn horizon_decisions(
     values
 }
 
-/// Solves each period in order, everything outside it fixed at `values`, and writes its
-/// columns into `values`; false when a period has no solution.
-fn periods_in_order(
-    m: &LinearModel,
-    tags: &PeriodTags,
-    values: &mut [f64],
-    options: &SolveOptions,
-    time_limit_s: f64,
-) -> bool {
-    let start = Instant::now();
-    let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); tags.count as usize];
-    for (r, t) in tags.rows.iter().enumerate() {
-        if let Some(t) = t {
-            rows_of[*t as usize].push(r);
+/// The periods of a model, solved in order.
+struct Order<'a> {
+    m: &'a LinearModel,
+    kinds: &'a [RowKind],
+    tags: &'a PeriodTags,
+    decompose: bool,
+}
+
+impl Order<'_> {
+    /// Solves each period in order, everything outside it fixed at `values`, and writes its
+    /// columns into `values`; false when a period has no solution.
+    fn solve(&self, values: &mut [f64], options: &SolveOptions, time_limit_s: f64) -> bool {
+        let (m, tags) = (self.m, self.tags);
+        let start = Instant::now();
+        let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); tags.count as usize];
+        for (r, t) in tags.rows.iter().enumerate() {
+            if let Some(t) = t {
+                rows_of[*t as usize].push(r);
+            }
         }
-    }
-    let mut columns_of: Vec<Vec<usize>> = vec![Vec::new(); tags.count as usize];
-    for (c, t) in tags.columns.iter().enumerate() {
-        if let Some(t) = t {
-            columns_of[*t as usize].push(c);
+        let mut columns_of: Vec<Vec<usize>> = vec![Vec::new(); tags.count as usize];
+        for (c, t) in tags.columns.iter().enumerate() {
+            if let Some(t) = t {
+                columns_of[*t as usize].push(c);
+            }
         }
-    }
-    for t in 0..tags.count as usize {
-        let left = tags.count as usize - t;
-        let budget = (time_limit_s - start.elapsed().as_secs_f64()) / left as f64;
-        if budget <= 0.0 {
-            return false;
-        }
-        let Some(sub) = period_model(m, tags, &rows_of[t], &columns_of[t], values, t as u32) else {
-            return false;
-        };
-        let solved = lp::solve(
-            &sub,
-            &SolveOptions {
-                time_limit_s: budget,
-                // Each period closer than the whole: the periods' gaps add up.
-                relative_gap: options.relative_gap * 0.25,
-                relax: false,
-            },
-        );
-        if !matches!(solved.outcome, Outcome::Optimal | Outcome::TimeLimit) {
-            return false;
-        }
-        for (i, &c) in columns_of[t].iter().enumerate() {
-            values[c] = if m.columns[c].integer {
-                solved.values[i].round()
-            } else {
-                solved.values[i]
+        for t in 0..tags.count as usize {
+            let left = tags.count as usize - t;
+            let budget = (time_limit_s - start.elapsed().as_secs_f64()) / left as f64;
+            if budget <= 0.0 {
+                return false;
+            }
+            let Some(sub) = period_model(m, tags, &rows_of[t], &columns_of[t], values, t as u32)
+            else {
+                return false;
             };
+            let sub_kinds: Vec<RowKind> =
+                rows_of[t].iter().map(|&r| self.kinds[r].clone()).collect();
+            let sub_options = SolveOptions {
+                time_limit_s: budget,
+                // Each period within half the gap: the whole is then within it too.
+                relative_gap: options.relative_gap * 0.5,
+                relax: false,
+            };
+            let (solved, _) =
+                crate::solve_model(&sub, &sub_kinds, &sub_options, self.decompose, None, |o| {
+                    lp::solve(&sub, o)
+                });
+            log(|| {
+                format!(
+                    "period {}: {:?}, {:.2}, {:.2} s",
+                    t + 1,
+                    solved.outcome,
+                    solved.objective,
+                    solved.seconds
+                )
+            });
+            if !matches!(solved.outcome, Outcome::Optimal | Outcome::TimeLimit) {
+                return false;
+            }
+            for (i, &c) in columns_of[t].iter().enumerate() {
+                values[c] = if m.columns[c].integer {
+                    solved.values[i].round()
+                } else {
+                    solved.values[i]
+                };
+            }
         }
+        true
     }
-    true
 }
 
 /// Period `t` alone: its columns (renumbered in order), its rows with every other column's
@@ -294,7 +331,7 @@ mod tests {
             relative_gap: 1e-6,
             relax: false,
         };
-        let solved = solve(&m, &kinds, &tags, &options).expect("a plan");
+        let solved = solve(&m, &kinds, &tags, &options, false).expect("a plan");
         // The LP reserves 2.5 units; rounded to 3 (2.5 rounds away from zero), each period
         // then runs 3 units on the reservation and buys nothing on demand.
         assert_eq!(solved.values[0], 3.0);
@@ -322,7 +359,7 @@ mod tests {
             relative_gap: 1e-6,
             relax: false,
         };
-        assert!(solve(&m, &k, &tags, &options).is_none());
+        assert!(solve(&m, &k, &tags, &options, false).is_none());
     }
 
     #[test]
@@ -339,7 +376,7 @@ mod tests {
             relative_gap: 1e-6,
             relax: false,
         };
-        let solved = solve(&m, &k, &tags, &options).expect("a plan");
+        let solved = solve(&m, &k, &tags, &options, false).expect("a plan");
         assert_eq!(solved.values[0], 2.0);
         assert!(satisfies(&m, &solved.values));
         // 2 reserved, and one unit on demand in each period.

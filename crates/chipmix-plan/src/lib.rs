@@ -232,18 +232,21 @@ fn solve_milp(
     options: &SolveOptions,
     decompose: bool,
 ) -> (lp::Solved, String) {
-    solve_model(&f.model, &f.row_kinds, options, decompose, |o| {
+    solve_model(&f.model, &f.row_kinds, options, decompose, None, |o| {
         solve_with_rounding(portfolio, catalog, cands, f, o)
     })
 }
 
 /// Solves any of chipmix's models (a single period's or one over time) decomposed or with
-/// `solve_direct`; the second value says how.
+/// `solve_direct`; the second value says how. `incumbent` is the objective of a plan already
+/// in hand: a decomposition whose bound comes within the gap of it stops there and returns no
+/// plan (`Outcome::NoSolution`) with that bound.
 pub(crate) fn solve_model(
     model: &lp::LinearModel,
     kinds: &[RowKind],
     options: &SolveOptions,
     decompose: bool,
+    incumbent: Option<f64>,
     solve_direct: impl Fn(&SolveOptions) -> lp::Solved,
 ) -> (lp::Solved, String) {
     // Nothing the solver cannot take reaches it (the input limits should already see to it).
@@ -254,7 +257,7 @@ pub(crate) fn solve_model(
         );
     }
     if decompose {
-        solve_decomposed(model, kinds, options, solve_direct)
+        solve_decomposed(model, kinds, options, incumbent, solve_direct)
     } else {
         (solve_direct(options), "direct".to_string())
     }
@@ -269,10 +272,11 @@ fn solve_decomposed(
     model: &lp::LinearModel,
     kinds: &[RowKind],
     options: &SolveOptions,
+    incumbent: Option<f64>,
     solve_direct: impl Fn(&SolveOptions) -> lp::Solved,
 ) -> (lp::Solved, String) {
     let start = std::time::Instant::now();
-    let decomposed = decompose::solve(model, kinds, options);
+    let decomposed = decompose::solve(model, kinds, options, incumbent);
     if let Err(e) = &decomposed {
         decompose::log(|| format!("no plan: {e:?}"));
     }
@@ -299,6 +303,19 @@ fn solve_decomposed(
                 },
                 "decomposed (a workload has no solution on its own)".into(),
             );
+        }
+        Err(decompose::Failure::Beaten { bound }) => {
+            let bound_only = lp::Solved {
+                outcome: Outcome::NoSolution,
+                objective: f64::NAN,
+                bound: *bound,
+                gap: f64::NAN,
+                seconds: start.elapsed().as_secs_f64(),
+                values: Vec::new(),
+                duals: Vec::new(),
+                failure: None,
+            };
+            return (bound_only, "decomposed (for its bound)".into());
         }
         _ => {}
     }

@@ -210,6 +210,26 @@ pub fn solve(model: &LinearModel, options: &SolveOptions) -> Solved {
 /// a plan found another way) when given. The bound HiGHS proves does not depend on the
 /// start; the plan it returns is never worse than the start.
 pub fn solve_from(model: &LinearModel, options: &SolveOptions, start_at: Option<&[f64]>) -> Solved {
+    run(model, options, start_at, false)
+}
+
+/// The LP relaxation of `model` by the interior-point method, crossed over to a vertex. On
+/// the large, degenerate LPs of plans over time it is several times faster than the dual
+/// simplex HiGHS picks (a generated 20-workload, 12-month model: 5.4 s against 39 s).
+pub fn solve_relaxation_interior(model: &LinearModel, options: &SolveOptions) -> Solved {
+    let relaxed = SolveOptions {
+        relax: true,
+        ..*options
+    };
+    run(model, &relaxed, None, true)
+}
+
+fn run(
+    model: &LinearModel,
+    options: &SolveOptions,
+    start_at: Option<&[f64]>,
+    interior: bool,
+) -> Solved {
     let start = Instant::now();
     if let Err(m) = model.check_numbers() {
         return Solved::failed(m, start);
@@ -237,7 +257,14 @@ pub fn solve_from(model: &LinearModel, options: &SolveOptions, start_at: Option<
         Err(e) => return Solved::failed(format!("HiGHS refused the model: {e:?}"), start),
     };
     configure(&mut m, options.time_limit_s, options.relative_gap);
+    if interior {
+        m.set_option("solver", "ipm");
+    }
     if let Some(values) = start_at.filter(|v| v.len() == model.columns.len() && !options.relax) {
+        // HiGHS 1.16's presolve misprices a start: on a 12-month plan it took a start worth
+        // $2,732,808 for $2,242,993 — below the true optimum — and returned it as optimal.
+        // Without presolve the same start and model solve right.
+        m.set_option("presolve", "off");
         // A start HiGHS refuses only costs it the head start.
         let _ = m.try_set_solution(Some(values), None, None, None);
     }
@@ -286,13 +313,27 @@ pub fn solve_from(model: &LinearModel, options: &SolveOptions, start_at: Option<
         (objective, 0.0)
     };
     let solution = solved.get_solution();
+    let values = solution.columns().to_vec();
+    // HiGHS's objective is that of the values it returns; where it is not (the presolve fault
+    // above), neither its plan nor its bound can be trusted.
+    let recomputed: f64 = values
+        .iter()
+        .zip(&model.columns)
+        .map(|(v, c)| v * c.cost)
+        .sum();
+    if (recomputed - objective).abs() > 1e-6 * objective.abs().max(1.0) {
+        return Solved::failed(
+            format!("HiGHS reported objective {objective} for a solution worth {recomputed}"),
+            start,
+        );
+    }
     Solved {
         outcome,
         objective,
         bound,
         gap,
         seconds,
-        values: solution.columns().to_vec(),
+        values,
         // A MILP has no duals worth reading; an LP's are its shadow prices.
         duals: if is_mip {
             Vec::new()

@@ -508,10 +508,7 @@ pub fn plan_months(
         relax: false,
     };
     let (m, kinds, cols) = build(portfolio, catalog, cands, horizon, true)?;
-    // Over time only on request: measured worse than branch-and-bound (`docs/planning.md`).
-    let decompose = options.method == crate::SolveMethod::Decomposed;
-    // `auto` plans period by period first; `direct` is branch-and-bound alone.
-    let by_period = options.method == crate::SolveMethod::Auto;
+    let way = Way::of(options.method, portfolio.workloads.len());
     // The baseline (no reservations at all) is solved on the other core meanwhile: each HiGHS
     // solve runs on one thread. Without `analysis` (exports, the analyses' re-plans) it is not
     // solved at all.
@@ -521,19 +518,11 @@ pub fn plan_months(
                 return None;
             }
             let (m0, k0, c0) = build(portfolio, catalog, cands, horizon, false).ok()?;
-            let solved =
-                solve_over_time(&m0, &k0, &c0.periods, &solve_options, decompose, by_period).0;
+            let solved = solve_over_time(&m0, &k0, &c0.periods, &solve_options, way).0;
             matches!(solved.outcome, Outcome::Optimal | Outcome::TimeLimit)
                 .then_some(solved.objective)
         });
-        let main = solve_over_time(
-            &m,
-            &kinds,
-            &cols.periods,
-            &solve_options,
-            decompose,
-            by_period,
-        );
+        let main = solve_over_time(&m, &kinds, &cols.periods, &solve_options, way);
         // A baseline that panicked is only a missing comparison.
         (main, baseline.join().ok().flatten())
     });
@@ -560,27 +549,63 @@ pub fn plan_months(
     Ok(plan)
 }
 
-/// Solves a model over time: with `by_period`, period by period first ([`crate::by_period`],
-/// at most 30% of the time), then branch-and-bound over the whole model from that plan with
-/// the time left, unless the first plan is already within the gap of the LP bound; without,
-/// branch-and-bound alone, or the decomposition when `decompose`. The
-/// better plan is kept, with the better of the two bounds; the second value says how.
+/// How a model over time is solved, from the asked method and the portfolio's size.
+#[derive(Clone, Copy, Debug)]
+struct Way {
+    /// Period by period first ([`crate::by_period`]): `auto`.
+    by_period: bool,
+    /// The whole model decomposed by workload and period (falling back to branch-and-bound):
+    /// `decomposed`, and `auto` on large portfolios, where branch-and-bound's LP bound is far
+    /// too weak; otherwise branch-and-bound (the decomposition's plans are worse:
+    /// `docs/planning.md`).
+    decompose: bool,
+    /// Each period decomposed by workload when solved alone (large portfolios).
+    periods_decomposed: bool,
+}
+
+impl Way {
+    fn of(method: crate::SolveMethod, workloads: usize) -> Way {
+        let large = crate::SolveMethod::Auto.decomposes(workloads);
+        match method {
+            crate::SolveMethod::Auto => Way {
+                by_period: true,
+                decompose: large,
+                periods_decomposed: large,
+            },
+            crate::SolveMethod::Direct => Way {
+                by_period: false,
+                decompose: false,
+                periods_decomposed: false,
+            },
+            crate::SolveMethod::Decomposed => Way {
+                by_period: false,
+                decompose: true,
+                periods_decomposed: false,
+            },
+        }
+    }
+}
+
+/// Solves a model over time the [`Way`] asked: period by period first (at most 30% of the
+/// time), then the whole model with the time left — branch-and-bound started from that plan,
+/// or the decomposition — unless the first plan is already within the gap of the LP bound.
+/// The better plan is kept, with the better of the two bounds; the second value says how.
 fn solve_over_time(
     m: &LinearModel,
     kinds: &[RowKind],
     tags: &crate::by_period::PeriodTags,
     options: &SolveOptions,
-    decompose: bool,
-    by_period: bool,
+    way: Way,
 ) -> (lp::Solved, String) {
     let start = std::time::Instant::now();
-    let first = by_period
+    let first = way
+        .by_period
         .then(|| {
             let first_try = SolveOptions {
                 time_limit_s: options.time_limit_s * 0.3,
                 ..*options
             };
-            crate::by_period::solve(m, kinds, tags, &first_try)
+            crate::by_period::solve(m, kinds, tags, &first_try, way.periods_decomposed)
         })
         .flatten();
     const BY_PERIOD: &str = "period by period";
@@ -598,7 +623,8 @@ fn solve_over_time(
         ..*options
     };
     let start_values = first.as_ref().map(|h| h.values.as_slice());
-    let (mut solved, method) = crate::solve_model(m, kinds, &rest, decompose, |o| {
+    let incumbent = first.as_ref().map(|h| h.objective);
+    let (mut solved, method) = crate::solve_model(m, kinds, &rest, way.decompose, incumbent, |o| {
         lp::solve_from(m, o, start_values)
     });
     let method = match first {
@@ -614,10 +640,20 @@ fn solve_over_time(
                     format!("{BY_PERIOD}, then {method}")
                 }
             }
-            // A plan is in hand: the whole model's solve only ran out of time, or failed.
+            // A plan is in hand: the whole model's solve only ran out of time, or failed, or
+            // (decomposed) proved a bound within the gap of it.
             Outcome::NoSolution | Outcome::Infeasible => {
-                solved = h;
-                format!("{BY_PERIOD}; {method} found no plan")
+                let bound = if solved.bound.is_finite() {
+                    solved.bound.max(h.bound)
+                } else {
+                    h.bound
+                };
+                solved = h.with_bound(bound, options.relative_gap);
+                if solved.outcome == Outcome::Optimal {
+                    format!("{BY_PERIOD}, then {method}")
+                } else {
+                    format!("{BY_PERIOD}; {method} found no plan")
+                }
             }
         },
     };

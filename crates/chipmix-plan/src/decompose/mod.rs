@@ -55,6 +55,9 @@ pub(crate) enum Failure {
     Infeasible,
     /// The decomposition did not reach a plan (time, numerical trouble).
     Unsolved,
+    /// Its bound came within the gap of the plan already in hand (`incumbent`): no plan of
+    /// its own is needed. The bound is valid for the MILP.
+    Beaten { bound: f64 },
 }
 
 fn objective_of(m: &LinearModel, values: &[f64]) -> f64 {
@@ -62,11 +65,13 @@ fn objective_of(m: &LinearModel, values: &[f64]) -> f64 {
 }
 
 /// Solves model `m` (its rows of `kinds`) by column generation and a MILP over the patterns
-/// found.
+/// found. With a plan already in hand (`incumbent`, its objective), the column generation
+/// stops once its bound is within the gap of that plan ([`Failure::Beaten`]).
 pub(crate) fn solve(
     m: &LinearModel,
     kinds: &[RowKind],
     options: &SolveOptions,
+    incumbent: Option<f64>,
 ) -> Result<Decomposed, Failure> {
     let start = Instant::now();
     let elapsed = || start.elapsed().as_secs_f64();
@@ -194,6 +199,12 @@ pub(crate) fn solve(
             }
         }
         model = model_next;
+        if let Some(known) = incumbent
+            && crate::lp::relative_gap(known, best_bound) <= options.relative_gap
+        {
+            log(|| format!("the plan in hand is within the gap of bound {best_bound:.2}"));
+            return Err(Failure::Beaten { bound: best_bound });
+        }
         let lp_gap = (objective - best_bound) / objective.abs().max(1.0);
         let done = added == 0 || lp_gap <= options.relative_gap * 0.2;
         if done || elapsed() > options.time_limit_s * 0.6 || iterations >= 1000 {
