@@ -14,7 +14,9 @@
 //!
 //! `cargo bench -p chipmix-plan --bench planner` (add `-- quick` to skip the 1,000-workload
 //! cases, `-- over-time` for the third and fourth tables alone, `-- generated-over-time` for
-//! the fourth, `-- shipped-over-time` for the third, `-- rule-heavy` for the fifth).
+//! the fourth, `-- shipped-over-time` for the third, `-- rule-heavy` for the fifth; with the
+//! fourth, `100x36` runs that case alone, `auto`, `direct` or `decomposed` that method, and
+//! `limit=S` gives each MILP S seconds instead of 60).
 
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
@@ -70,6 +72,29 @@ fn generated_over_time(quick: bool) {
     if !quick {
         cases.push((1000, 36, 3));
     }
+    // `100x36` (workloads x months) runs that case alone; `auto`, `direct`, `decomposed` that
+    // method alone.
+    let args: Vec<String> = std::env::args().collect();
+    let named = |n: usize, months: u32| args.iter().any(|a| *a == format!("{n}x{months}"));
+    if cases.iter().any(|&(n, months, _)| named(n, months)) {
+        cases.retain(|&(n, months, _)| named(n, months));
+    }
+    let method_named = |m: SolveMethod| {
+        args.iter()
+            .any(|a| a.eq_ignore_ascii_case(&format!("{m:?}")))
+    };
+    let any_method_named = [
+        SolveMethod::Auto,
+        SolveMethod::Decomposed,
+        SolveMethod::Direct,
+    ]
+    .into_iter()
+    .any(method_named);
+    // `limit=S`: S seconds per MILP instead of 60.
+    let limit = args
+        .iter()
+        .find_map(|a| a.strip_prefix("limit=")?.parse::<f64>().ok())
+        .unwrap_or(60.0);
     for (n, months, period) in cases {
         let shape = Shape {
             workloads: n,
@@ -87,8 +112,11 @@ fn generated_over_time(quick: bool) {
             if n >= 1000 && !matches!(method, SolveMethod::Decomposed) {
                 continue;
             }
+            if any_method_named && !method_named(method) {
+                continue;
+            }
             let options = PlanOptions {
-                time_limit_s: 60.0,
+                time_limit_s: limit,
                 relative_gap: 0.01,
                 analysis: true,
                 method,

@@ -600,13 +600,7 @@ fn solve_over_time(
     let start = std::time::Instant::now();
     let first = way
         .by_period
-        .then(|| {
-            let first_try = SolveOptions {
-                time_limit_s: options.time_limit_s * 0.3,
-                ..*options
-            };
-            crate::by_period::solve(m, kinds, tags, &first_try, way.periods_decomposed)
-        })
+        .then(|| crate::by_period::solve(m, kinds, tags, options, way.periods_decomposed))
         .flatten();
     const BY_PERIOD: &str = "period by period";
     if let Some(h) = &first
