@@ -10,8 +10,13 @@
 //! (`BENCHMARKS.md`); the planner over time hands it to branch-and-bound as its first plan,
 //! which then only has to improve on it and raise the bound.
 //!
-//! The plan is a heuristic's: its bound is the LP relaxation's, and it is checked against
-//! every row of the whole model before it is returned. Migration and churn rows of period `t`
+//! Where the LP is not solved in its share of the time (a model of hundreds of thousands of
+//! columns), the horizon's decisions are taken without it ([`Greedy`]): the periods planned on
+//! demand first, then reservations bought for the use that plan shows.
+//!
+//! The plan is a heuristic's: its bound is the LP relaxation's (without the LP, only the
+//! trivial one), and it is checked against every row of the whole model before it is
+//! returned. Migration and churn rows of period `t`
 //! see period `t − 1` as already decided, so moving capacity is priced as in the whole model.
 
 use crate::formulation::RowKind;
@@ -92,6 +97,7 @@ pub(crate) fn solve(
         kinds,
         tags,
         decompose,
+        fill_reserved: false,
     };
     let left = |share: f64| options.time_limit_s * share - start.elapsed().as_secs_f64();
     if relaxed.outcome == Outcome::Optimal {
@@ -336,6 +342,9 @@ struct Order<'a> {
     kinds: &'a [RowKind],
     tags: &'a PeriodTags,
     decompose: bool,
+    /// Plan each period using all its reserved instances where it can (the reservations were
+    /// bought for use already seen).
+    fill_reserved: bool,
 }
 
 impl Order<'_> {
@@ -351,8 +360,12 @@ impl Order<'_> {
         }
         let mut reserved = greedy.reserved_for(&first);
         let left = limit_s - start.elapsed().as_secs_f64();
+        let filling = Order {
+            fill_reserved: true,
+            ..*self
+        };
         let kept =
-            left > 0.0 && self.complete(&mut reserved, options, left, "reserved for that use");
+            left > 0.0 && filling.complete(&mut reserved, options, left, "reserved for that use");
         Some(if kept && cost(self.m, &reserved) < cost(self.m, &first) {
             reserved
         } else {
@@ -406,7 +419,7 @@ impl Order<'_> {
     /// Solves each period in order, everything outside it fixed at `values`, and writes its
     /// columns into `values`; false when a period has no solution.
     fn solve(&self, values: &mut [f64], options: &SolveOptions, time_limit_s: f64) -> bool {
-        let (m, tags) = (self.m, self.tags);
+        let tags = self.tags;
         let start = Instant::now();
         let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); tags.count as usize];
         for (r, t) in tags.rows.iter().enumerate() {
@@ -426,67 +439,108 @@ impl Order<'_> {
             if budget <= 0.0 {
                 return false;
             }
-            let Some(mut sub) =
-                period_model(m, tags, &rows_of[t], &columns_of[t], values, t as u32)
-            else {
+            let period = Period {
+                t: t as u32,
+                rows: &rows_of[t],
+                columns: &columns_of[t],
+            };
+            // Around reservations bought for use already seen, that use is kept first; where
+            // that leaves the period no plan, it is planned again without.
+            let local = match self.fill_reserved {
+                true => self
+                    .period(&period, values, options, budget * 0.5, true)
+                    .or_else(|| self.period(&period, values, options, budget * 0.5, false)),
+                false => self.period(&period, values, options, budget, false),
+            };
+            let Some(local) = local else {
                 return false;
             };
-            let sub_kinds: Vec<RowKind> =
-                rows_of[t].iter().map(|&r| self.kinds[r].clone()).collect();
-            let unreserved: Vec<bool> = rows_of[t]
-                .iter()
-                .map(|&r| {
-                    m.rows[r].coefficients.iter().all(|&(c, a)| {
-                        a <= 0.0 || tags.columns[c] == Some(t as u32) || values[c] == 0.0
-                    })
-                })
-                .collect();
-            let substituted = substitute_on_demand(&mut sub, &sub_kinds, &unreserved);
-            let sub_options = SolveOptions {
-                time_limit_s: budget,
-                // Each period within half the gap: the whole is then within it too.
-                relative_gap: options.relative_gap * 0.5,
-                relax: false,
-            };
-            let (solved, how) =
-                crate::solve_model(&sub, &sub_kinds, &sub_options, self.decompose, None, |o| {
-                    lp::solve(&sub, o)
-                });
-            log(|| {
-                format!(
-                    "period {} ({how}, {} columns, {} rows): {:?}, {:.2}, {:.2} s",
-                    t + 1,
-                    sub.columns.len(),
-                    sub.rows.len(),
-                    solved.outcome,
-                    solved.objective,
-                    solved.seconds
-                )
-            });
-            if !matches!(solved.outcome, Outcome::Optimal | Outcome::TimeLimit) {
-                return false;
-            }
-            let mut local: Vec<f64> = columns_of[t]
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| {
-                    if m.columns[c].integer {
-                        solved.values[i].round()
-                    } else {
-                        solved.values[i]
-                    }
-                })
-                .collect();
-            for s in &substituted {
-                local[s.on_demand] =
-                    s.fixed + s.terms.iter().map(|&(x, w)| w * local[x]).sum::<f64>();
-            }
             for (i, &c) in columns_of[t].iter().enumerate() {
                 values[c] = local[i];
             }
         }
         true
     }
+
+    /// One period solved with everything outside it at `values`: its columns' values, or
+    /// `None` when it has no plan in `budget` seconds. With `fill_reserved`, the reserved
+    /// instances of an offering are all used as well ([`substitute_on_demand`]).
+    fn period(
+        &self,
+        period: &Period,
+        values: &[f64],
+        options: &SolveOptions,
+        budget: f64,
+        fill_reserved: bool,
+    ) -> Option<Vec<f64>> {
+        let (m, tags, t) = (self.m, self.tags, period.t);
+        let mut sub = period_model(m, tags, period.rows, period.columns, values, t)?;
+        let kinds: Vec<RowKind> = period.rows.iter().map(|&r| self.kinds[r].clone()).collect();
+        let substitutable: Vec<bool> = period
+            .rows
+            .iter()
+            .map(|&r| {
+                fill_reserved
+                    || m.rows[r]
+                        .coefficients
+                        .iter()
+                        .all(|&(c, a)| a <= 0.0 || tags.columns[c] == Some(t) || values[c] == 0.0)
+            })
+            .collect();
+        let substituted = substitute_on_demand(&mut sub, &kinds, &substitutable);
+        let sub_options = SolveOptions {
+            time_limit_s: budget,
+            // Each period within half the gap: the whole is then within it too.
+            relative_gap: options.relative_gap * 0.5,
+            relax: false,
+        };
+        let (solved, how) =
+            crate::solve_model(&sub, &kinds, &sub_options, self.decompose, None, |o| {
+                lp::solve(&sub, o)
+            });
+        log(|| {
+            format!(
+                "period {}{} ({how}, {} columns, {} rows): {:?}, {:.2}, {:.2} s",
+                t + 1,
+                if fill_reserved {
+                    ", reservations used"
+                } else {
+                    ""
+                },
+                sub.columns.len(),
+                sub.rows.len(),
+                solved.outcome,
+                solved.objective,
+                solved.seconds
+            )
+        });
+        if !matches!(solved.outcome, Outcome::Optimal | Outcome::TimeLimit) {
+            return None;
+        }
+        let mut local: Vec<f64> = period
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                if m.columns[c].integer {
+                    solved.values[i].round()
+                } else {
+                    solved.values[i]
+                }
+            })
+            .collect();
+        for s in &substituted {
+            local[s.on_demand] = s.fixed + s.terms.iter().map(|&(x, w)| w * local[x]).sum::<f64>();
+        }
+        Some(local)
+    }
+}
+
+/// A period's index, rows and columns in the whole model.
+struct Period<'a> {
+    t: u32,
+    rows: &'a [usize],
+    columns: &'a [usize],
 }
 
 /// An on-demand column of a period replaced by the use it prices: `od = fixed + Σ w·x`.
@@ -496,23 +550,27 @@ struct Substitution {
     terms: Vec<(usize, f64)>,
 }
 
-/// Where no reservation covers an offering in a period (`unreserved`, per row), its on-demand
-/// row `od − Σ a·x ≥ F` holds with equality at every optimum (and exactly under a spend cap,
-/// by its exactness rows): `od` is replaced by `F + Σ a·x` in the objective and in every row,
-/// so the instance counts carry their own price. Without it the counts cost nothing and only
-/// the on-demand rows price them, which a decomposition by workload learns only over many
-/// rounds (a period of 100 services over 300 offerings did not converge in 3 s). The on-demand
+/// An on-demand row `od − Σ a·x ≥ F − R` of a period (`F`: use fixed elsewhere, `R`: the
+/// reserved instance-months) where `substitutable` says so: `od` is replaced by `F − R + Σ a·x`
+/// in the objective and in every row, so the instance counts carry their own price. Without it
+/// the counts cost nothing and only the on-demand rows price them, which a decomposition by
+/// workload learns only over many rounds (a period of 100 services over 300 offerings did not
+/// converge in 3 s; with it, 3 rounds). Where nothing is reserved (`R = 0`) `od` equals the use
+/// at every optimum (and exactly under a spend cap, by its exactness rows), so the period's
+/// optimum is kept. Where something is (`R > 0`) the row becomes `Σ a·x ≥ R − F`: the period
+/// must use what it reserved, a restriction (every plan of it is a plan of the period) that the
+/// caller asks for only where the reservations were bought for use already seen. The on-demand
 /// column is fixed at 0 in the model; its value is restored from the substitution.
 fn substitute_on_demand(
     sub: &mut LinearModel,
     kinds: &[RowKind],
-    unreserved: &[bool],
+    substitutable: &[bool],
 ) -> Vec<Substitution> {
     let mut out = Vec::new();
     let mut defined = vec![false; sub.columns.len()];
     for (i, row) in sub.rows.iter().enumerate() {
         if !matches!(kinds[i], RowKind::OnDemand { .. })
-            || !unreserved[i]
+            || !substitutable[i]
             || !row.lower.is_finite()
             || !(row.upper == f64::INFINITY || row.upper == row.lower)
         {
@@ -556,10 +614,15 @@ fn substitute_on_demand(
         {
             continue;
         }
-        if out.iter().any(|(r, _)| *r == i) {
-            // The defining row: it holds by construction.
-            row.coefficients.clear();
-            row.lower = f64::NEG_INFINITY;
+        if let Some((_, s)) = out.iter().find(|(r, _)| *r == i) {
+            // The defining row: it holds by construction where `od ≥ 0` does.
+            if s.fixed < 0.0 {
+                row.coefficients = s.terms.clone();
+                row.lower = -s.fixed;
+            } else {
+                row.coefficients.clear();
+                row.lower = f64::NEG_INFINITY;
+            }
             row.upper = f64::INFINITY;
             continue;
         }
@@ -722,6 +785,7 @@ mod tests {
             kinds: &kinds,
             tags: &tags,
             decompose: false,
+            fill_reserved: false,
         };
         // On demand alone: 3 units in each period, 60. A reserved unit covers one unit in
         // both periods (20 on demand) for 15, so all 3 are reserved: 45, the optimum.
@@ -759,6 +823,7 @@ mod tests {
             kinds: &kinds,
             tags: &tags,
             decompose: false,
+            fill_reserved: false,
         };
         let values = order.without_lp(&options, 10.0).expect("a plan");
         assert_eq!(values[0], 0.0);
@@ -794,6 +859,22 @@ mod tests {
         assert_eq!(m.rows[1].coefficients, vec![(x, 2.5)]);
         assert_eq!(m.rows[1].upper, 9.0);
         assert!(m.rows[0].coefficients.is_empty());
+    }
+
+    #[test]
+    fn a_reserved_on_demand_column_replaced_keeps_the_reservation_in_use() {
+        let mut m = LinearModel::default();
+        let x = m.column("units", 0.0, 0.0, 10.0, true);
+        let od = m.column("od", 5.0, 0.0, 100.0, false);
+        // od − x ≥ −3: three instance-months reserved.
+        m.row("on_demand", -3.0, f64::INFINITY, vec![(od, 1.0), (x, -1.0)]);
+        let kinds = vec![RowKind::OnDemand { offering: 0 }];
+        let subs = substitute_on_demand(&mut m, &kinds, &[true]);
+        assert_eq!(subs[0].fixed, -3.0);
+        // od = x − 3 ≥ 0: the period uses at least what it reserved, and pays for the rest.
+        assert_eq!(m.rows[0].coefficients, vec![(x, 1.0)]);
+        assert_eq!((m.rows[0].lower, m.rows[0].upper), (3.0, f64::INFINITY));
+        assert_eq!(m.columns[x].cost, 5.0);
     }
 
     #[test]
