@@ -117,6 +117,24 @@ pub(crate) fn solve(
     Some(order.solved(values, trivial_bound(m), options, start))
 }
 
+/// A plan of model `m` found without the LP ([`Order::without_lp`]) in `options.time_limit_s`.
+pub(crate) fn without_lp(
+    m: &LinearModel,
+    kinds: &[RowKind],
+    tags: &PeriodTags,
+    options: &SolveOptions,
+    decompose: bool,
+) -> Option<Vec<f64>> {
+    let order = Order {
+        m,
+        kinds,
+        tags,
+        decompose,
+        fill_reserved: false,
+    };
+    order.without_lp(options, options.time_limit_s)
+}
+
 fn cost(m: &LinearModel, values: &[f64]) -> f64 {
     values.iter().zip(&m.columns).map(|(v, c)| v * c.cost).sum()
 }
@@ -704,7 +722,7 @@ fn period_model(
 }
 
 /// Whether `values` meets every row and bound of `m` (to a relative 1e-6).
-fn satisfies(m: &LinearModel, values: &[f64]) -> bool {
+pub(crate) fn satisfies(m: &LinearModel, values: &[f64]) -> bool {
     let tolerance = |bound: f64| 1e-6 * bound.abs().max(1.0);
     let bounds_ok = m.columns.iter().zip(values).all(|(c, &v)| {
         v >= c.lower - tolerance(c.lower)

@@ -587,7 +587,7 @@ impl Way {
 }
 
 /// Solves a model over time the [`Way`] asked: period by period first (at most 30% of the
-/// time), then the whole model with the time left — branch-and-bound started from that plan,
+/// time with the LP, 85% where it is planned without), then the whole model with the time left — branch-and-bound started from that plan,
 /// or the decomposition — unless the first plan is already within the gap of the LP bound.
 /// The better plan is kept, with the better of the two bounds; the second value says how.
 fn solve_over_time(
@@ -2369,4 +2369,53 @@ fn period_allocation(
         mfu: None,
         global_batch_tokens: a.global_batch_tokens,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// `examples/growth.yaml` planned period by period without the LP: a plan that meets every
+    /// row of the whole model, buys reservations, and costs little more than the plan rounded
+    /// from the LP.
+    #[test]
+    fn growth_planned_without_the_lp_meets_every_row_and_buys_reservations() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let text = std::fs::read_to_string(dir.join("growth.yaml")).unwrap();
+        let base = Catalog::builtin().unwrap();
+        let parsed = chipmix_workload::portfolio::parse("growth.yaml", &text, &dir, &base);
+        let p = parsed.unwrap_or_else(|e| panic!("{e:#?}")).portfolio;
+        let catalog = p.effective_catalog(&base).unwrap();
+        let generated = candidates::generate(&p, &catalog, &Calibration::builtin());
+        let horizon = p.horizon.as_ref().unwrap();
+        let (m, kinds, cols) = build(&p, &catalog, &generated.candidates, horizon, true).unwrap();
+        let options = SolveOptions {
+            time_limit_s: 60.0,
+            relative_gap: 0.01,
+            relax: false,
+        };
+        let values = crate::by_period::without_lp(&m, &kinds, &cols.periods, &options, false)
+            .expect("a plan without the LP");
+        assert!(crate::by_period::satisfies(&m, &values));
+        let cost: f64 = values.iter().zip(&m.columns).map(|(v, c)| v * c.cost).sum();
+        let reserved = m
+            .columns
+            .iter()
+            .zip(&values)
+            .filter(|(c, v)| c.name.starts_with("reserve[") && **v > 0.5)
+            .count();
+        assert!(reserved > 0, "no reservation bought; cost {cost:.0}");
+        let with_lp = crate::by_period::solve(&m, &kinds, &cols.periods, &options, false)
+            .expect("a plan from the LP");
+        assert!(
+            cost <= with_lp.objective * 1.05,
+            "without the LP {cost:.0}, from the LP {:.0}",
+            with_lp.objective
+        );
+        eprintln!(
+            "without the LP {cost:.0}, from the LP {:.0}",
+            with_lp.objective
+        );
+    }
 }
