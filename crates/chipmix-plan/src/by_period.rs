@@ -117,7 +117,9 @@ pub(crate) fn solve(
     Some(order.solved(values, trivial_bound(m), options, start))
 }
 
-/// A plan of model `m` found without the LP ([`Order::without_lp`]) in `options.time_limit_s`.
+/// A plan of model `m` found without the LP ([`Order::without_lp`]) in `options.time_limit_s`
+/// (for tests of the whole planner over time).
+#[cfg(test)]
 pub(crate) fn without_lp(
     m: &LinearModel,
     kinds: &[RowKind],
