@@ -16,7 +16,8 @@
 //! cases, `-- over-time` for the third and fourth tables alone, `-- generated-over-time` for
 //! the fourth, `-- shipped-over-time` for the third, `-- rule-heavy` for the fifth; with the
 //! fourth, `100x36` runs that case alone, `auto`, `direct` or `decomposed` that method, and
-//! `limit=S` gives each MILP S seconds instead of 60).
+//! `limit=S` gives each MILP S seconds instead of 60; with the fifth, `decomposed` or `direct`
+//! runs that method alone).
 
 use chipmix_catalog::Catalog;
 use chipmix_perf::Calibration;
@@ -223,8 +224,19 @@ fn rule_heavy(quick: bool) {
                 services += 1;
             }
         }
+        // `decomposed` or `direct` runs that method alone.
+        let args: Vec<String> = std::env::args().collect();
+        let only = [SolveMethod::Decomposed, SolveMethod::Direct]
+            .into_iter()
+            .find(|m| {
+                args.iter()
+                    .any(|a| a.eq_ignore_ascii_case(&format!("{m:?}")))
+            });
         for gap in [0.005, 1e-4] {
             for method in [SolveMethod::Decomposed, SolveMethod::Direct] {
+                if only.is_some_and(|o| o != method) {
+                    continue;
+                }
                 let options = PlanOptions {
                     time_limit_s: 120.0,
                     relative_gap: gap,

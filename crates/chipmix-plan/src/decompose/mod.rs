@@ -168,7 +168,16 @@ pub(crate) fn solve(
             .sum();
         last_artificial = artificial_used;
         let weights = reduced_costs(m, &st, &y);
-        let priced = price_all(m, &st, &weights, pricing_limit)?;
+        let priced = match price_all(m, &st, &weights, pricing_limit) {
+            Ok(priced) => priced,
+            // Out of the round's time: like a stalled master, the end of the column
+            // generation, not of the decomposition, once the patterns fit together.
+            Err(Failure::Unsolved) if last_artificial <= 1e-6 => {
+                log(|| "pricing out of time".into());
+                break;
+            }
+            Err(e) => return Err(e),
+        };
 
         let bound = lagrangian_bound(m, &st, &y, &weights, &priced);
         if bound.is_finite() {

@@ -634,11 +634,20 @@ pub(super) fn price_all(
     time_limit_s: f64,
 ) -> Result<Vec<Priced>, Failure> {
     use rayon::prelude::*;
+    // One deadline for the whole round: blocks priced by a MILP each get what is left of it,
+    // so a round of many blocks cannot run past the time it was given.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(time_limit_s);
     st.blocks
         .par_iter()
         .enumerate()
         .map(|(b, block)| {
-            price(m, block, b, weights, time_limit_s).map_err(|e| match e {
+            let left = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64();
+            if left <= 0.0 {
+                return Err(Failure::Unsolved);
+            }
+            price(m, block, b, weights, left).map_err(|e| match e {
                 PriceError::Infeasible => Failure::BlockInfeasible,
                 PriceError::Failed => Failure::Unsolved,
             })
