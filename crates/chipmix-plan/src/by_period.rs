@@ -137,10 +137,6 @@ pub(crate) fn without_lp(
     order.without_lp(options, options.time_limit_s)
 }
 
-fn cost(m: &LinearModel, values: &[f64]) -> f64 {
-    values.iter().zip(&m.columns).map(|(v, c)| v * c.cost).sum()
-}
-
 /// A bound no plan can beat: each column at whichever of its bounds costs least.
 fn trivial_bound(m: &LinearModel) -> f64 {
     m.columns
@@ -386,11 +382,13 @@ impl Order<'_> {
         };
         let kept =
             left > 0.0 && filling.complete(&mut reserved, options, left, "reserved for that use");
-        Some(if kept && cost(self.m, &reserved) < cost(self.m, &first) {
-            reserved
-        } else {
-            first
-        })
+        Some(
+            if kept && self.m.cost_of(&reserved) < self.m.cost_of(&first) {
+                reserved
+            } else {
+                first
+            },
+        )
     }
 
     /// Solves each period in order around the horizon's decisions in `values`, and checks the
@@ -410,7 +408,7 @@ impl Order<'_> {
             log(|| format!("{how}: the plan breaks a row over the whole horizon"));
             return false;
         }
-        log(|| format!("{how}: a plan of {:.2}", cost(self.m, values)));
+        log(|| format!("{how}: a plan of {:.2}", self.m.cost_of(values)));
         true
     }
 
@@ -422,7 +420,7 @@ impl Order<'_> {
         options: &SolveOptions,
         start: Instant,
     ) -> Solved {
-        let objective = cost(self.m, &values);
+        let objective = self.m.cost_of(&values);
         let solved = Solved {
             outcome: Outcome::TimeLimit,
             objective,
@@ -742,6 +740,25 @@ pub(crate) fn satisfies(m: &LinearModel, values: &[f64]) -> bool {
 mod tests {
     use super::*;
 
+    fn options() -> SolveOptions {
+        SolveOptions {
+            time_limit_s: 10.0,
+            relative_gap: 1e-6,
+            relax: false,
+        }
+    }
+
+    /// The periods of a test model in order, each solved direct.
+    fn order<'a>(m: &'a LinearModel, kinds: &'a [RowKind], tags: &'a PeriodTags) -> Order<'a> {
+        Order {
+            m,
+            kinds,
+            tags,
+            decompose: false,
+            fill_reserved: false,
+        }
+    }
+
     /// Two periods and one reservation: each period needs 3 units, a reserved unit covers both
     /// periods and is cheaper than on-demand in both together.
     fn two_periods() -> (LinearModel, Vec<RowKind>, PeriodTags) {
@@ -772,11 +789,7 @@ mod tests {
     #[test]
     fn each_period_is_solved_with_the_reservation_fixed_and_the_plan_meets_every_row() {
         let (m, kinds, tags) = two_periods();
-        let options = SolveOptions {
-            time_limit_s: 10.0,
-            relative_gap: 1e-6,
-            relax: false,
-        };
+        let options = options();
         let solved = solve(&m, &kinds, &tags, &options, false).expect("a plan");
         // The LP reserves 2.5 units; rounded to 3 (2.5 rounds away from zero), each period
         // then runs 3 units on the reservation and buys nothing on demand.
@@ -795,18 +808,8 @@ mod tests {
     #[test]
     fn without_the_lp_reservations_are_bought_for_the_use_the_on_demand_plan_shows() {
         let (m, kinds, tags) = two_periods();
-        let options = SolveOptions {
-            time_limit_s: 10.0,
-            relative_gap: 1e-6,
-            relax: false,
-        };
-        let order = Order {
-            m: &m,
-            kinds: &kinds,
-            tags: &tags,
-            decompose: false,
-            fill_reserved: false,
-        };
+        let options = options();
+        let order = order(&m, &kinds, &tags);
         // On demand alone: 3 units in each period, 60. A reserved unit covers one unit in
         // both periods (20 on demand) for 15, so all 3 are reserved: 45, the optimum.
         let greedy = Greedy::of(&m, &kinds, &tags);
@@ -814,17 +817,17 @@ mod tests {
         assert!(order.complete(&mut first, &options, 10.0, "on demand"));
         assert_eq!(first[0], 0.0);
         assert!(
-            (cost(&m, &first) - 60.0).abs() < 1e-9,
+            (m.cost_of(&first) - 60.0).abs() < 1e-9,
             "{}",
-            cost(&m, &first)
+            m.cost_of(&first)
         );
         let values = order.without_lp(&options, 10.0).expect("a plan");
         assert_eq!(values[0], 3.0);
         assert!(satisfies(&m, &values));
         assert!(
-            (cost(&m, &values) - 45.0).abs() < 1e-9,
+            (m.cost_of(&values) - 45.0).abs() < 1e-9,
             "{}",
-            cost(&m, &values)
+            m.cost_of(&values)
         );
     }
 
@@ -833,24 +836,14 @@ mod tests {
         let (mut m, kinds, tags) = two_periods();
         // Dearer than the on-demand use it replaces (20).
         m.columns[0].cost = 25.0;
-        let options = SolveOptions {
-            time_limit_s: 10.0,
-            relative_gap: 1e-6,
-            relax: false,
-        };
-        let order = Order {
-            m: &m,
-            kinds: &kinds,
-            tags: &tags,
-            decompose: false,
-            fill_reserved: false,
-        };
+        let options = options();
+        let order = order(&m, &kinds, &tags);
         let values = order.without_lp(&options, 10.0).expect("a plan");
         assert_eq!(values[0], 0.0);
         assert!(
-            (cost(&m, &values) - 60.0).abs() < 1e-9,
+            (m.cost_of(&values) - 60.0).abs() < 1e-9,
             "{}",
-            cost(&m, &values)
+            m.cost_of(&values)
         );
         // The only bound without the LP: every column at its cheapest bound.
         assert_eq!(trivial_bound(&m), 0.0);
@@ -905,11 +898,7 @@ mod tests {
         tags.rows.push(Some(0));
         let mut k = kinds.clone();
         k.push(RowKind::Budget);
-        let options = SolveOptions {
-            time_limit_s: 10.0,
-            relative_gap: 1e-6,
-            relax: false,
-        };
+        let options = options();
         assert!(solve(&m, &k, &tags, &options, false).is_none());
     }
 
@@ -922,11 +911,7 @@ mod tests {
         tags.rows.push(None);
         let mut k = kinds.clone();
         k.push(RowKind::Budget);
-        let options = SolveOptions {
-            time_limit_s: 10.0,
-            relative_gap: 1e-6,
-            relax: false,
-        };
+        let options = options();
         let solved = solve(&m, &k, &tags, &options, false).expect("a plan");
         assert_eq!(solved.values[0], 2.0);
         assert!(satisfies(&m, &solved.values));

@@ -34,6 +34,15 @@ pub struct LinearModel {
 pub const MAX_MAGNITUDE: f64 = 1e15;
 
 impl LinearModel {
+    /// The objective of `values` (one per column).
+    pub fn cost_of(&self, values: &[f64]) -> f64 {
+        values
+            .iter()
+            .zip(&self.columns)
+            .map(|(v, c)| v * c.cost)
+            .sum()
+    }
+
     /// The first number that must not reach the solver, named by its column or row: a NaN
     /// anywhere, an infinite cost or coefficient, a finite magnitude over [`MAX_MAGNITUDE`].
     pub fn check_numbers(&self) -> Result<(), String> {
@@ -316,11 +325,7 @@ fn run(
     let values = solution.columns().to_vec();
     // HiGHS's objective is that of the values it returns; where it is not (the presolve fault
     // above), neither its plan nor its bound can be trusted.
-    let recomputed: f64 = values
-        .iter()
-        .zip(&model.columns)
-        .map(|(v, c)| v * c.cost)
-        .sum();
+    let recomputed = model.cost_of(&values);
     if (recomputed - objective).abs() > 1e-6 * objective.abs().max(1.0) {
         return Solved::failed(
             format!("HiGHS reported objective {objective} for a solution worth {recomputed}"),

@@ -2398,7 +2398,7 @@ mod tests {
         let values = crate::by_period::without_lp(&m, &kinds, &cols.periods, &options, false)
             .expect("a plan without the LP");
         assert!(crate::by_period::satisfies(&m, &values));
-        let cost: f64 = values.iter().zip(&m.columns).map(|(v, c)| v * c.cost).sum();
+        let cost = m.cost_of(&values);
         let reserved = m
             .columns
             .iter()

@@ -60,10 +60,6 @@ pub(crate) enum Failure {
     Beaten { bound: f64 },
 }
 
-fn objective_of(m: &LinearModel, values: &[f64]) -> f64 {
-    values.iter().zip(&m.columns).map(|(v, c)| v * c.cost).sum()
-}
-
 /// Solves model `m` (its rows of `kinds`) by column generation and a MILP over the patterns
 /// found. With a plan already in hand (`incumbent`, its objective), the column generation
 /// stops once its bound is within the gap of that plan ([`Failure::Beaten`]).
@@ -298,7 +294,7 @@ fn plan_from_patterns(
                 }
             }
         }
-        best = Some((objective_of(m, &values), values));
+        best = Some((m.cost_of(&values), values));
     }
     if best
         .as_ref()
@@ -331,7 +327,7 @@ fn plan_from_patterns(
             },
         );
         if matches!(repaired.outcome, Outcome::Optimal | Outcome::TimeLimit) {
-            let objective = objective_of(m, &repaired.values);
+            let objective = m.cost_of(&repaired.values);
             if best.as_ref().is_none_or(|(b, _)| objective < *b) {
                 best = Some((objective, repaired.values));
             }
